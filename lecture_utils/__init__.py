@@ -1,0 +1,7 @@
+"""Helper package of the cnn-lectures series.
+
+Submodules are imported on demand (``from lecture_utils.models import create_model``) so that
+``import lecture_utils`` stays light.
+"""
+
+__version__ = "0.1.0"

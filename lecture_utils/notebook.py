@@ -1,0 +1,92 @@
+"""What every lesson notebook calls first, and how it shows code to the reader.
+
+``setup("04")`` silences library warnings (so that nbval compares only the lesson's own output),
+seeds every random generator, and prints which run profile the lesson uses and how to change it.
+``show_source(obj)`` puts the source of a class or function from this package into the notebook,
+so students read the code where they learn it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import random
+import sys
+import warnings
+from typing import Any
+
+__all__ = ["setup", "show_source", "in_colab", "quiet_warnings"]
+
+
+def in_colab() -> bool:
+    """True when running inside Google Colab."""
+    return "google.colab" in sys.modules
+
+
+def quiet_warnings() -> None:
+    """Hide warnings of libraries (deprecations, user warnings) so checked cells stay stable."""
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")  # also for subprocesses and DataLoader workers
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    try:
+        import numpy as np
+
+        np.random.seed(seed)
+    except ImportError:  # pragma: no cover - numpy comes with torch
+        pass
+    import torch
+
+    torch.manual_seed(seed)
+
+
+def setup(lesson: str, seed: int = 0, profile: str | None = None) -> Any:
+    """Prepare a lesson: quiet warnings, seed everything, print and return its run settings.
+
+    ``lesson`` is the two-digit lesson number ("01" ... "09"); ``profile`` overrides
+    ``LECTURE_PROFILE`` ("quick" or "full").
+    """
+    quiet_warnings()
+    from lecture_utils.settings import lesson_settings
+
+    cfg = lesson_settings(lesson, profile=profile)
+    _seed(seed)
+    try:  # inline figures at a readable size, if matplotlib is there
+        import matplotlib
+
+        matplotlib.rcParams["figure.dpi"] = 100
+    except ImportError:  # pragma: no cover
+        pass
+    res = (
+        f"{cfg.resolution} px"
+        if len(cfg.resolutions) <= 1
+        else "{" + ", ".join(str(r) for r in cfg.resolutions) + "} px"
+    )
+    print(
+        f"Lesson {cfg.lesson}: profile '{cfg.profile}' on {cfg.device}: data '{cfg.dataset}', {res}, "
+        f"{cfg.epochs} epoch(s), batch {cfg.batch_size}."
+    )
+    other = "full" if cfg.profile == "quick" else "quick"
+    print(
+        f"To change it, set LECTURE_PROFILE={other} before starting Jupyter "
+        f"(or run os.environ['LECTURE_PROFILE'] = '{other}' before this cell)."
+    )
+    return cfg
+
+
+def show_source(obj: Any) -> None:
+    """Show the source code of a class or function as a highlighted block in the notebook."""
+    try:
+        src = inspect.getsource(obj)
+    except (TypeError, OSError) as exc:
+        raise ValueError(
+            f"cannot show the source of {obj!r}: only classes and functions defined in Python files are allowed"
+        ) from exc
+    try:
+        from IPython.display import Markdown, display
+
+        display(Markdown(f"```python\n{src}```"))
+    except ImportError:  # outside IPython: plain text
+        print(src)

@@ -85,8 +85,11 @@ def show_source(obj: Any) -> None:
             f"cannot show the source of {obj!r}: only classes and functions defined in Python files are allowed"
         ) from exc
     try:
+        from IPython import get_ipython
         from IPython.display import Markdown, display
-
+    except ImportError:  # pragma: no cover - IPython comes with Jupyter
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
         display(Markdown(f"```python\n{src}```"))
-    except ImportError:  # outside IPython: plain text
+    else:  # a plain Python session: print the text
         print(src)

@@ -1,0 +1,40 @@
+"""The first cell every lesson runs: `setup` and `show_source`."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lecture_utils.notebook import setup, show_source
+
+
+def test_setup_prints_profile_and_how_to_change_it(capsys, monkeypatch):
+    monkeypatch.setenv("LECTURE_PROFILE", "quick")
+    cfg = setup("04")
+    out = capsys.readouterr().out
+    assert cfg.profile == "quick"
+    assert "profile 'quick'" in out and "LECTURE_PROFILE=full" in out
+
+
+def test_setup_seeds_torch(monkeypatch):
+    monkeypatch.setenv("LECTURE_PROFILE", "quick")
+    setup("01", seed=3)
+    a = torch.rand(3)
+    setup("01", seed=3)
+    assert torch.equal(a, torch.rand(3))
+
+
+def test_setup_rejects_unknown_profile(monkeypatch):
+    monkeypatch.setenv("LECTURE_PROFILE", "fast")
+    with pytest.raises(ValueError, match="quick"):
+        setup("01")
+
+
+def test_show_source_prints_code_outside_ipython(capsys):
+    show_source(setup)
+    assert "def setup(lesson: str" in capsys.readouterr().out
+
+
+def test_show_source_rejects_builtins():
+    with pytest.raises(ValueError, match="classes and functions"):
+        show_source(len)

@@ -1,0 +1,669 @@
+"""The MobileNet width x resolution experiment as a resumable, shardable sweep.
+
+Every condition (model, width multiplier, resolution) is trained with the course's protocol
+(Adam, lr 1e-3, batch 192, CrossEntropyLoss, the course's augmentation) and, once finished,
+appended to a JSON Lines file as one line. A rerun with the same ``--out`` skips what is done;
+the condition in progress keeps a per-epoch checkpoint, so a kill loses at most one epoch.
+
+Command line::
+
+    python -m lecture_utils.sweep --models mobilenet_v1,mobilenet_v2,c_mobilenet_v2 \\
+        --widths 1.0,0.75,0.5,0.35 --resolutions 224,192,160,128,96 --epochs 10 \\
+        --dataset animals10 --out runs/sweep.jsonl [--shard 1/4]
+    python -m lecture_utils.sweep merge runs/a.jsonl runs/b.jsonl --out runs/all.jsonl
+
+Model names: ``mobilenet_v1``, ``mobilenet_v2``, ``c_mobilenet_v2``, and the ablation names
+``mobilenet_v2+leaky`` (LeakyReLU after the residual add only) and ``mobilenet_v2+proj``
+(projection shortcut on stride-2 / channel-changing blocks only). ``mobilenet_v2+leaky+proj``
+is the same network as ``c_mobilenet_v2`` and is recorded under that name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import math
+import os
+import platform
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+__all__ = [
+    "MODELS",
+    "SWITCHES",
+    "DEFAULT_WIDTHS",
+    "DEFAULT_RESOLUTIONS",
+    "Condition",
+    "PartialLineWarning",
+    "parse_model_name",
+    "expand_grid",
+    "parse_shard",
+    "shard_grid",
+    "condition_key",
+    "record_key",
+    "init_seed",
+    "append_record",
+    "load_results",
+    "merge_results",
+    "write_results",
+    "run_sweep",
+    "TorchRunner",
+    "main",
+]
+
+# The three networks of the source experiment, in the order the lesson shows them.
+MODELS = ("mobilenet_v1", "mobilenet_v2", "c_mobilenet_v2")
+# Ablation switches: "+name" after mobilenet_v2 turns on one of C_MobileNetV2's two changes.
+SWITCHES = {"leaky": "leaky_after_add", "proj": "projection_shortcut"}
+DEFAULT_WIDTHS = (1.0, 0.75, 0.5, 0.35)
+DEFAULT_RESOLUTIONS = (224, 192, 160, 128, 96)
+MIN_RESOLUTION = 32  # five stride-2 stages: 32 px is the smallest input that keeps a 1x1 map
+FORMAT_VERSION = 1
+KEY_FIELDS = ("model", "width", "resolution", "epochs", "dataset", "subset", "seed")
+
+
+class PartialLineWarning(UserWarning):
+    """A results file held a line that was not a whole JSON object (an interrupted write)."""
+
+
+# --------------------------------------------------------------------------- names and grid
+
+
+def parse_model_name(name: str) -> tuple[str, str, dict[str, bool]]:
+    """Split a sweep model name into (canonical name, create_model name, switch kwargs).
+
+    ``"mobilenet_v2+leaky"`` -> ``("mobilenet_v2+leaky", "c_mobilenet_v2",
+    {"leaky_after_add": True, "projection_shortcut": False})``.
+    """
+    allowed = ", ".join(MODELS + tuple(f"mobilenet_v2+{s}" for s in SWITCHES))
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"model name must be a non-empty string; allowed: {allowed}")
+    base, *parts = name.strip().split("+")
+    if base not in MODELS:
+        raise ValueError(f"unknown model {name!r}; allowed: {allowed}")
+    if not parts:
+        return base, base, {}
+    if base != "mobilenet_v2":
+        raise ValueError(
+            f"switches (+{'/+'.join(SWITCHES)}) only apply to mobilenet_v2, got {name!r}; allowed: {allowed}"
+        )
+    unknown = [p for p in parts if p not in SWITCHES]
+    if unknown or len(set(parts)) != len(parts):
+        raise ValueError(f"bad switches in {name!r}: each of +{', +'.join(SWITCHES)} at most once; allowed: {allowed}")
+    on = {SWITCHES[s]: (s in parts) for s in SWITCHES}
+    if all(on.values()):
+        return "c_mobilenet_v2", "c_mobilenet_v2", {}
+    canonical = "+".join(["mobilenet_v2"] + [s for s in SWITCHES if s in parts])
+    return canonical, "c_mobilenet_v2", on
+
+
+def _family(model: str) -> str:
+    """Initial weights are shared within a family: every MobileNetV2 variant starts from mobilenet_v2's."""
+    return "mobilenet_v1" if model == "mobilenet_v1" else "mobilenet_v2"
+
+
+def _check_width(width: Any) -> float:
+    try:
+        w = float(width)
+    except (TypeError, ValueError):
+        raise ValueError(f"width multiplier must be a number > 0, got {width!r}") from None
+    if not math.isfinite(w) or w <= 0:
+        raise ValueError(f"width multiplier must be a number > 0, got {width!r}")
+    return round(w, 6)
+
+
+def _check_resolution(resolution: Any) -> int:
+    ok = isinstance(resolution, int) and not isinstance(resolution, bool)
+    if not ok and isinstance(resolution, str) and resolution.strip().lstrip("+").isdigit():
+        resolution, ok = int(resolution), True
+    if not ok or resolution < MIN_RESOLUTION:
+        raise ValueError(f"resolution must be an integer >= {MIN_RESOLUTION} (pixels), got {resolution!r}")
+    return resolution
+
+
+def _positive_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{what} must be an integer >= 1, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One cell of the grid: a model at one width and resolution, trained for ``epochs``."""
+
+    model: str
+    width: float
+    resolution: int
+    epochs: int
+    dataset: str
+    subset: int | None = None
+    seed: int = 0
+
+    @property
+    def key(self) -> tuple:
+        """What makes two runs the same condition (see ``KEY_FIELDS``)."""
+        return condition_key(asdict(self))
+
+    def label(self) -> str:
+        """Short human-readable name, e.g. ``mobilenet_v2 w0.35 r96``."""
+        return f"{self.model} w{self.width:g} r{self.resolution}"
+
+    def slug(self) -> str:
+        """File-name-safe name of the condition (for its checkpoint)."""
+        sub = "all" if self.subset is None else str(self.subset)
+        return f"{self.model}_w{self.width:g}_r{self.resolution}_e{self.epochs}_{self.dataset}_n{sub}_s{self.seed}"
+
+
+def _unique(items: Iterable) -> list:
+    seen, out = set(), []
+    for x in items:
+        if x not in seen:
+            seen.add(x)
+            out.append(x)
+    return out
+
+
+def expand_grid(
+    models: Sequence[str],
+    widths: Sequence[float],
+    resolutions: Sequence[int],
+    epochs: int,
+    dataset: str,
+    subset: int | None = None,
+    seed: int = 0,
+) -> list[Condition]:
+    """All conditions, model-major then width then resolution (so a model's initial weights are reused).
+
+    Names are canonicalised and duplicates dropped; bad values raise ValueError.
+    """
+    names = _unique(parse_model_name(m)[0] for m in models)
+    ws = _unique(_check_width(w) for w in widths)
+    rs = _unique(_check_resolution(r) for r in resolutions)
+    if not names or not ws or not rs:
+        raise ValueError("models, widths and resolutions must each name at least one value")
+    epochs = _positive_int(epochs, "epochs")
+    if subset is not None:
+        subset = _positive_int(subset, "subset (images per class)")
+    if not isinstance(dataset, str) or not dataset:
+        raise ValueError("dataset must be a non-empty name")
+    return [Condition(m, w, r, epochs, dataset, subset, int(seed)) for m in names for w in ws for r in rs]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parse ``"i/N"`` (1-based: ``1/4`` .. ``4/4``) into ``(i, N)``."""
+    parts = str(text).split("/")
+    try:
+        i, n = (int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"shard must look like i/N with 1 <= i <= N (e.g. 1/4), got {text!r}") from None
+    if n < 1 or not 1 <= i <= n:
+        hint = " (shards are numbered from 1)" if i == 0 else ""
+        raise ValueError(f"shard must be i/N with 1 <= i <= N, got {text!r}{hint}")
+    return i, n
+
+
+def shard_grid(conditions: Sequence[Condition], index: int, count: int) -> list[Condition]:
+    """Shard ``index`` of ``count`` (1-based): every count-th condition, starting at index - 1.
+
+    Round robin mixes cheap and expensive resolutions, so the shards take about the same time;
+    together the shards hold every condition exactly once.
+    """
+    if count < 1 or not 1 <= index <= count:
+        raise ValueError(f"shard must satisfy 1 <= index <= count, got {index}/{count}")
+    return list(conditions[index - 1 :: count])
+
+
+# --------------------------------------------------------------------------- results files
+
+
+def condition_key(record: dict) -> tuple:
+    """The identity of a result: model, width, resolution, epochs, dataset, subset, seed."""
+    try:
+        return (
+            str(record["model"]),
+            round(float(record["width"]), 6),
+            int(record["resolution"]),
+            int(record["epochs"]),
+            str(record["dataset"]),
+            None if record.get("subset") is None else int(record["subset"]),
+            int(record.get("seed", 0)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"a result needs the fields {', '.join(KEY_FIELDS)}: {exc}") from None
+
+
+record_key = condition_key
+
+
+def append_record(path: str | os.PathLike, record: dict) -> None:
+    """Append ``record`` to a JSON Lines file as one whole line (one write on an O_APPEND fd, then fsync)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = (json.dumps(record, sort_keys=True, allow_nan=True) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size:
+            # An interrupted writer may have left a partial last line: start ours on a fresh one.
+            with open(path, "rb") as f:
+                f.seek(size - 1)
+                if f.read(1) != b"\n":
+                    line = b"\n" + line
+        view = memoryview(line)
+        while view:  # a regular file takes the whole line in one write; loop only for safety
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def load_results(path: str | os.PathLike) -> list[dict]:
+    """Read a JSON Lines results file; a missing file is empty; broken lines are skipped with a warning."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    records = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        last = number == len(lines)  # no newline after it: its writer may have been stopped
+        try:
+            rec = json.loads(raw.decode("utf-8"))
+            if not isinstance(rec, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, UnicodeDecodeError):
+            what = "a partial last line" if last else f"unreadable line {number}"
+            warnings.warn(
+                f"{path.name}: ignoring {what} ({len(raw)} bytes); an interrupted run leaves one, "
+                "and a rerun redoes that condition",
+                PartialLineWarning,
+                stacklevel=2,
+            )
+            continue
+        records.append(rec)
+    return records
+
+
+def merge_results(paths: Iterable[str | os.PathLike]) -> list[dict]:
+    """Results of several files in one list, each condition once (the first file that has it wins)."""
+    merged: dict[tuple, dict] = {}
+    for p in paths:
+        if not Path(p).exists():
+            raise ValueError(f"results file not found: {p}")
+        for rec in load_results(p):
+            merged.setdefault(condition_key(rec), rec)
+    return list(merged.values())
+
+
+def write_results(records: Iterable[dict], path: str | os.PathLike) -> None:
+    """Write records as a JSON Lines file, replacing it atomically (temp file, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for rec in records:
+            f.write(json.dumps(rec, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def init_seed(model: str, width: float, seed: int = 0) -> int:
+    """Seed of the initial weights of (model family, width): a stable hash, the same on every machine."""
+    text = f"{_family(parse_model_name(model)[0])}|{_check_width(width):g}|{int(seed)}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") & 0x7FFFFFFF
+
+
+def _versions() -> dict[str, str]:
+    import lecture_utils
+
+    out = {"python": platform.python_version(), "lecture_utils": lecture_utils.__version__}
+    for mod in ("torch", "torchvision"):
+        m = sys.modules.get(mod)
+        if m is not None:
+            out[mod] = getattr(m, "__version__", "?")
+    return out
+
+
+Runner = Callable[[Condition, Path], dict]
+
+
+class TorchRunner:
+    """Trains one condition with the course's protocol; ``run_sweep`` calls it once per condition.
+
+    Loaders are built once per resolution; initial weights once per (model, width), seeded by
+    ``init_seed`` so that every resolution, rerun and shard starts from the same weights. The
+    MobileNetV2 variants start from mobilenet_v2's weights wherever their tensors agree.
+    """
+
+    def __init__(
+        self,
+        dataset: str,
+        data_root: str | None = None,
+        batch_size: int = 192,
+        lr: float = 1e-3,
+        device: str | None = None,
+        subset: int | None = None,
+        fast: bool = True,
+        num_workers: int | None = None,
+        seed: int = 0,
+        progress: bool = False,
+    ) -> None:
+        self.dataset, self.data_root, self.subset, self.fast = dataset, data_root, subset, fast
+        self.batch_size = _positive_int(batch_size, "batch size")
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"learning rate must be a number > 0, got {lr!r}")
+        self.lr, self.seed, self.progress = float(lr), int(seed), progress
+        self.device = device
+        self.num_workers = num_workers
+        self.num_classes: int | None = None
+        self._loaders: dict[str, dict[str, Any]] = {"train": {}, "val": {}}
+        self._init: dict[tuple[str, float], dict] = {}
+
+    # -- data
+    def _resolve_device(self) -> str:
+        import torch
+
+        if self.device is None:
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device {self.device!r} asked for, but CUDA is not available; use --device cpu")
+        return self.device
+
+    def prepare(self, conditions: Sequence[Condition]) -> None:
+        """Check the data set is there and build the loaders the conditions need (once per resolution)."""
+        from lecture_utils import data
+
+        device = self._resolve_device()
+        try:
+            train = data.get_dataset(self.dataset, "train", root=self.data_root)
+        except (FileNotFoundError, RuntimeError, OSError) as exc:
+            raise ValueError(_missing_data_message(self.dataset, self.data_root, exc)) from None
+        classes = getattr(train, "classes", None)
+        self.num_classes = len(classes) if classes else len({int(y) for y in getattr(train, "targets", [])})
+        if not self.num_classes:
+            raise ValueError(f"data set {self.dataset!r} has no classes")
+        need = sorted({c.resolution for c in conditions if f"R{c.resolution}" not in self._loaders["train"]},
+                      reverse=True)
+        if not need:
+            return
+        workers = self.num_workers
+        if workers is None:
+            workers = min(4, os.cpu_count() or 1) if device.startswith("cuda") and not self.fast else 0
+        kwargs = dict(batch_size=self.batch_size, augment=True, root=self.data_root, subset=self.subset,
+                      seed=self.seed, num_workers=workers)
+        if self.fast:
+            from lecture_utils.fastdata import make_fast_loaders
+
+            loaders = make_fast_loaders(self.dataset, need, device=device, **kwargs)
+        else:
+            loaders = data.make_loaders(self.dataset, need, **kwargs)
+        for split in ("train", "val"):
+            self._loaders[split].update(loaders[split])
+
+    # -- models
+    def _build(self, model: str, width: float):
+        from lecture_utils.models import create_model
+
+        _, factory, switches = parse_model_name(model)
+        return create_model(factory, num_classes=self.num_classes, width_multiplier=width, **switches)
+
+    def initial_state(self, model: str, width: float) -> dict:
+        """The initial state_dict of (model, width): seeded, cached, identical across resolutions."""
+        import torch
+
+        model = parse_model_name(model)[0]
+        key = (model, width)
+        if key not in self._init:
+            torch.manual_seed(init_seed(model, width, self.seed))
+            net = self._build(model, width)
+            state = copy.deepcopy(net.state_dict())
+            base = _family(model)
+            if base != model:  # start the variant from the plain network's weights where they agree
+                shared = self.initial_state(base, width)
+                for name, tensor in shared.items():
+                    if name in state and state[name].shape == tensor.shape:
+                        state[name] = tensor.clone()
+            self._init[key] = state
+        return self._init[key]
+
+    def __call__(self, cond: Condition, checkpoint: Path) -> dict:
+        import torch
+        from torch import nn
+
+        from lecture_utils.profile import count_macs, count_params
+        from lecture_utils.trainer import ModelTrainer, seed_everything
+
+        if self.num_classes is None or f"R{cond.resolution}" not in self._loaders["train"]:
+            self.prepare([cond])
+        net = self._build(cond.model, cond.width)
+        net.load_state_dict(self.initial_state(cond.model, cond.width))
+        params = count_params(net)
+        macs = count_macs(net, cond.resolution)
+        seed_everything(cond.seed)
+        net = net.to(self.device)
+        optimizer = torch.optim.Adam(net.parameters(), lr=self.lr)
+        trainer = ModelTrainer(device=self.device)
+        history = trainer.fit(
+            net,
+            self._loaders["train"][f"R{cond.resolution}"],
+            self._loaders["val"][f"R{cond.resolution}"],
+            nn.CrossEntropyLoss(),
+            optimizer,
+            cond.epochs,
+            checkpoint=str(checkpoint),
+            live_plot=False,
+            progress=self.progress,
+        )
+        device_name = torch.cuda.get_device_name(self.device) if str(self.device).startswith("cuda") else "cpu"
+        return {
+            "params": int(params),
+            "macs": int(macs),
+            **{k: [float(v) for v in history[k]] for k in ("train_loss", "train_acc", "val_loss", "val_acc")},
+            "num_classes": self.num_classes,
+            "init_seed": init_seed(cond.model, cond.width, self.seed),
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "optimizer": "Adam",
+            "loss": "CrossEntropyLoss",
+            "augment": True,
+            "fast_data": self.fast,
+            "device": str(self.device),
+            "device_name": device_name,
+        }
+
+
+def _missing_data_message(dataset: str, root: str | None, exc: Exception) -> str:
+    where = root if root is not None else "the default location"
+    return (
+        f"data set {dataset!r} not found under {where}: {exc}. Expected an ImageFolder layout "
+        "<root>/train/<class>/*.png and <root>/val/<class>/*.png (for animals10, make it with "
+        "lecture_utils.data.prepare_animals10 from the Kaggle raw-img folder; see data/README.md)"
+    )
+
+
+def run_sweep(
+    out: str | os.PathLike,
+    conditions: Sequence[Condition],
+    runner: Runner | None = None,
+    shard: tuple[int, int] | str | None = None,
+    progress: bool = True,
+    **runner_kwargs: Any,
+) -> list[dict]:
+    """Run every condition not yet in ``out`` (after sharding), appending one line per finished condition.
+
+    ``runner(condition, checkpoint_path) -> dict`` trains one condition (default: ``TorchRunner``
+    built from ``runner_kwargs``). Returns the records in ``out`` that belong to ``conditions``.
+    """
+    from tqdm.auto import tqdm
+
+    out = Path(out)
+    if isinstance(shard, str):
+        shard = parse_shard(shard)
+    todo_grid = shard_grid(conditions, *shard) if shard else list(conditions)
+    done = {condition_key(r) for r in load_results(out)}
+    todo = [c for c in todo_grid if c.key not in done]
+    ckpt_dir = out.with_name(out.name + ".ckpt")
+    if runner is None:
+        runner_kwargs.setdefault("seed", conditions[0].seed if conditions else 0)
+        runner_kwargs.setdefault("subset", conditions[0].subset if conditions else None)
+        runner_kwargs.setdefault("dataset", conditions[0].dataset if conditions else "sample")
+        runner = TorchRunner(**runner_kwargs)
+        if todo:
+            runner.prepare(todo)
+    elif runner_kwargs:
+        raise ValueError(f"runner options {sorted(runner_kwargs)} only apply to the default runner")
+    bar = tqdm(total=len(todo_grid), initial=len(todo_grid) - len(todo), desc="sweep", unit="cond",
+               disable=not progress, dynamic_ncols=True)
+    try:
+        for cond in todo:
+            bar.set_postfix_str(cond.label())
+            checkpoint = ckpt_dir / f"{cond.slug()}.pt"
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            started = time.time()
+            result = runner(cond, checkpoint)
+            record = {
+                **result,
+                **asdict(cond),
+                "wall_time_s": round(time.time() - started, 3),
+                "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "versions": _versions(),
+                "format": FORMAT_VERSION,
+            }
+            append_record(out, record)
+            checkpoint.unlink(missing_ok=True)
+            if progress and record.get("val_acc"):
+                bar.write(f"{cond.label()}: val acc {record['val_acc'][-1]:.3f} ({record['wall_time_s']:.1f} s)")
+            bar.update(1)
+    finally:
+        bar.close()
+    if ckpt_dir.exists() and not any(ckpt_dir.iterdir()):
+        ckpt_dir.rmdir()
+    wanted = {c.key for c in conditions}
+    return [r for r in load_results(out) if condition_key(r) in wanted]
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _csv(kind: Callable[[str], Any]) -> Callable[[str], list]:
+    def parse(text: str) -> list:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError("give at least one value (comma-separated)")
+        try:
+            return [kind(t) for t in items]
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def _model_arg(text: str) -> str:
+    return parse_model_name(text)[0]
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m lecture_utils.sweep",
+        description="Train the MobileNet width x resolution grid; finished conditions go to --out "
+        "(JSON Lines) and a rerun with the same --out resumes. "
+        "Merge files with: python -m lecture_utils.sweep merge A.jsonl B.jsonl --out ALL.jsonl",
+    )
+    p.add_argument("--models", type=_csv(_model_arg), default=list(MODELS),
+                   help="comma list of " + ", ".join(MODELS) + ", or mobilenet_v2 with ablation switches "
+                   "+leaky (LeakyReLU after the add) and/or +proj (projection shortcut), e.g. mobilenet_v2+leaky "
+                   "(default: " + ",".join(MODELS) + ")")
+    p.add_argument("--widths", type=_csv(_check_width), default=list(DEFAULT_WIDTHS),
+                   help="comma list of width multipliers > 0 (default: 1.0,0.75,0.5,0.35)")
+    p.add_argument("--resolutions", type=_csv(_check_resolution), default=list(DEFAULT_RESOLUTIONS),
+                   help=f"comma list of input sizes in pixels, integers >= {MIN_RESOLUTION} "
+                   "(default: 224,192,160,128,96)")
+    p.add_argument("--epochs", type=int, default=10, help="epochs per condition (default: %(default)s)")
+    p.add_argument("--dataset", default="animals10",
+                   help="sample, fashion_mnist, cifar10 or animals10 (default: %(default)s)")
+    p.add_argument("--data-root", default=None, help="folder of the data set (default: the data set's own)")
+    p.add_argument("--out", required=True, help="results file (JSON Lines); rerun with the same file to resume")
+    p.add_argument("--shard", default=None,
+                   help="run shard i of N (1-based, e.g. 2/4): every N-th condition of the grid")
+    p.add_argument("--batch-size", type=int, default=192, help="(default: %(default)s)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of data order and initial weights (default: 0)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
+    p.add_argument("--subset", type=int, default=None, help="train on this many images per class (default: all)")
+    p.add_argument("--num-workers", type=int, default=None, help="DataLoader workers for --no-fast")
+    p.add_argument("--no-fast", action="store_true",
+                   help="use the plain DataLoader path instead of the device-resident cache")
+    p.add_argument("--dry-run", action="store_true", help="list this shard's conditions and which are done")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _merge_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m lecture_utils.sweep merge",
+        description="Merge results files (e.g. one per shard) into one; each condition kept once.",
+    )
+    p.add_argument("inputs", nargs="+", help="results files (JSON Lines)")
+    p.add_argument("--out", required=True, help="merged results file (replaced atomically)")
+    return p
+
+
+def _merge_main(argv: list[str]) -> int:
+    parser = _merge_parser()
+    args = parser.parse_args(argv)
+    try:
+        records = merge_results(args.inputs)
+    except ValueError as exc:
+        parser.error(str(exc))
+    write_results(records, args.out)
+    print(f"merged {len(records)} conditions from {len(args.inputs)} file(s) into {args.out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point: ``[run] --models ... --out FILE`` or ``merge FILES --out FILE``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["merge"]:
+        return _merge_main(argv[1:])
+    if argv[:1] == ["run"]:
+        argv = argv[1:]
+    parser = _run_parser()
+    args = parser.parse_args(argv)
+    try:
+        grid = expand_grid(args.models, args.widths, args.resolutions, args.epochs, args.dataset,
+                           subset=args.subset, seed=args.seed)
+        shard = parse_shard(args.shard) if args.shard else None
+        if args.dry_run:
+            mine = shard_grid(grid, *shard) if shard else grid
+            done = {condition_key(r) for r in load_results(args.out)}
+            for c in mine:
+                print(f"{'done' if c.key in done else 'todo'}  {c.label()}")
+            print(f"{sum(c.key in done for c in mine)} of {len(mine)} done")
+            return 0
+        records = run_sweep(
+            args.out, grid, shard=shard, progress=not args.no_progress,
+            data_root=args.data_root, batch_size=args.batch_size, lr=args.lr, device=args.device,
+            fast=not args.no_fast, num_workers=args.num_workers,
+        )
+    except ValueError as exc:
+        parser.error(str(exc))
+    print(f"{len(records)} conditions of this grid in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""Facts about the sweep: grid and shards, the JSON Lines results file, resume, merge, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lecture_utils import sweep
+from lecture_utils.sweep import (
+    Condition,
+    PartialLineWarning,
+    append_record,
+    expand_grid,
+    load_results,
+    merge_results,
+    parse_model_name,
+    parse_shard,
+    run_sweep,
+    shard_grid,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FULL_GRID = dict(
+    models=["mobilenet_v1", "mobilenet_v2", "c_mobilenet_v2"],
+    widths=[1.0, 0.75, 0.5, 0.35],
+    resolutions=[224, 192, 160, 128, 96],
+    epochs=10,
+    dataset="animals10",
+)
+
+
+def fake_runner(calls: list):
+    """A stand-in for training: records which conditions it was asked to run."""
+
+    def run(cond: Condition, checkpoint: Path) -> dict:
+        calls.append(cond)
+        return {"params": 1, "macs": 2, "train_loss": [1.0], "train_acc": [0.5],
+                "val_loss": [1.0], "val_acc": [0.5]}
+
+    return run
+
+
+# ----------------------------------------------------------------- grid and shards
+
+def test_full_grid_is_3_models_by_4_widths_by_5_resolutions():
+    grid = expand_grid(**FULL_GRID)
+    assert len(grid) == 3 * 4 * 5
+    assert len({c.key for c in grid}) == 60
+
+
+def test_grid_keeps_a_models_resolutions_together_for_weight_reuse():
+    grid = expand_grid(**FULL_GRID)
+    assert [c.resolution for c in grid[:5]] == [224, 192, 160, 128, 96]
+    assert {(c.model, c.width) for c in grid[:5]} == {("mobilenet_v1", 1.0)}
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 7, 60, 61])
+def test_shards_cover_the_grid_exactly_once(count):
+    grid = expand_grid(**FULL_GRID)
+    pieces = [shard_grid(grid, i, count) for i in range(1, count + 1)]
+    keys = [c.key for piece in pieces for c in piece]
+    assert sorted(keys, key=repr) == sorted((c.key for c in grid), key=repr)
+    assert max(map(len, pieces)) - min(map(len, pieces)) <= 1
+
+
+def test_shard_text_is_one_based():
+    assert parse_shard("1/4") == (1, 4)
+    assert parse_shard("4/4") == (4, 4)
+
+
+@pytest.mark.parametrize("text", ["0/4", "5/4", "1/0", "a/b", "2", "1/2/3", "-1/4"])
+def test_bad_shard_is_refused_with_the_allowed_form(text):
+    with pytest.raises(ValueError, match="i/N"):
+        parse_shard(text)
+
+
+def test_ablation_names_map_to_the_c_mobilenet_v2_switches():
+    assert parse_model_name("mobilenet_v2+leaky") == (
+        "mobilenet_v2+leaky", "c_mobilenet_v2", {"leaky_after_add": True, "projection_shortcut": False})
+    assert parse_model_name("mobilenet_v2+proj") == (
+        "mobilenet_v2+proj", "c_mobilenet_v2", {"leaky_after_add": False, "projection_shortcut": True})
+    # both switches on is C_MobileNetV2 itself, recorded under its own name
+    assert parse_model_name("mobilenet_v2+proj+leaky")[0] == "c_mobilenet_v2"
+    assert parse_model_name("mobilenet_v2") == ("mobilenet_v2", "mobilenet_v2", {})
+
+
+@pytest.mark.parametrize("name", ["resnet50", "mobilenet_v1+leaky", "mobilenet_v2+relu", "mobilenet_v2+leaky+leaky", ""])
+def test_unknown_model_names_list_the_allowed_ones(name):
+    with pytest.raises(ValueError, match="allowed: mobilenet_v1, mobilenet_v2, c_mobilenet_v2"):
+        parse_model_name(name)
+
+
+@pytest.mark.parametrize("widths, resolutions, match", [
+    ([0.0], [96], "width"), ([-0.5], [96], "width"), (["wide"], [96], "width"),
+    ([1.0], [16], "resolution"), ([1.0], [96.5], "resolution"), ([1.0], ["big"], "resolution"),
+])
+def test_bad_width_or_resolution_is_refused(widths, resolutions, match):
+    with pytest.raises(ValueError, match=match):
+        expand_grid(["mobilenet_v2"], widths, resolutions, epochs=1, dataset="sample")
+
+
+def test_initial_weight_seed_is_shared_across_resolutions_and_v2_variants():
+    seed = sweep.init_seed
+    assert seed("mobilenet_v2", 0.5) == seed("mobilenet_v2+leaky", 0.5) == seed("c_mobilenet_v2", 0.5)
+    assert seed("mobilenet_v2", 0.5) != seed("mobilenet_v2", 0.35)
+    assert seed("mobilenet_v2", 0.5) != seed("mobilenet_v1", 0.5)
+    assert seed("mobilenet_v2", 0.5, seed=1) != seed("mobilenet_v2", 0.5, seed=0)
+
+
+# ----------------------------------------------------------------- results file
+
+def test_appended_records_read_back_one_per_line(tmp_path):
+    out = tmp_path / "r.jsonl"
+    append_record(out, {"model": "a", "acc": [0.5, 0.75]})
+    append_record(out, {"model": "b", "acc": []})
+    assert out.read_text().count("\n") == 2
+    assert load_results(out) == [{"model": "a", "acc": [0.5, 0.75]}, {"model": "b", "acc": []}]
+
+
+def test_a_partial_trailing_line_is_ignored_with_a_warning(tmp_path):
+    out = tmp_path / "r.jsonl"
+    append_record(out, {"model": "a"})
+    with open(out, "ab") as f:
+        f.write(b'{"model": "b", "val_a')  # what a writer killed mid-line would leave
+    with pytest.warns(PartialLineWarning, match="partial last line"):
+        assert load_results(out) == [{"model": "a"}]
+
+
+def test_appending_after_a_partial_line_starts_a_new_line(tmp_path):
+    out = tmp_path / "r.jsonl"
+    out.write_bytes(b'{"model": "a"}\n{"model": "b", "val')
+    append_record(out, {"model": "c"})
+    with pytest.warns(PartialLineWarning, match="unreadable line 2"):
+        assert load_results(out) == [{"model": "a"}, {"model": "c"}]
+
+
+def test_a_missing_results_file_reads_as_empty(tmp_path):
+    assert load_results(tmp_path / "none.jsonl") == []
+
+
+# ----------------------------------------------------------------- resume and merge
+
+def test_rerun_skips_finished_conditions(tmp_path):
+    out = tmp_path / "r.jsonl"
+    grid = expand_grid(["mobilenet_v1", "mobilenet_v2"], [1.0, 0.5], [64, 32], epochs=1, dataset="sample")
+    first: list = []
+    run_sweep(out, grid[:3], runner=fake_runner(first), progress=False)
+    second: list = []
+    records = run_sweep(out, grid, runner=fake_runner(second), progress=False)
+    assert first == grid[:3]
+    assert second == grid[3:]
+    assert sorted((sweep.condition_key(r) for r in records), key=repr) == sorted((c.key for c in grid), key=repr)
+    assert len(load_results(out)) == len(grid)
+
+
+def test_a_condition_differing_in_epochs_dataset_subset_or_seed_is_not_skipped(tmp_path):
+    out = tmp_path / "r.jsonl"
+    base = dict(models=["mobilenet_v2"], widths=[0.35], resolutions=[32], epochs=1, dataset="sample")
+    run_sweep(out, expand_grid(**base), runner=fake_runner([]), progress=False)
+    for change in [dict(epochs=2), dict(dataset="cifar10"), dict(subset=5), dict(seed=1)]:
+        calls: list = []
+        run_sweep(out, expand_grid(**{**base, **change}), runner=fake_runner(calls), progress=False)
+        assert len(calls) == 1, change
+
+
+def test_records_carry_the_condition_and_the_run_facts(tmp_path):
+    out = tmp_path / "r.jsonl"
+    grid = expand_grid(["mobilenet_v2+leaky"], [0.35], [32], epochs=1, dataset="sample", subset=3, seed=7)
+    (rec,) = run_sweep(out, grid, runner=fake_runner([]), progress=False)
+    for field in ["model", "width", "resolution", "epochs", "dataset", "subset", "seed", "params", "macs",
+                  "train_loss", "train_acc", "val_loss", "val_acc", "wall_time_s", "versions", "finished_at"]:
+        assert field in rec, field
+    assert (rec["model"], rec["width"], rec["resolution"], rec["subset"], rec["seed"]) == (
+        "mobilenet_v2+leaky", 0.35, 32, 3, 7)
+
+
+def test_shards_run_into_separate_files_merge_to_the_whole_grid(tmp_path):
+    grid = expand_grid(["mobilenet_v1", "c_mobilenet_v2"], [1.0, 0.35], [64, 48, 32], epochs=1, dataset="sample")
+    files = []
+    for i in (1, 2, 3):
+        files.append(tmp_path / f"shard{i}.jsonl")
+        run_sweep(files[-1], grid, runner=fake_runner([]), shard=(i, 3), progress=False)
+    merged = merge_results(files + files[:1])  # a file given twice still counts once
+    assert len(merged) == len(grid)
+    assert {sweep.condition_key(r) for r in merged} == {c.key for c in grid}
+
+
+def test_merge_keeps_the_first_of_duplicate_conditions(tmp_path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    rec = {"model": "mobilenet_v2", "width": 0.5, "resolution": 96, "epochs": 10, "dataset": "animals10", "seed": 0}
+    append_record(a, {**rec, "val_acc": [0.6]})
+    append_record(b, {**rec, "val_acc": [0.7]})
+    append_record(b, {**rec, "resolution": 128, "val_acc": [0.8]})
+    merged = merge_results([a, b])
+    assert [(r["resolution"], r["val_acc"]) for r in merged] == [(96, [0.6]), (128, [0.8])]
+
+
+def test_merge_cli_writes_the_merged_file(tmp_path, capsys):
+    a, b, out = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "all.jsonl"
+    rec = {"model": "mobilenet_v1", "width": 1.0, "resolution": 96, "epochs": 1, "dataset": "sample", "seed": 0}
+    append_record(a, rec)
+    append_record(b, rec)
+    append_record(b, {**rec, "width": 0.5})
+    assert sweep.main(["merge", str(a), str(b), "--out", str(out)]) == 0
+    assert len(load_results(out)) == 2
+
+
+# ----------------------------------------------------------------- command-line errors
+
+@pytest.mark.parametrize("args, message", [
+    (["--models", "mobilenet_v3"], "unknown model 'mobilenet_v3'; allowed: mobilenet_v1"),
+    (["--widths", "1.0,0"], "width multiplier must be a number > 0"),
+    (["--resolutions", "224,20"], "resolution must be an integer >= 32"),
+    (["--resolutions", "96.5"], "resolution must be an integer >= 32"),
+    (["--shard", "0/2"], "shards are numbered from 1"),
+    (["--shard", "3/2"], "1 <= i <= N"),
+    (["--epochs", "0"], "epochs must be an integer >= 1"),
+])
+def test_bad_arguments_give_a_clear_message_not_a_traceback(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit) as exc:
+        sweep.main([*args, "--out", str(tmp_path / "r.jsonl")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_merge_of_a_missing_file_gives_a_clear_message(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        sweep.main(["merge", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "all.jsonl")])
+    assert "results file not found" in capsys.readouterr().err

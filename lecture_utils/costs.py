@@ -366,14 +366,18 @@ def mobilenet_v1_macs(
     """Multiply-adds of MobileNet v1 from the paper's Table 1 (conv + FC; no BN, bias, pooling).
 
     Stem 3x3/2 conv 3 -> 32a, 13 depthwise separable layers, global pool, FC 1024a -> classes,
-    channels int(C * a); paper: 569M at a = 1.0, resolution 224.
+    channels max(int(C * a), 8) as in the reference code; paper: 569M at a = 1.0, resolution 224.
     """
     _check_width_resolution(width_multiplier, resolution, num_classes)
+
+    def width(channels: int) -> int:
+        return max(int(channels * width_multiplier), 8)
+
     size = conv_output_size(resolution, 3, stride=2, padding=1)
-    in_ch = int(32 * width_multiplier)
+    in_ch = width(32)
     total = conv_macs(3, in_ch, 3, size, size)
     for stride, channels in _MOBILENET_V1_BODY:
-        out_ch = int(channels * width_multiplier)
+        out_ch = width(channels)
         size = conv_output_size(size, 3, stride=stride, padding=1)
         total += depthwise_separable_macs(in_ch, out_ch, 3, size, size)
         in_ch = out_ch

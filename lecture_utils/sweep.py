@@ -21,6 +21,7 @@ is the same network as ``c_mobilenet_v2`` and is recorded under that name.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import hashlib
 import json
@@ -128,6 +129,33 @@ def _check_resolution(resolution: Any) -> int:
     return resolution
 
 
+def _subset_tuple(subset: int | Sequence[int]) -> tuple[int, int]:
+    return (subset, subset) if isinstance(subset, int) else (subset[0], subset[1])
+
+
+def _check_subset(subset: Any) -> int | tuple[int, int] | None:
+    """None (all images), n images per class in both splits, or (train, val) images per class."""
+    if subset is None:
+        return None
+    if isinstance(subset, (list, tuple)):
+        if len(subset) != 2:
+            raise ValueError(f"subset must be n or (train, val) images per class, got {subset!r}")
+        train, val = (_positive_int(v, "subset (images per class)") for v in subset)
+        return train if train == val else (train, val)
+    return _positive_int(subset, "subset (images per class)")
+
+
+def _subset_from_text(text: str) -> int | tuple[int, int]:
+    try:
+        values = [int(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"subset must be N or TRAIN,VAL images per class, got {text!r}") from None
+    try:
+        return _check_subset(values[0] if len(values) == 1 else values)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _positive_int(value: Any, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{what} must be an integer >= 1, got {value!r}")
@@ -143,7 +171,7 @@ class Condition:
     resolution: int
     epochs: int
     dataset: str
-    subset: int | None = None
+    subset: int | tuple[int, int] | None = None
     seed: int = 0
 
     @property
@@ -157,7 +185,7 @@ class Condition:
 
     def slug(self) -> str:
         """File-name-safe name of the condition (for its checkpoint)."""
-        sub = "all" if self.subset is None else str(self.subset)
+        sub = "all" if self.subset is None else "-".join(map(str, _subset_tuple(self.subset)))
         return f"{self.model}_w{self.width:g}_r{self.resolution}_e{self.epochs}_{self.dataset}_n{sub}_s{self.seed}"
 
 
@@ -189,8 +217,7 @@ def expand_grid(
     if not names or not ws or not rs:
         raise ValueError("models, widths and resolutions must each name at least one value")
     epochs = _positive_int(epochs, "epochs")
-    if subset is not None:
-        subset = _positive_int(subset, "subset (images per class)")
+    subset = _check_subset(subset)
     if not isinstance(dataset, str) or not dataset:
         raise ValueError("dataset must be a non-empty name")
     return [Condition(m, w, r, epochs, dataset, subset, int(seed)) for m in names for w in ws for r in rs]
@@ -232,7 +259,7 @@ def condition_key(record: dict) -> tuple:
             int(record["resolution"]),
             int(record["epochs"]),
             str(record["dataset"]),
-            None if record.get("subset") is None else int(record["subset"]),
+            _subset_key(record.get("subset")),
             int(record.get("seed", 0)),
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -240,6 +267,10 @@ def condition_key(record: dict) -> tuple:
 
 
 record_key = condition_key
+
+
+def _subset_key(subset: Any) -> int | tuple[int, int] | None:
+    return _check_subset(subset)  # JSON gives [train, val] back as a list; the key needs a tuple
 
 
 def append_record(path: str | os.PathLike, record: dict) -> None:
@@ -356,19 +387,22 @@ class TorchRunner:
         batch_size: int = 192,
         lr: float = 1e-3,
         device: str | None = None,
-        subset: int | None = None,
+        subset: int | tuple[int, int] | None = None,
         fast: bool = True,
         num_workers: int | None = None,
         seed: int = 0,
         progress: bool = False,
+        cache_dir: str | None = None,
     ) -> None:
-        self.dataset, self.data_root, self.subset, self.fast = dataset, data_root, subset, fast
+        self.dataset, self.data_root, self.fast = dataset, data_root, fast
+        self.subset = _check_subset(subset)
         self.batch_size = _positive_int(batch_size, "batch size")
         if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
             raise ValueError(f"learning rate must be a number > 0, got {lr!r}")
         self.lr, self.seed, self.progress = float(lr), int(seed), progress
         self.device = device
         self.num_workers = num_workers
+        self.cache_dir = cache_dir
         self.num_classes: int | None = None
         self._loaders: dict[str, dict[str, Any]] = {"train": {}, "val": {}}
         self._init: dict[tuple[str, float], dict] = {}
@@ -408,7 +442,7 @@ class TorchRunner:
         if self.fast:
             from lecture_utils.fastdata import make_fast_loaders
 
-            loaders = make_fast_loaders(self.dataset, need, device=device, **kwargs)
+            loaders = make_fast_loaders(self.dataset, need, device=device, cache_dir=self.cache_dir, **kwargs)
         else:
             loaders = data.make_loaders(self.dataset, need, **kwargs)
         for split in ("train", "val"):
@@ -444,19 +478,25 @@ class TorchRunner:
         import torch
         from torch import nn
 
-        from lecture_utils.profile import count_macs, count_params
+        from lecture_utils.profile import count_macs, count_params, hook_macs
         from lecture_utils.trainer import ModelTrainer, seed_everything
 
+        if (cond.dataset, cond.subset, cond.seed) != (self.dataset, self.subset, self.seed):
+            raise ValueError(
+                f"this runner serves dataset={self.dataset!r}, subset={self.subset!r}, seed={self.seed}; "
+                f"got a condition with {cond.dataset!r}, {cond.subset!r}, {cond.seed}")
         if self.num_classes is None or f"R{cond.resolution}" not in self._loaders["train"]:
             self.prepare([cond])
         net = self._build(cond.model, cond.width)
         net.load_state_dict(self.initial_state(cond.model, cond.width))
         params = count_params(net)
-        macs = count_macs(net, cond.resolution)
+        macs = hook_macs(net, cond.resolution)  # conv + FC multiply-adds: what the papers' tables count
+        macs_ptflops = count_macs(net, cond.resolution, backend="pytorch")  # + BN, activations, biases
         seed_everything(cond.seed)
         net = net.to(self.device)
         optimizer = torch.optim.Adam(net.parameters(), lr=self.lr)
-        trainer = ModelTrainer(device=self.device)
+        # epoch_step=epochs: the trainer prints the first and the last epoch of each condition
+        trainer = ModelTrainer(epoch_step=cond.epochs, device=self.device)
         history = trainer.fit(
             net,
             self._loaders["train"][f"R{cond.resolution}"],
@@ -472,6 +512,7 @@ class TorchRunner:
         return {
             "params": int(params),
             "macs": int(macs),
+            "macs_ptflops": int(macs_ptflops),
             **{k: [float(v) for v in history[k]] for k in ("train_loss", "train_acc", "val_loss", "val_acc")},
             "num_classes": self.num_classes,
             "init_seed": init_seed(cond.model, cond.width, self.seed),
@@ -480,6 +521,7 @@ class TorchRunner:
             "optimizer": "Adam",
             "loss": "CrossEntropyLoss",
             "augment": True,
+            "amp_bf16": bool(trainer.amp),
             "fast_data": self.fast,
             "device": str(self.device),
             "device_name": device_name,
@@ -487,12 +529,23 @@ class TorchRunner:
 
 
 def _missing_data_message(dataset: str, root: str | None, exc: Exception) -> str:
-    where = root if root is not None else "the default location"
-    return (
-        f"data set {dataset!r} not found under {where}: {exc}. Expected an ImageFolder layout "
-        "<root>/train/<class>/*.png and <root>/val/<class>/*.png (for animals10, make it with "
-        "lecture_utils.data.prepare_animals10 from the Kaggle raw-img folder; see data/README.md)"
-    )
+    text = f"data set {dataset!r} is not there ({'--data-root ' + str(root) if root else 'default folder'}): {exc}"
+    if "layout" not in text:
+        text += ("; expected an ImageFolder layout <root>/train/<class>/*.png and <root>/val/<class>/*.png "
+                 "(see data/README.md)")
+    return text
+
+
+def _remove_finished_checkpoints(ckpt_dir: Path, conditions: Sequence[Condition], done: set) -> None:
+    """Delete what a kill between "line written" and "checkpoint deleted" may have left behind."""
+    if not ckpt_dir.is_dir():
+        return
+    for cond in conditions:
+        if cond.key in done:
+            for leftover in ckpt_dir.glob(f"{cond.slug()}.pt*"):  # the checkpoint and a half-saved .tmp
+                leftover.unlink(missing_ok=True)
+    if not any(ckpt_dir.iterdir()):
+        ckpt_dir.rmdir()
 
 
 def run_sweep(
@@ -509,6 +562,7 @@ def run_sweep(
     built from ``runner_kwargs``). Returns the records in ``out`` that belong to ``conditions``.
     """
     from tqdm.auto import tqdm
+    from tqdm.contrib import DummyTqdmFile
 
     out = Path(out)
     if isinstance(shard, str):
@@ -534,7 +588,11 @@ def run_sweep(
             checkpoint = ckpt_dir / f"{cond.slug()}.pt"
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             started = time.time()
-            result = runner(cond, checkpoint)
+            if progress:  # prints of the trainer go above the bar instead of through it
+                with contextlib.redirect_stdout(DummyTqdmFile(sys.stdout)):
+                    result = runner(cond, checkpoint)
+            else:
+                result = runner(cond, checkpoint)
             record = {
                 **result,
                 **asdict(cond),
@@ -550,8 +608,7 @@ def run_sweep(
             bar.update(1)
     finally:
         bar.close()
-    if ckpt_dir.exists() and not any(ckpt_dir.iterdir()):
-        ckpt_dir.rmdir()
+    _remove_finished_checkpoints(ckpt_dir, todo_grid, {condition_key(r) for r in load_results(out)})
     wanted = {c.key for c in conditions}
     return [r for r in load_results(out) if condition_key(r) in wanted]
 
@@ -603,10 +660,13 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of data order and initial weights (default: 0)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
-    p.add_argument("--subset", type=int, default=None, help="train on this many images per class (default: all)")
+    p.add_argument("--subset", type=_subset_from_text, default=None,
+                   help="use N images per class of each split, or TRAIN,VAL per class (default: all)")
     p.add_argument("--num-workers", type=int, default=None, help="DataLoader workers for --no-fast")
     p.add_argument("--no-fast", action="store_true",
                    help="use the plain DataLoader path instead of the device-resident cache")
+    p.add_argument("--cache-dir", default=None,
+                   help="keep the decoded images here between runs (fast path only)")
     p.add_argument("--dry-run", action="store_true", help="list this shard's conditions and which are done")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -657,7 +717,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         records = run_sweep(
             args.out, grid, shard=shard, progress=not args.no_progress,
             data_root=args.data_root, batch_size=args.batch_size, lr=args.lr, device=args.device,
-            fast=not args.no_fast, num_workers=args.num_workers,
+            fast=not args.no_fast, num_workers=args.num_workers, cache_dir=args.cache_dir,
         )
     except ValueError as exc:
         parser.error(str(exc))

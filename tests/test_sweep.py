@@ -161,11 +161,39 @@ def test_rerun_skips_finished_conditions(tmp_path):
     assert len(load_results(out)) == len(grid)
 
 
+def test_checkpoint_of_the_condition_in_progress_is_passed_and_removed_once_written(tmp_path):
+    out = tmp_path / "r.jsonl"
+    grid = expand_grid(["mobilenet_v2"], [0.35], [32, 48], epochs=1, dataset="sample")
+    seen = []
+
+    def run(cond, checkpoint):
+        checkpoint.write_bytes(b"epoch state")  # what trainer.fit saves after each epoch
+        seen.append(checkpoint)
+        return fake_runner([])(cond, checkpoint)
+
+    run_sweep(out, grid, runner=run, progress=False)
+    assert len(set(seen)) == 2 and all(p.parent == tmp_path / "r.jsonl.ckpt" for p in seen)
+    assert not (tmp_path / "r.jsonl.ckpt").exists()
+
+
+def test_rerun_removes_checkpoints_left_by_a_kill_after_the_line_was_written(tmp_path):
+    out = tmp_path / "r.jsonl"
+    grid = expand_grid(["mobilenet_v2"], [0.35], [32], epochs=1, dataset="sample")
+    run_sweep(out, grid, runner=fake_runner([]), progress=False)
+    stale = tmp_path / "r.jsonl.ckpt" / f"{grid[0].slug()}.pt"
+    stale.parent.mkdir()
+    stale.write_bytes(b"x")
+    stale.with_name(stale.name + ".tmp").write_bytes(b"half")
+    calls: list = []
+    run_sweep(out, grid, runner=fake_runner(calls), progress=False)
+    assert calls == [] and not stale.parent.exists()
+
+
 def test_a_condition_differing_in_epochs_dataset_subset_or_seed_is_not_skipped(tmp_path):
     out = tmp_path / "r.jsonl"
     base = dict(models=["mobilenet_v2"], widths=[0.35], resolutions=[32], epochs=1, dataset="sample")
     run_sweep(out, expand_grid(**base), runner=fake_runner([]), progress=False)
-    for change in [dict(epochs=2), dict(dataset="cifar10"), dict(subset=5), dict(seed=1)]:
+    for change in [dict(epochs=2), dict(dataset="cifar10"), dict(subset=5), dict(subset=(5, 2)), dict(seed=1)]:
         calls: list = []
         run_sweep(out, expand_grid(**{**base, **change}), runner=fake_runner(calls), progress=False)
         assert len(calls) == 1, change
@@ -237,3 +265,88 @@ def test_merge_of_a_missing_file_gives_a_clear_message(tmp_path, capsys):
     with pytest.raises(SystemExit):
         sweep.main(["merge", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "all.jsonl")])
     assert "results file not found" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------- the real CLI, killed and resumed
+
+def _tiny_image_folder(root: Path, per_class: int = 6) -> None:
+    """Two classes of 32x32 PNGs (dark and bright squares) in train/ and val/."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for label, level in (("dark", 40), ("bright", 210)):
+            folder = root / split / label
+            folder.mkdir(parents=True)
+            for i in range(per_class):
+                pixels = np.clip(rng.normal(level, 20, size=(32, 32, 3)), 0, 255).astype("uint8")
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+
+
+def _sweep_cli(data: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "lecture_utils.sweep", "--models", "mobilenet_v1,mobilenet_v2",
+            "--widths", "0.35", "--resolutions", "32,40", "--epochs", "1", "--dataset", "sample",
+            "--data-root", str(data), "--batch-size", "4", "--device", "cpu", "--out", str(out),
+            "--no-progress"]
+
+
+def test_cli_killed_mid_grid_resumes_and_writes_each_condition_once(tmp_path):
+    data, out = tmp_path / "data", tmp_path / "runs" / "sweep.jsonl"
+    _tiny_image_folder(data)
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(_sweep_cli(data, out), cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 40
+    try:
+        while not (out.exists() and out.read_bytes().count(b"\n") >= 1):
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "no condition finished in 40 s"
+            time.sleep(0.02)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stderr.close()
+    lines_at_kill = out.read_bytes().count(b"\n")
+    assert 1 <= lines_at_kill < 4, "the kill must land mid-grid"
+
+    done = subprocess.run(_sweep_cli(data, out), cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    records = load_results(out)
+    conditions = [(r["model"], r["resolution"]) for r in records]
+    assert sorted(conditions) == [("mobilenet_v1", 32), ("mobilenet_v1", 40), ("mobilenet_v2", 32), ("mobilenet_v2", 40)]
+    for r in records:
+        assert len(r["train_acc"]) == len(r["val_loss"]) == 1 and 0.0 <= r["val_acc"][0] <= 1.0
+    assert not (out.parent / "sweep.jsonl.ckpt").exists(), "finished conditions leave no checkpoint behind"
+
+
+def test_a_missing_data_set_is_named_with_its_expected_layout(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        sweep.main(_sweep_cli(tmp_path / "nowhere", tmp_path / "r.jsonl")[3:])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "data set 'sample' is not there" in err and "<root>/train/<class>/" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_initial_weights_are_reproducible_and_shared_by_the_v2_ablation_variants():
+    import torch
+
+    def runner():
+        r = sweep.TorchRunner(dataset="sample", device="cpu")
+        r.num_classes = 10
+        return r
+
+    a, b = runner(), runner()
+    plain = a.initial_state("mobilenet_v2", 0.35)
+    assert all(torch.equal(plain[k], v) for k, v in b.initial_state("mobilenet_v2", 0.35).items())
+    leaky = a.initial_state("mobilenet_v2+leaky", 0.35)  # LeakyReLU has no weights: the same tensors
+    assert leaky.keys() == plain.keys() and all(torch.equal(plain[k], leaky[k]) for k in plain)
+    proj = a.initial_state("mobilenet_v2+proj", 0.35)  # extra shortcut convs; everything else shared
+    extra = set(proj) - set(plain)
+    assert extra and all(".shortcut." in k for k in extra)
+    assert all(torch.equal(plain[k], proj[k]) for k in plain)
+    stem = "features.0.0.weight"  # 16 channels at width 0.35 and at 0.5 (rounded to multiples of 8)
+    other = a.initial_state("mobilenet_v2", 0.5)[stem]
+    assert plain[stem].shape == other.shape and not torch.equal(plain[stem], other)

@@ -1,0 +1,372 @@
+"""The course's ``ModelTrainer`` (one epoch of training or evaluation) and a ``fit`` loop around it.
+
+``ModelTrainer(epoch_step, device, BC_mode, aux)`` keeps the course's names and return values:
+``model_train`` and ``model_evaluate`` return ``(mean loss, accuracy in [0, 1])`` for one epoch.
+``fit`` adds what a lesson needs around them: a history, progress bars, an optional live plot,
+a checkpoint after every epoch (and resuming from it), and a clear stop on a non-finite loss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import random
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
+AUX_WEIGHT = 0.3  # GoogLeNet: auxiliary losses are added with weight 0.3 during training
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and PyTorch's (CPU and CUDA) random generators."""
+    if int(seed) != seed:
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    seed = int(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """`device` as a torch.device; ``None`` means CUDA when available, else CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+class History(dict):
+    """Per-epoch ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc`` lists (accuracy in [0, 1])."""
+
+    def __init__(self, data: dict[str, list[float]] | None = None) -> None:
+        super().__init__({k: [] for k in HISTORY_KEYS})
+        for key, values in (data or {}).items():
+            self[key] = [float(v) for v in values]
+
+    @property
+    def epochs(self) -> int:
+        """Number of completed epochs."""
+        return len(self["train_loss"])
+
+    def append(self, train_loss: float, train_acc: float, val_loss: float, val_acc: float) -> None:
+        """Record one epoch."""
+        for key, value in zip(HISTORY_KEYS, (train_loss, train_acc, val_loss, val_acc)):
+            self[key].append(float(value))
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """A plain ``dict`` of lists (for JSON or ``torch.save``)."""
+        return {k: list(v) for k, v in self.items()}
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+class ModelTrainer:
+    """Train and evaluate one epoch at a time, as in the course.
+
+    ``BC_mode``: binary classification with one logit (BCEWithLogitsLoss, threshold at 0).
+    ``aux``: the model returns ``(main, aux1, aux2, ...)`` in training; loss = main + 0.3 * sum(aux).
+    """
+
+    def __init__(self, epoch_step: int = 2, device: str | torch.device | None = None,
+                 BC_mode: bool = False, aux: bool = False, channels_last: bool = True,
+                 amp: bool = True) -> None:
+        if int(epoch_step) != epoch_step or epoch_step < 1:
+            raise ValueError(f"epoch_step must be a positive integer, got {epoch_step!r}")
+        self.epoch_step = int(epoch_step)
+        self.device = resolve_device(device)
+        self.BC_mode = bool(BC_mode)
+        self.aux = bool(aux)
+        self.channels_last = bool(channels_last)
+        # bf16 autocast needs no loss scaling; on CPU it is slower than float32, so CUDA only.
+        self.amp = bool(amp) and self.device.type == "cuda"
+
+    # --- the course's API ------------------------------------------------------------------
+
+    def model_train(self, model: nn.Module, loader: Iterable, criterion: nn.Module | None,
+                    optimizer: torch.optim.Optimizer, epoch: int, *, progress: bool = False) -> tuple[float, float]:
+        """Train `model` for one epoch; returns (mean loss, accuracy). `epoch` counts from 0."""
+        model.train()
+        loss, acc = self._run_epoch(model, loader, criterion, optimizer, epoch, progress)
+        self._report(epoch, "train", loss, acc)
+        return loss, acc
+
+    def model_evaluate(self, model: nn.Module, loader: Iterable, criterion: nn.Module | None,
+                       epoch: int, *, progress: bool = False) -> tuple[float, float]:
+        """Evaluate `model` (eval mode, no gradients); returns (mean loss, accuracy)."""
+        model.eval()
+        with torch.no_grad():
+            loss, acc = self._run_epoch(model, loader, criterion, None, epoch, progress)
+        self._report(epoch, "val", loss, acc)
+        return loss, acc
+
+    # --- fit --------------------------------------------------------------------------------
+
+    def fit(self, model: nn.Module, train_loader: Iterable, val_loader: Iterable,
+            criterion: nn.Module | None, optimizer: torch.optim.Optimizer, epochs: int,
+            checkpoint: str | Path | None = None, live_plot: bool = False, progress: bool = True,
+            *, scheduler: Any = None, resume: bool = True) -> History:
+        """Train for `epochs` epochs, evaluating after each; returns the History.
+
+        With `checkpoint`, state is saved there after every epoch and, if the file already exists
+        (and ``resume``), training continues from it. A non-finite loss raises NonFiniteLossError.
+        """
+        if int(epochs) != epochs or epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+        history = History()
+        start = 0
+        checkpoint = Path(checkpoint) if checkpoint is not None else None
+        if checkpoint is not None and resume and checkpoint.is_file():
+            start, history = self._load_checkpoint(checkpoint, model, optimizer, scheduler, train_loader)
+            print(f"resuming from {checkpoint.name}: {start} epoch(s) done")
+        plot = _LivePlot() if live_plot else None
+        for epoch in range(start, int(epochs)):
+            self._bar = _epoch_bar(epoch, int(epochs), train_loader, val_loader) if progress else None
+            try:
+                try:
+                    train_loss, train_acc = self.model_train(model, train_loader, criterion, optimizer, epoch)
+                except NonFiniteLossError as exc:
+                    if checkpoint is not None and checkpoint.is_file():
+                        raise NonFiniteLossError(
+                            f"{exc} The last good checkpoint ({epoch} epoch(s) done) is kept in "
+                            f"{checkpoint}.") from None
+                    raise
+                val_loss, val_acc = self.model_evaluate(model, val_loader, criterion, epoch)
+            finally:
+                if self._bar is not None:
+                    self._bar.close()
+                self._bar = None
+            if scheduler is not None:
+                scheduler.step()
+            history.append(train_loss, train_acc, val_loss, val_acc)
+            if checkpoint is not None:
+                self._save_checkpoint(checkpoint, model, optimizer, scheduler, history, train_loader)
+            if plot is not None:
+                plot.update(history)
+        return history
+
+    # --- internals --------------------------------------------------------------------------
+
+    _bar: Any = None
+
+    def _report(self, epoch: int, phase: str, loss: float, acc: float) -> None:
+        if epoch == 0 or (epoch + 1) % self.epoch_step == 0:
+            line = f"epoch {epoch + 1:03d}, {phase:<5} [loss: {loss:.3f}, acc: {acc * 100:.2f}%]"
+            if self._bar is not None:
+                self._bar.write(line)  # keeps the progress bar intact in a terminal
+            else:
+                print(line)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp:
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _prepare(self, model: nn.Module) -> None:
+        # Idempotent: parameters keep their identity, so an optimizer built earlier still works.
+        if self.channels_last:
+            model.to(self.device, memory_format=torch.channels_last)
+        else:
+            model.to(self.device)
+
+    def _to_device(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = x.to(self.device, non_blocking=True)
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y.to(self.device, non_blocking=True)
+
+    def _loss_and_correct(self, outputs: Any, y: torch.Tensor, criterion: nn.Module,
+                          training: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        if isinstance(outputs, (tuple, list)):
+            if not self.aux:
+                raise ValueError("the model returned several outputs; use ModelTrainer(aux=True) "
+                                 "for a model with auxiliary classifiers")
+            main, extra = outputs[0], list(outputs[1:])
+        else:
+            main, extra = outputs, []
+        if self.BC_mode:
+            target = y.float().view_as(main)
+            main_loss = criterion(main.float(), target)
+            aux_losses = [criterion(a.float(), y.float().view_as(a)) for a in extra]
+            correct = ((main > 0).long() == target.long()).sum()
+        else:
+            main_loss = criterion(main.float(), y)
+            aux_losses = [criterion(a.float(), y) for a in extra]
+            correct = (main.argmax(dim=1) == y).sum()
+        loss = main_loss
+        if training and aux_losses:
+            loss = main_loss + AUX_WEIGHT * sum(aux_losses)
+        return loss, correct
+
+    def _run_epoch(self, model: nn.Module, loader: Iterable, criterion: nn.Module | None,
+                   optimizer: torch.optim.Optimizer | None, epoch: int, progress: bool) -> tuple[float, float]:
+        if criterion is None:
+            criterion = nn.BCEWithLogitsLoss() if self.BC_mode else nn.CrossEntropyLoss()
+        training = optimizer is not None
+        self._prepare(model)
+        own_bar = _batch_bar(loader, epoch, "train" if training else "val") if progress and self._bar is None else None
+        bar = own_bar if own_bar is not None else self._bar
+        total_loss, total_correct, total_seen = 0.0, 0, 0
+        try:
+            for batch_index, batch in enumerate(loader):
+                if batch is None:  # every image of the batch was unreadable
+                    continue
+                x, y = self._to_device(*batch)
+                if x.shape[0] == 0:
+                    continue
+                with self._autocast():
+                    outputs = model(x)
+                loss, correct = self._loss_and_correct(outputs, y, criterion, training)
+                loss_value = loss.item()
+                if training and not math.isfinite(loss_value):
+                    raise NonFiniteLossError(
+                        f"the training loss is {loss_value} at epoch {epoch + 1}, batch {batch_index + 1}; "
+                        "training stopped before the update. Try a lower learning rate (e.g. 10x lower), "
+                        "check the inputs for NaN, or turn amp off.")
+                if training:
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                n = x.shape[0]
+                total_loss += loss_value * n
+                total_correct += int(correct.item())
+                total_seen += n
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(phase="train" if training else "val",
+                                    loss=f"{total_loss / total_seen:.3f}",
+                                    acc=f"{total_correct / total_seen:.3f}", refresh=False)
+        finally:
+            if own_bar is not None:
+                own_bar.close()
+        if total_seen == 0:
+            raise ValueError("the loader produced no samples")
+        return total_loss / total_seen, total_correct / total_seen
+
+    # --- checkpoints --------------------------------------------------------------------------
+
+    def _save_checkpoint(self, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                         scheduler: Any, history: History, train_loader: Iterable) -> None:
+        state = {
+            "epoch": history.epochs,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "history": history.to_dict(),
+            "rng": _rng_state(),
+        }
+        generator = getattr(train_loader, "generator", None)
+        if isinstance(generator, torch.Generator):
+            state["loader_generator"] = generator.get_state()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)  # never leave a half-written checkpoint
+
+    def _load_checkpoint(self, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                         scheduler: Any, train_loader: Iterable) -> tuple[int, History]:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        self._prepare(model)
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None and state.get("scheduler") is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        _set_rng_state(state["rng"])
+        generator = getattr(train_loader, "generator", None)
+        if isinstance(generator, torch.Generator) and "loader_generator" in state:
+            generator.set_state(state["loader_generator"])
+        return int(state["epoch"]), History(state["history"])
+
+
+def load_checkpoint_history(path: str | Path) -> History:
+    """The History stored in a checkpoint written by ``fit``."""
+    return History(torch.load(Path(path), map_location="cpu", weights_only=True)["history"])
+
+
+# --- random state (kept to tensors and plain types so that weights_only loading works) --------
+
+
+def _rng_state() -> dict[str, Any]:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": list(random.getstate()[1]),
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate((3, tuple(state["python"]), None))
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# --- progress and live plot -------------------------------------------------------------------
+
+
+def _length(loader: Iterable) -> int | None:
+    try:
+        return len(loader)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def _epoch_bar(epoch: int, epochs: int, train_loader: Iterable, val_loader: Iterable) -> Any:
+    from tqdm.auto import tqdm
+
+    n_train, n_val = _length(train_loader), _length(val_loader)
+    total = n_train + n_val if n_train is not None and n_val is not None else None
+    return tqdm(total=total, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=False)
+
+
+def _batch_bar(loader: Iterable, epoch: int, phase: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=_length(loader), desc=f"epoch {epoch + 1} {phase}", unit="batch", leave=False)
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+class _LivePlot:
+    """Redraws the training curves in place in a notebook; does nothing elsewhere."""
+
+    def __init__(self) -> None:
+        self.handle = None
+        self.enabled = _in_notebook()
+
+    def update(self, history: History) -> None:
+        if not self.enabled:
+            return
+        import matplotlib.pyplot as plt
+        from IPython.display import Image, display
+
+        from lecture_utils.plots import figure_png, plot_history
+
+        fig = plot_history(history)
+        image = Image(data=figure_png(fig))
+        plt.close(fig)  # the image is the only copy shown
+        if self.handle is None:
+            self.handle = display(image, display_id=True)
+        else:
+            self.handle.update(image)

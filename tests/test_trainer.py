@@ -1,0 +1,246 @@
+"""Tests of lecture_utils.trainer on tiny hand-made data and models."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from lecture_utils.trainer import History, ModelTrainer, NonFiniteLossError, seed_everything
+
+
+class FixedLogits(nn.Module):
+    """Ignores its input and returns the same logits for every sample."""
+
+    def __init__(self, logits: list[float]) -> None:
+        super().__init__()
+        self.logits = nn.Parameter(torch.tensor(logits))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(x.shape[0], -1)
+
+
+class WithAux(nn.Module):
+    """Returns (main, aux1, aux2) in training and main alone in evaluation, like GoogLeNet."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.main = nn.Parameter(torch.tensor([1.0, 0.0]))
+        self.aux1 = nn.Parameter(torch.tensor([0.0, 0.0]))
+        self.aux2 = nn.Parameter(torch.tensor([0.0, 2.0]))
+
+    def forward(self, x: torch.Tensor):
+        n = x.shape[0]
+        main = self.main.expand(n, -1)
+        if self.training:
+            return main, self.aux1.expand(n, -1), self.aux2.expand(n, -1)
+        return main
+
+
+class SmallCNN(nn.Module):
+    def __init__(self, num_classes: int = 3, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                                      nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(8, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def batches(labels: list[int], batch_size: int, size: int = 4) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    y = torch.tensor(labels)
+    x = torch.zeros(len(labels), 3, size, size)
+    return [(x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(labels), batch_size)]
+
+
+def toy_loaders(seed: int = 0):
+    """A learnable 3-class problem: the class sets the mean of the image."""
+    g = torch.Generator().manual_seed(123)
+    y = torch.arange(48) % 3
+    x = torch.randn(48, 3, 6, 6, generator=g) * 0.5 + y.view(-1, 1, 1, 1).float()
+    train = torch.utils.data.TensorDataset(x[:36], y[:36])
+    val = torch.utils.data.TensorDataset(x[36:], y[36:])
+    train_loader = torch.utils.data.DataLoader(train, batch_size=8, shuffle=True,
+                                               generator=torch.Generator().manual_seed(seed))
+    return train_loader, torch.utils.data.DataLoader(val, batch_size=8)
+
+
+def run_fit(epochs: int, checkpoint=None, seed: int = 0) -> History:
+    seed_everything(seed)
+    model = SmallCNN()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    train_loader, val_loader = toy_loaders(seed)
+    trainer = ModelTrainer(epoch_step=100, device="cpu")
+    return trainer.fit(model, train_loader, val_loader, nn.CrossEntropyLoss(), optimizer, epochs,
+                       checkpoint=checkpoint, progress=False)
+
+
+# --- one epoch: the course's API --------------------------------------------------------------
+
+
+def test_model_train_returns_mean_loss_and_accuracy():
+    # logits [1, 0]: loss log(1 + e^-1) = 0.3133 for label 0, log(1 + e) = 1.3133 for label 1;
+    # 3 of 4 labels are 0 -> mean loss 0.5633, accuracy 0.75 (batches of 3 and 1: weighted by size)
+    model = FixedLogits([1.0, 0.0])
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    loss, acc = ModelTrainer(device="cpu").model_train(model, batches([0, 1, 0, 0], 3), None, optimizer, 1)
+    expected = (3 * math.log1p(math.exp(-1)) + math.log1p(math.e)) / 4
+    assert loss == pytest.approx(expected, abs=1e-6)
+    assert acc == 0.75
+
+
+def test_model_evaluate_uses_eval_mode_and_leaves_weights_unchanged():
+    model = SmallCNN()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    loss, acc = ModelTrainer(device="cpu").model_evaluate(model, batches([0, 1, 2, 1], 2), nn.CrossEntropyLoss(), 1)
+    assert not model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert 0.0 <= acc <= 1.0 and loss > 0
+
+
+def test_bc_mode_uses_one_logit_thresholded_at_zero():
+    # one logit 0.5 for every sample: predicted 1; labels 1, 1, 0 -> accuracy 2/3
+    # BCE with logit 0.5: -log(sigmoid(0.5)) = 0.4741 for label 1, -log(1 - sigmoid(0.5)) = 0.9741 for 0
+    model = FixedLogits([0.5])
+    trainer = ModelTrainer(device="cpu", BC_mode=True)
+    loss, acc = trainer.model_evaluate(model, batches([1, 1, 0], 3), nn.BCEWithLogitsLoss(), 0)
+    assert acc == pytest.approx(2 / 3)
+    assert loss == pytest.approx((2 * 0.474077 + 0.974077) / 3, abs=1e-5)
+
+
+def test_aux_losses_are_weighted_0_3_in_training_and_ignored_in_evaluation():
+    # main [1, 0], aux1 [0, 0], aux2 [0, 2], all labels 0:
+    # main log(1 + e^-1) = 0.31326, aux1 log 2 = 0.69315, aux2 log(1 + e^2) = 2.12693
+    main, aux1, aux2 = math.log1p(math.exp(-1)), math.log(2), math.log1p(math.exp(2))
+    model = WithAux()
+    trainer = ModelTrainer(device="cpu", aux=True)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    loss, acc = trainer.model_train(model, batches([0, 0], 2), nn.CrossEntropyLoss(), optimizer, 0)
+    assert loss == pytest.approx(main + 0.3 * (aux1 + aux2), abs=1e-5)
+    loss, acc = trainer.model_evaluate(model, batches([0, 0], 2), nn.CrossEntropyLoss(), 0)
+    assert loss == pytest.approx(main, abs=1e-5) and acc == 1.0
+
+
+def test_tuple_output_without_aux_is_an_error():
+    model = WithAux()
+    with pytest.raises(ValueError, match="aux=True"):
+        ModelTrainer(device="cpu").model_train(model, batches([0], 1), None, torch.optim.SGD(model.parameters(), lr=0), 0)
+
+
+def test_a_line_is_printed_for_the_first_epoch_and_every_epoch_step(capsys):
+    model = FixedLogits([0.0, 0.0])
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    trainer = ModelTrainer(epoch_step=2, device="cpu")
+    for epoch in range(5):
+        trainer.model_train(model, batches([0, 1], 2), None, optimizer, epoch)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[0] for line in lines] == ["epoch 001", "epoch 002", "epoch 004"]
+    assert "train [loss: 0.693, acc: 50.00%]" in lines[0]  # log 2 = 0.693; ties go to class 0
+
+
+def test_inputs_reach_the_model_in_channels_last():
+    seen = []
+
+    class Probe(FixedLogits):
+        def forward(self, x):
+            seen.append(x.is_contiguous(memory_format=torch.channels_last))
+            return super().forward(x)
+
+    model = Probe([0.0, 0.0])
+    ModelTrainer(device="cpu").model_evaluate(model, batches([0, 1], 2, size=5), None, 0)
+    ModelTrainer(device="cpu", channels_last=False).model_evaluate(model, batches([0, 1], 2, size=5), None, 0)
+    assert seen == [True, False]
+
+
+def test_amp_is_only_used_on_cuda():
+    assert ModelTrainer(device="cpu", amp=True).amp is False
+
+
+def test_bad_epoch_step_is_rejected():
+    with pytest.raises(ValueError, match="epoch_step"):
+        ModelTrainer(epoch_step=0)
+
+
+def test_skips_batches_that_are_none():
+    model = FixedLogits([1.0, 0.0])
+    data = [None] + batches([0, 1], 2)
+    loss, acc = ModelTrainer(device="cpu").model_evaluate(model, data, None, 0)
+    assert acc == 0.5
+
+
+# --- fit --------------------------------------------------------------------------------------
+
+
+def test_seed_everything_repeats_random_draws():
+    seed_everything(7)
+    a = torch.rand(3), torch.randn(2)
+    seed_everything(7)
+    b = torch.rand(3), torch.randn(2)
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+
+
+def test_fit_history_has_one_entry_per_epoch_and_learns():
+    history = run_fit(4)
+    assert isinstance(history, History) and history.epochs == 4
+    assert set(history.to_dict()) == {"train_loss", "train_acc", "val_loss", "val_acc"}
+    assert all(0.0 <= a <= 1.0 for a in history["train_acc"] + history["val_acc"])
+    assert history["train_loss"][-1] < history["train_loss"][0]
+
+
+def test_same_seed_gives_the_same_history_on_cpu():
+    assert run_fit(2, seed=3) == run_fit(2, seed=3)
+
+
+def test_resuming_from_a_checkpoint_gives_the_uninterrupted_history(tmp_path):
+    full = run_fit(3)
+    path = tmp_path / "run.ckpt"
+    first = run_fit(1, checkpoint=path)
+    assert first.epochs == 1
+    resumed = run_fit(3, checkpoint=path)  # fresh model and optimizer; state comes from the file
+    assert resumed == full
+
+
+def test_checkpoint_loads_with_weights_only(tmp_path):
+    path = tmp_path / "run.ckpt"
+    run_fit(2, checkpoint=path)
+    state = torch.load(path, weights_only=True)
+    assert state["epoch"] == 2
+    assert set(state) >= {"model", "optimizer", "history", "rng", "epoch"}
+    assert len(state["history"]["val_acc"]) == 2
+
+
+def test_non_finite_loss_stops_with_epoch_batch_and_advice_and_keeps_the_checkpoint(tmp_path):
+    class NaNAt(nn.Module):
+        """Returns NaN logits on its 5th training forward pass (epoch 2, batch 2 with 3 batches)."""
+
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(2))
+            self.calls = 0
+
+        def forward(self, x):
+            if self.training:
+                self.calls += 1
+            out = self.w.expand(x.shape[0], -1)
+            return out * float("nan") if self.training and self.calls == 5 else out
+
+    model = NaNAt()
+    data = batches([0, 1, 0, 1, 0, 1], 2)
+    path = tmp_path / "run.ckpt"
+    trainer = ModelTrainer(device="cpu")
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, batch 2.*lower learning rate.*1 epoch\(s\) done"):
+        trainer.fit(model, data, data, None, torch.optim.SGD(model.parameters(), lr=0.1), 3,
+                    checkpoint=path, progress=False)
+    assert torch.load(path, weights_only=True)["epoch"] == 1
+    assert torch.isfinite(model.w).all()
+
+
+def test_fit_with_progress_bar_runs(capsys):
+    model = FixedLogits([0.0, 0.0])
+    history = ModelTrainer(device="cpu").fit(model, batches([0, 1], 1), batches([0], 1), None,
+                                             torch.optim.SGD(model.parameters(), lr=0.1), 1, progress=True)
+    assert history.epochs == 1
+    assert "epoch 001" in capsys.readouterr().out

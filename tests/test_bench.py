@@ -1,0 +1,60 @@
+"""`python -m lecture_utils.bench`: a tiny run prints its report and ends in the speedup line."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lecture_utils import bench
+
+
+def test_tiny_bench_prints_both_pipelines_accuracy_and_ends_in_speedup(tmp_path, capsys):
+    bench.main(["--device", "cpu", "--images", "20", "--resolution", "32", "--batch-size", "5",
+                "--steps", "1", "--repeats", "1", "--epochs-acc", "1", "--acc-subset", "1",
+                "--data-dir", str(tmp_path / "jpegs"), "--threads", "1", "--no-progress"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    number = r"\d+\.\d+"
+    assert lines[0].startswith("bench: mobilenet_v2 at 32 px, batch 5, cpu")
+    assert any(re.fullmatch(rf"course: {number} images/s \(median of 1 x 1 steps: .*\)", ln) for ln in lines)
+    assert any(re.fullmatch(rf"fast: {number} images/s \(median of 1 x 1 steps: .*\)", ln) for ln in lines)
+    assert any(re.fullmatch(rf"fast with the decode amortised over 10 epochs of 20 images: {number} images/s", ln)
+               for ln in lines)
+    assert any(re.fullmatch(rf"sample accuracy after 1 epoch at 32 px \(10 train / 10 val images\): "
+                            rf"course {number}, fast {number}", ln) for ln in lines)
+    assert re.fullmatch(rf"speedup: {number}", lines[-1])
+
+
+def test_generated_jpegs_look_like_animals10_and_are_reused(tmp_path):
+    root = bench.make_jpeg_dataset(tmp_path, images=30, val_fraction=0.2, seed=1)
+    train = sorted((root / "train").rglob("*.jpg"))
+    assert len(train) == 30 and len(list((root / "val").rglob("*.jpg"))) == 6
+    assert len({p.parent.name for p in train}) == 10
+    with Image.open(train[0]) as image:
+        assert image.format == "JPEG" and image.mode == "RGB"
+        assert sorted(image.size) in ([200, 300], [210, 280], [225, 300], [240, 300])
+    mtime = train[0].stat().st_mtime_ns
+    bench.make_jpeg_dataset(tmp_path, images=30, val_fraction=0.2, seed=1)
+    assert train[0].stat().st_mtime_ns == mtime  # complete and unchanged: not written again
+
+
+def test_generated_classes_differ_in_what_is_drawn(tmp_path):
+    # the same seed draws a striped and a plain version of each shape: labels 0-4 vs 5-9 differ in
+    # how much fine horizontal structure the objects carry, so the classes are learnable
+    rng = np.random.default_rng(0)
+    plain = [np.asarray(bench._make_image(0, rng).convert("L"), dtype=float) for _ in range(6)]
+    rng = np.random.default_rng(0)
+    striped = [np.asarray(bench._make_image(5, rng).convert("L"), dtype=float) for _ in range(6)]
+    vertical_detail = [np.abs(np.diff(a, axis=0)).mean() for a in plain]
+    striped_detail = [np.abs(np.diff(a, axis=0)).mean() for a in striped]
+    assert np.mean(striped_detail) > np.mean(vertical_detail)
+
+
+@pytest.mark.parametrize("argv", [["--images", "0"], ["--steps", "0"], ["--acc-subset", "x"],
+                                  ["--device", "tpu"]])
+def test_bad_arguments_exit_with_a_usage_error(argv, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        bench.main(argv + ["--data-dir", str(tmp_path), "--no-progress"])
+    assert exc.value.code == 2

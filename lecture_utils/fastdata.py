@@ -322,7 +322,8 @@ class ImageCache:
         return int(self.labels.shape[0])
 
 
-def _decode_item(dataset: Dataset, index: int, resolutions: Sequence[int]) -> tuple[list[np.ndarray], tuple[int, int], int] | None:
+def _decode_item(dataset: Dataset, index: int,
+                 resolutions: Sequence[int]) -> tuple[list[np.ndarray], tuple[int, int], int] | None:
     """Read item `index` of `dataset` once and resize it to every resolution (PIL bilinear)."""
     item = dataset[index]
     if item is None:  # data.ImageFolderDataset returns None (with a warning) for unreadable files
@@ -388,23 +389,37 @@ def build_cache(dataset: Dataset, resolutions: int | Iterable[int], *, indices: 
         paths = {r: cache_dir / f"{key}_R{r}.npy" for r in resolutions}
         meta_path = cache_dir / f"{key}_meta.npz"
         if meta_path.is_file() and all(p.is_file() for p in paths.values()):
-            meta = np.load(meta_path)
+            with np.load(meta_path) as meta:
+                labels, sizes = torch.from_numpy(meta["labels"]), torch.from_numpy(meta["sizes"])
             images = {r: np.load(paths[r], mmap_mode="r") for r in resolutions}
-            return ImageCache(images, torch.from_numpy(meta["labels"]), torch.from_numpy(meta["sizes"]),
-                              decoded=0, seconds=time.perf_counter() - start)
+            return ImageCache(images, labels, sizes, decoded=0, seconds=time.perf_counter() - start)
+
+    n = len(indices)
+    # filled in place, image by image, by the decode threads (PIL releases the GIL while it works)
+    arrays = {r: np.empty((n, 3, r, r), dtype=np.uint8) for r in resolutions}
+    labels_np = np.zeros(n, dtype=np.int64)
+    sizes_np = np.zeros((n, 2), dtype=np.float32)
+    readable = np.zeros(n, dtype=bool)
+
+    def decode(slot: int) -> None:
+        result = _decode_item(dataset, indices[slot], resolutions)
+        if result is None:
+            return
+        pixels, size, label = result
+        for r, hwc in zip(resolutions, pixels):
+            arrays[r][slot] = hwc.transpose(2, 0, 1)
+        labels_np[slot], sizes_np[slot], readable[slot] = label, size, True
 
     threads = int(num_threads) or (os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        results = list(pool.map(lambda i: _decode_item(dataset, i, resolutions), indices))
-    kept = [res for res in results if res is not None]
-    if not kept:
+        list(pool.map(decode, range(n)))
+    if not readable.any():
         raise ValueError("build_cache: the data set has no readable images")
-    labels = torch.tensor([res[2] for res in kept], dtype=torch.int64)
-    sizes = torch.tensor([res[1] for res in kept], dtype=torch.float32)
-    images: dict[int, torch.Tensor | np.ndarray] = {}
-    for j, r in enumerate(resolutions):
-        stacked = np.stack([res[0][j] for res in kept]).transpose(0, 3, 1, 2)  # NHWC -> NCHW
-        images[r] = torch.from_numpy(np.ascontiguousarray(stacked))
+    if not readable.all():  # drop the unreadable ones (already warned about by the data set)
+        arrays = {r: a[readable] for r, a in arrays.items()}
+        labels_np, sizes_np = labels_np[readable], sizes_np[readable]
+    images: dict[int, torch.Tensor | np.ndarray] = {r: torch.from_numpy(a) for r, a in arrays.items()}
+    labels, sizes = torch.from_numpy(labels_np), torch.from_numpy(sizes_np)
     if paths is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
         for r in resolutions:

@@ -241,6 +241,16 @@ def test_disk_cache_is_read_back_and_rebuilt_when_a_file_changes(sample_copy, tm
     assert fastdata.build_cache(dataset, [32], cache_dir=tmp_path / "cache").decoded == 12
 
 
+def test_unreadable_files_are_left_out_of_the_cache(sample_copy):
+    (sample_copy / "train" / "bag" / "broken.png").write_bytes(b"not a png")
+    dataset = data.get_dataset("sample", "train", root=sample_copy)
+    assert len(dataset) == 13
+    with pytest.warns(data.UnreadableImageWarning, match="broken.png"):
+        cache = fastdata.build_cache(dataset, [16], num_threads=1)
+    assert len(cache) == 12 and cache.images[16].shape == (12, 3, 16, 16)
+    assert cache.labels.tolist() == sorted(cache.labels.tolist())
+
+
 def test_streaming_fallback_gives_the_same_batches_with_a_warning():
     pictures = _Pictures(10)
     resident = _loader(pictures, 32, batch_size=4, shuffle=True, augment=True, seed=3)
@@ -328,3 +338,19 @@ def test_make_fast_loaders_has_the_shape_of_make_loaders():
 def test_bad_arguments_raise_value_error(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_model_trainer_trains_on_fast_loaders():
+    from lecture_utils.trainer import ModelTrainer
+
+    loaders = fastdata.make_fast_loaders("sample", [16], batch_size=10, subset=(2, 1), device="cpu")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                torch.nn.Linear(4, 10))
+    trainer = ModelTrainer(device="cpu")
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    criterion = torch.nn.CrossEntropyLoss()
+    loss, acc = trainer.model_train(model, loaders["train"]["R16"], criterion, optimizer, 0)
+    val_loss, val_acc = trainer.model_evaluate(model, loaders["val"]["R16"], criterion, 0)
+    assert loss > 0 and val_loss > 0
+    assert 0.0 <= acc <= 1.0 and 0.0 <= val_acc <= 1.0

@@ -12,10 +12,12 @@ still works on small inputs. In train mode (with ``aux_logits=True``) the networ
 ``GoogLeNetOutputs(logits, aux1, aux2)``; in eval mode the main logits only.
 
 Differences from the paper, shared with torchvision: every conv is followed by batch
-normalisation (the paper had none and used local response normalisation after the first
-two pooling stages), and max-pools round up (``ceil_mode``) as Caffe did. Unlike
-torchvision, which uses a 3x3 conv in the "5x5" branch, this branch has a real 5x5 conv as
-in the paper, so there is no torchvision model to compare with.
+normalisation (the paper had none, and local response normalisation in the stem), and
+max-pools round up (``ceil_mode``) as Caffe did. Where this differs from torchvision: the
+"5x5" branch has a real 5x5 conv as in the paper (torchvision uses 3x3), the fourth max-pool
+is 3x3/2 as in the table (torchvision: 2x2/2; both give 7x7 at 224), and the main head's
+dropout is the paper's 40% (torchvision: 20%). So there is no torchvision model to compare
+outputs with; the parameter count is torchvision's plus the larger 5x5 kernels.
 
 Sizes below are for a 224x224 input.
 """

@@ -160,3 +160,12 @@ def test_load_state_dict_by_order_rejects_a_different_layout():
         theirs = tvm.resnet18(weights=None, num_classes=10)
     with pytest.raises(ValueError, match="shape mismatch"):
         load_state_dict_by_order(ours, theirs.state_dict())
+
+
+def test_torchvision_alexnet_also_needs_63_pixels():
+    # where our AlexNet's min_input_size = 63 comes from: torchvision's fails one pixel below
+    with torch.device("meta"):
+        theirs = tvm.alexnet(weights=None).eval()
+        assert theirs(torch.empty(1, 3, 63, 63)).shape == (1, 1000)
+        with pytest.raises(RuntimeError):
+            theirs(torch.empty(1, 3, 62, 62))

@@ -244,3 +244,37 @@ def test_fit_with_progress_bar_runs(capsys):
                                              torch.optim.SGD(model.parameters(), lr=0.1), 1, progress=True)
     assert history.epochs == 1
     assert "epoch 001" in capsys.readouterr().out
+
+
+# --- a lesson-sized run -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def one_thread():
+    # On a busy 2-core machine (or under pytest-xdist) two intra-op threads per process can be
+    # several times slower than one.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_quick_profile_resnet18_learns_on_the_sample(one_thread):
+    # lesson 04's quick settings (sample, 32 px, batch 64, lr 1e-3), 50 images per class, 1 epoch
+    import torchvision
+
+    from lecture_utils.data import make_loaders
+    from lecture_utils.settings import lesson_settings
+
+    cfg = lesson_settings("04", "quick")
+    seed_everything(0)
+    loaders = make_loaders(cfg.dataset, [cfg.resolution], batch_size=cfg.batch_size, subset=(50, 20),
+                           augment=False)
+    key = f"R{cfg.resolution}"
+    model = torchvision.models.resnet18(weights=None, num_classes=10)
+    trainer = ModelTrainer(device=cfg.device)
+    _, before = trainer.model_evaluate(model, loaders["val"][key], None, 0)
+    trainer.model_train(model, loaders["train"][key], None, torch.optim.Adam(model.parameters(), lr=cfg.lr), 0)
+    _, after = trainer.model_evaluate(model, loaders["val"][key], None, 0)
+    assert after > 0.25  # chance is 0.10 with ten balanced classes
+    assert after > before + 0.15

@@ -1,0 +1,94 @@
+"""Tests of lecture_utils.settings: profiles and per-lesson settings."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from lecture_utils import settings
+from lecture_utils.settings import LessonSettings, current_profile, lesson_settings
+
+LESSONS = [f"{i:02d}" for i in range(1, 10)]
+
+
+def test_profile_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("LECTURE_PROFILE", "full")
+    assert current_profile() == "full"
+    monkeypatch.setenv("LECTURE_PROFILE", "quick")
+    assert current_profile() == "quick"
+
+
+def test_profile_defaults_to_full_with_cuda_and_quick_without(monkeypatch):
+    monkeypatch.delenv("LECTURE_PROFILE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert current_profile() == "full"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert current_profile() == "quick"
+
+
+def test_bad_profile_lists_the_allowed_ones(monkeypatch):
+    monkeypatch.setenv("LECTURE_PROFILE", "fast")
+    with pytest.raises(ValueError, match="quick, full"):
+        current_profile()
+    with pytest.raises(ValueError, match="quick, full"):
+        lesson_settings("01", "medium")
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_quick_profile_trains_on_the_sample_on_cpu(lesson):
+    cfg = lesson_settings(lesson, "quick")
+    assert (cfg.profile, cfg.lesson, cfg.dataset, cfg.device) == ("quick", lesson, "sample", "cpu")
+    assert (cfg.batch_size, cfg.lr) == (64, 1e-3)
+    assert cfg.epochs == (1 if lesson == "09" else 2)
+    assert cfg.resolution == (64 if lesson == "01" else 32)
+    assert cfg.resolution in cfg.resolutions
+
+
+def test_quick_lesson_09_sweeps_two_small_resolutions():
+    cfg = lesson_settings("09", "quick")
+    assert cfg.resolutions == (32, 48)
+    assert cfg.train_subset is not None
+
+
+def test_full_profile_trains_fashion_mnist_at_224(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for lesson in LESSONS[:-1]:
+        cfg = lesson_settings(lesson, "full")
+        assert (cfg.dataset, cfg.resolution, cfg.resolutions) == ("fashion_mnist", 224, (224,))
+        assert (cfg.batch_size, cfg.device, cfg.train_subset) == (128, "cuda", None)
+
+
+def test_full_lesson_09_is_the_course_experiment(monkeypatch, tmp_path):
+    # the course: resolutions 224..96, 10 epochs, batch 192, Animals-10
+    monkeypatch.setenv("LECTURE_DATA_ROOT", str(tmp_path))
+    cfg = lesson_settings("09", "full")
+    assert cfg.resolutions == (224, 192, 160, 128, 96)
+    assert (cfg.epochs, cfg.batch_size) == (10, 192)
+    assert cfg.dataset == "fashion_mnist"  # no Animals-10 under tmp_path
+    (tmp_path / "animals10" / "train").mkdir(parents=True)
+    (tmp_path / "animals10" / "val").mkdir()
+    assert lesson_settings("09", "full").dataset == "animals10"
+
+
+def test_unknown_lesson_lists_the_allowed_ones():
+    with pytest.raises(ValueError, match="01, 02, 03, 04, 05, 06, 07, 08, 09"):
+        lesson_settings("10", "quick")
+
+
+def test_lesson_may_be_given_as_a_number():
+    assert lesson_settings(3, "quick") == lesson_settings("03", "quick")
+
+
+def test_settings_are_frozen():
+    cfg = lesson_settings("01", "quick")
+    assert isinstance(cfg, LessonSettings)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.epochs = 100  # type: ignore[misc]
+
+
+def test_profile_is_read_when_not_given(monkeypatch):
+    monkeypatch.setenv("LECTURE_PROFILE", "quick")
+    assert lesson_settings("07").profile == "quick"
+    assert settings.PROFILES == ("quick", "full")

@@ -87,6 +87,7 @@ class ModelTrainer:
         self.channels_last = bool(channels_last)
         # bf16 autocast needs no loss scaling; on CPU it is slower than float32, so CUDA only.
         self.amp = bool(amp) and self.device.type == "cuda"
+        self._bar: Any = None  # fit's per-epoch progress bar, shared by train and val
 
     # --- the course's API ------------------------------------------------------------------
 
@@ -153,8 +154,6 @@ class ModelTrainer:
         return history
 
     # --- internals --------------------------------------------------------------------------
-
-    _bar: Any = None
 
     def _report(self, epoch: int, phase: str, loss: float, acc: float) -> None:
         if epoch == 0 or (epoch + 1) % self.epoch_step == 0:

@@ -508,6 +508,8 @@ class TorchRunner:
             live_plot=False,
             progress=self.progress,
         )
+        train_images = _dataset_size(self._loaders["train"][f"R{cond.resolution}"])
+        val_images = _dataset_size(self._loaders["val"][f"R{cond.resolution}"])
         device_name = torch.cuda.get_device_name(self.device) if str(self.device).startswith("cuda") else "cpu"
         return {
             "params": int(params),
@@ -515,6 +517,8 @@ class TorchRunner:
             "macs_ptflops": int(macs_ptflops),
             **{k: [float(v) for v in history[k]] for k in ("train_loss", "train_acc", "val_loss", "val_acc")},
             "num_classes": self.num_classes,
+            "train_images": train_images,
+            "val_images": val_images,
             "init_seed": init_seed(cond.model, cond.width, self.seed),
             "batch_size": self.batch_size,
             "lr": self.lr,
@@ -526,6 +530,13 @@ class TorchRunner:
             "device": str(self.device),
             "device_name": device_name,
         }
+
+
+def _dataset_size(loader: Any) -> int | None:
+    try:
+        return len(loader.dataset)
+    except (AttributeError, TypeError):
+        return None
 
 
 def _missing_data_message(dataset: str, root: str | None, exc: Exception) -> str:

@@ -497,8 +497,9 @@ class FastLoader:
     """Batches ``(x, y)`` from a uint8 cache: x float32 normalised (channels_last), y int64.
 
     Shuffles with a generator seeded by (seed, epoch); each pass over the loader is one epoch.
-    The cache sits on `device` when it fits ``memory_fraction`` of its free memory, else each
-    batch is gathered on the host (pinned for CUDA) and copied over.
+    The cache sits on `device` when it fits ``memory_fraction`` of its free memory (RAM on the
+    CPU), else each batch is gathered on the host (pinned for CUDA) and copied over. On CUDA it
+    also turns on ``cudnn.benchmark``: every batch has the same shape.
     """
 
     def __init__(self, images: torch.Tensor | np.ndarray, labels: torch.Tensor, *,

@@ -393,6 +393,7 @@ class TorchRunner:
         seed: int = 0,
         progress: bool = False,
         cache_dir: str | None = None,
+        threads: int | None = None,
     ) -> None:
         self.dataset, self.data_root, self.fast = dataset, data_root, fast
         self.subset = _check_subset(subset)
@@ -403,6 +404,8 @@ class TorchRunner:
         self.device = device
         self.num_workers = num_workers
         self.cache_dir = cache_dir
+        # CPU threads for training: 1 avoids oversubscription when several runs share few cores
+        self.threads = None if threads is None else _positive_int(threads, "threads")
         self.num_classes: int | None = None
         self._loaders: dict[str, dict[str, Any]] = {"train": {}, "val": {}}
         self._init: dict[tuple[str, float], dict] = {}
@@ -475,6 +478,18 @@ class TorchRunner:
         return self._init[key]
 
     def __call__(self, cond: Condition, checkpoint: Path) -> dict:
+        import torch
+
+        if self.threads is None:
+            return self._run(cond, checkpoint)
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            return self._run(cond, checkpoint)
+        finally:
+            torch.set_num_threads(before)
+
+    def _run(self, cond: Condition, checkpoint: Path) -> dict:
         import torch
         from torch import nn
 
@@ -676,6 +691,8 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-workers", type=int, default=None, help="DataLoader workers for --no-fast")
     p.add_argument("--no-fast", action="store_true",
                    help="use the plain DataLoader path instead of the device-resident cache")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for training (default: torch's; 1 when several runs share a few cores)")
     p.add_argument("--cache-dir", default=None,
                    help="keep the decoded images here between runs (fast path only)")
     p.add_argument("--dry-run", action="store_true", help="list this shard's conditions and which are done")
@@ -729,6 +746,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.out, grid, shard=shard, progress=not args.no_progress,
             data_root=args.data_root, batch_size=args.batch_size, lr=args.lr, device=args.device,
             fast=not args.no_fast, num_workers=args.num_workers, cache_dir=args.cache_dir,
+            threads=args.threads,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -288,7 +288,7 @@ def _sweep_cli(data: Path, out: Path) -> list[str]:
     return [sys.executable, "-m", "lecture_utils.sweep", "--models", "mobilenet_v1,mobilenet_v2",
             "--widths", "0.35", "--resolutions", "32,40", "--epochs", "1", "--dataset", "sample",
             "--data-root", str(data), "--batch-size", "4", "--device", "cpu", "--out", str(out),
-            "--no-progress"]
+            "--no-progress", "--threads", "1"]
 
 
 def test_cli_killed_mid_grid_resumes_and_writes_each_condition_once(tmp_path):

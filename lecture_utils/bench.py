@@ -308,6 +308,9 @@ def run_bench(args: argparse.Namespace, out: Any = None) -> dict[str, float]:
     say(f"bench: {args.model}{'' if args.width is None else f' width {args.width}'} at {args.resolution} px, "
         f"batch {args.batch_size}, {where}, torch {torch.__version__}")
 
+    if hasattr(os, "getloadavg"):  # other work on the machine slows both pipelines, unevenly
+        say(f"load average before the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+
     # -- the generated JPEG set
     data_dir = args.data_dir or data.data_root() / "bench" / f"jpeg{args.images}_seed{args.seed}"
     t0 = time.perf_counter()

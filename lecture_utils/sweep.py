@@ -494,7 +494,7 @@ class TorchRunner:
         from torch import nn
 
         from lecture_utils.profile import count_macs, count_params, hook_macs
-        from lecture_utils.trainer import ModelTrainer, seed_everything
+        from lecture_utils.trainer import ModelTrainer, load_checkpoint_history, seed_everything
 
         if (cond.dataset, cond.subset, cond.seed) != (self.dataset, self.subset, self.seed):
             raise ValueError(
@@ -508,14 +508,21 @@ class TorchRunner:
         macs = hook_macs(net, cond.resolution)  # conv + FC multiply-adds: what the papers' tables count
         macs_ptflops = count_macs(net, cond.resolution, backend="pytorch")  # + BN, activations, biases
         seed_everything(cond.seed)
+        train_loader = self._loaders["train"][f"R{cond.resolution}"]
+        val_loader = self._loaders["val"][f"R{cond.resolution}"]
+        # The loaders outlive a condition: rewind them so that every condition (in any order, on any
+        # shard, after any resume) sees the data order and augmentation draws of its own epochs.
+        done = load_checkpoint_history(checkpoint).epochs if checkpoint.is_file() else 0
+        _rewind(train_loader, self.seed, done)
+        _rewind(val_loader, self.seed, done)
         net = net.to(self.device)
         optimizer = torch.optim.Adam(net.parameters(), lr=self.lr)
         # epoch_step=epochs: the trainer prints the first and the last epoch of each condition
         trainer = ModelTrainer(epoch_step=cond.epochs, device=self.device)
         history = trainer.fit(
             net,
-            self._loaders["train"][f"R{cond.resolution}"],
-            self._loaders["val"][f"R{cond.resolution}"],
+            train_loader,
+            val_loader,
             nn.CrossEntropyLoss(),
             optimizer,
             cond.epochs,
@@ -545,6 +552,16 @@ class TorchRunner:
             "device": str(self.device),
             "device_name": device_name,
         }
+
+
+def _rewind(loader: Any, seed: int, epoch: int) -> None:
+    """Put a loader where a fresh one would be at ``epoch`` (fast loaders count epochs themselves)."""
+    if hasattr(loader, "set_epoch"):
+        loader.set_epoch(epoch)
+        return
+    generator = getattr(loader, "generator", None)
+    if generator is not None:  # a DataLoader: fit restores the generator's state from a checkpoint
+        generator.manual_seed(seed)
 
 
 def _dataset_size(loader: Any) -> int | None:

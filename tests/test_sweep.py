@@ -350,3 +350,38 @@ def test_initial_weights_are_reproducible_and_shared_by_the_v2_ablation_variants
     stem = "features.0.0.weight"  # 16 channels at width 0.35 and at 0.5 (rounded to multiples of 8)
     other = a.initial_state("mobilenet_v2", 0.5)[stem]
     assert plain[stem].shape == other.shape and not torch.equal(plain[stem], other)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_condition_trains_the_same_whatever_ran_before_it(tmp_path, fast):
+    import torch
+
+    _tiny_image_folder(tmp_path / "data", per_class=4)
+    runner = sweep.TorchRunner(dataset="sample", data_root=str(tmp_path / "data"), batch_size=4,
+                               device="cpu", fast=fast, threads=1)
+    first, other = expand_grid(["mobilenet_v1"], [0.35], [32, 40], epochs=2, dataset="sample")
+    with torch.random.fork_rng():
+        a = runner(first, tmp_path / "a.pt")
+        runner(other, tmp_path / "b.pt")  # moves the shared loaders on
+        again = runner(first, tmp_path / "c.pt")
+    assert again["train_loss"] == a["train_loss"] and again["val_loss"] == a["val_loss"]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_condition_resumed_from_its_epoch_checkpoint_matches_an_uninterrupted_run(tmp_path, fast):
+    import torch
+
+    _tiny_image_folder(tmp_path / "data", per_class=4)
+
+    def runner():
+        return sweep.TorchRunner(dataset="sample", data_root=str(tmp_path / "data"), batch_size=4,
+                                 device="cpu", fast=fast, threads=1)
+
+    (one,) = expand_grid(["mobilenet_v2"], [0.35], [32], epochs=1, dataset="sample")
+    (two,) = expand_grid(["mobilenet_v2"], [0.35], [32], epochs=2, dataset="sample")
+    with torch.random.fork_rng():
+        clean = runner()(two, tmp_path / "clean.pt")
+        runner()(one, tmp_path / "killed.pt")  # the state a kill during epoch 2 leaves behind
+        resumed = runner()(two, tmp_path / "killed.pt")  # a new process picks it up
+    for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
+        assert resumed[key] == clean[key], key

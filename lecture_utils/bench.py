@@ -10,7 +10,7 @@ Command line::
    (augment) + DataLoader(batch 192, shuffle, num_workers=0), fp32, NCHW; and (b) the fast path
    (:mod:`lecture_utils.fastdata`: decode once, augment per sample on the device, channels_last;
    bf16 autocast and cudnn.benchmark on CUDA). Both start from the same weights; each repeat runs
-   a fixed number of steps after one warm-up step; the two pipelines alternate repeats so that a
+   a fixed number of steps after untimed warm-up steps; the two pipelines alternate repeats so that a
    busy machine slows both alike. The fast path's one-off decode is reported on its own and
    folded into an over-10-epochs figure.
 3. Trains both for a few epochs on the embedded sample (Fashion-MNIST) and prints their
@@ -252,6 +252,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--resolution", type=int, default=96, help="input size of the speed test")
     parser.add_argument("--batch-size", type=int, default=192, help="the course's 192 by default")
     parser.add_argument("--images", type=int, default=2000, help="training JPEGs to generate")
+    parser.add_argument("--warmup", type=int, default=3,
+                        help="untimed steps per pipeline first (allocator and kernel caches settle)")
     parser.add_argument("--steps", type=int, default=3, help="timed training steps per repeat")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per pipeline (median reported)")
     parser.add_argument("--epochs-acc", type=int, default=5,
@@ -285,6 +287,8 @@ def run_bench(args: argparse.Namespace, out: Any = None) -> dict[str, float]:
     def say(line: str) -> None:
         print(line, file=out, flush=True)
 
+    if args.warmup < 0:
+        raise ValueError(f"--warmup must be >= 0, got {args.warmup}")
     for name in ("resolution", "batch_size", "images", "steps", "repeats", "epochs_acc", "acc_resolution"):
         if getattr(args, name) <= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
@@ -337,11 +341,12 @@ def run_bench(args: argparse.Namespace, out: Any = None) -> dict[str, float]:
 
     course = _Run(copy.deepcopy(initial), device, channels_last=False, amp_dtype=None, cudnn_benchmark=False)
     fast = _Run(copy.deepcopy(initial), device, channels_last=True, amp_dtype=amp_dtype, cudnn_benchmark=cuda)
-    total = 2 * (1 + args.repeats * args.steps)
+    total = 2 * (args.warmup + args.repeats * args.steps)
     results: dict[str, list[StepStats]] = {"course": [], "fast": []}
     with tqdm(total=total, desc="timing", unit="step", disable=disable, leave=False) as bar:
         for run, loader in ((course, course_loader), (fast, fast_loader)):
-            train_steps(run, loader, steps=1, progress=bar)  # warm-up (and cudnn autotuning)
+            if args.warmup:  # untimed: first-step setup, cudnn autotuning, the allocator's warm-up
+                train_steps(run, loader, steps=args.warmup, progress=bar)
         for _ in range(args.repeats):  # alternate, so that a busy machine slows both alike
             for name, run, loader in (("course", course, course_loader), ("fast", fast, fast_loader)):
                 results[name].append(train_steps(run, loader, steps=args.steps, progress=bar))

@@ -13,7 +13,7 @@ from lecture_utils import bench
 
 def test_tiny_bench_prints_both_pipelines_accuracy_and_ends_in_speedup(tmp_path, capsys):
     bench.main(["--device", "cpu", "--images", "20", "--resolution", "32", "--batch-size", "5",
-                "--steps", "1", "--repeats", "1", "--epochs-acc", "1", "--acc-subset", "1",
+                "--warmup", "1", "--steps", "1", "--repeats", "1", "--epochs-acc", "1", "--acc-subset", "1",
                 "--data-dir", str(tmp_path / "jpegs"), "--threads", "1", "--no-progress"])
     lines = capsys.readouterr().out.strip().splitlines()
     number = r"\d+\.\d+"

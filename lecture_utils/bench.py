@@ -19,7 +19,7 @@ Command line::
    validation images stay near chance for the first epochs, in both pipelines).
 
 The last line is ``speedup: X.XX``: fast over course images/s, the fast path's decode cost
-amortised over 10 epochs of the generated set.
+amortised over 10 epochs of the synthetic set.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ AMORTISE_EPOCHS = 10
 
 
 # ---------------------------------------------------------------------------------------------
-# the generated data set
+# the synthetic data set
 
 
 def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -251,7 +251,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--width", type=float, default=None, help="width_multiplier passed to the model")
     parser.add_argument("--resolution", type=int, default=96, help="input size of the speed test")
     parser.add_argument("--batch-size", type=int, default=192, help="the course's 192 by default")
-    parser.add_argument("--images", type=int, default=2000, help="training JPEGs to generate")
+    parser.add_argument("--images", type=int, default=2000, help="training JPEGs to draw (kept and reused)")
     parser.add_argument("--warmup", type=int, default=3,
                         help="untimed steps per pipeline first (allocator and kernel caches settle)")
     parser.add_argument("--steps", type=int, default=3, help="timed training steps per repeat")
@@ -315,7 +315,7 @@ def run_bench(args: argparse.Namespace, out: Any = None) -> dict[str, float]:
     if hasattr(os, "getloadavg"):  # other work on the machine slows both pipelines, unevenly
         say(f"load average before the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
-    # -- the generated JPEG set
+    # -- the synthetic JPEG set
     data_dir = args.data_dir or data.data_root() / "bench" / f"jpeg{args.images}_seed{args.seed}"
     t0 = time.perf_counter()
     make_jpeg_dataset(data_dir, images=args.images, seed=args.seed)

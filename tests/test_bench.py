@@ -29,7 +29,7 @@ def test_tiny_bench_prints_both_pipelines_accuracy_and_ends_in_speedup(tmp_path,
     assert re.fullmatch(rf"speedup: {number}", lines[-1])
 
 
-def test_generated_jpegs_look_like_animals10_and_are_reused(tmp_path):
+def test_synthetic_jpegs_look_like_animals10_and_are_reused(tmp_path):
     root = bench.make_jpeg_dataset(tmp_path, images=30, val_fraction=0.2, seed=1)
     train = sorted((root / "train").rglob("*.jpg"))
     assert len(train) == 30 and len(list((root / "val").rglob("*.jpg"))) == 6
@@ -42,7 +42,7 @@ def test_generated_jpegs_look_like_animals10_and_are_reused(tmp_path):
     assert train[0].stat().st_mtime_ns == mtime  # complete and unchanged: not written again
 
 
-def test_generated_classes_differ_in_what_is_drawn(tmp_path):
+def test_synthetic_classes_differ_in_what_is_drawn(tmp_path):
     # the same seed draws a striped and a plain version of each shape: labels 0-4 vs 5-9 differ in
     # how much fine horizontal structure the objects carry, so the classes are learnable
     rng = np.random.default_rng(0)

@@ -6,6 +6,10 @@ STAMP  := $(VENV)/.installed
 KERNEL ?= cnn-lectures
 # pytest-xdist workers for `make test` (notebooks are grouped per file)
 JOBS   ?= 2
+# each worker (and each notebook kernel it starts) computes on one thread: two workers with
+# torch's default of one thread per core would fight over the cores and run several times slower
+THREADS ?= 1
+PARALLEL_ENV := OMP_NUM_THREADS=$(THREADS) MKL_NUM_THREADS=$(THREADS)
 
 .PHONY: lab test setup unit notebooks clean
 
@@ -24,13 +28,13 @@ lab: setup
 	$(BIN)/jupyter lab notebooks/
 
 test: setup
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope
+	$(PARALLEL_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadscope
 
 unit: setup
 	$(BIN)/python -m pytest tests
 
 notebooks: setup
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadscope notebooks
+	$(PARALLEL_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadscope notebooks
 
 clean:
 	rm -rf $(VENV) .pytest_cache

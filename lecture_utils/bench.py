@@ -256,7 +256,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="untimed steps per pipeline first (allocator and kernel caches settle)")
     parser.add_argument("--steps", type=int, default=3, help="timed training steps per repeat")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per pipeline (median reported)")
-    parser.add_argument("--epochs-acc", type=int, default=5,
+    parser.add_argument("--epochs-acc", type=int, default=4,
                         help="epochs of the accuracy run on the sample (BatchNorm statistics settle after ~4)")
     parser.add_argument("--acc-resolution", type=int, default=32, help="input size of the accuracy run")
     parser.add_argument("--acc-subset", type=_parse_pair, default=None,

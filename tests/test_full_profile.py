@@ -1,0 +1,79 @@
+"""The full profile's plumbing, on the CPU: each lesson's full-profile settings, its data set read
+from the local Fashion-MNIST raw files at the lesson's resolution, and one short training pass of
+the lesson's model through the same calls the notebook makes.
+
+A real full-profile run needs a GPU and the whole data set; here each lesson trains one step on two
+images so that the test shows the settings, loaders, model and trainer fit together at full
+size. Skipped where the raw files are absent (`apt-get install dataset-fashion-mnist`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from lecture_utils.data import find_fashion_mnist_raw, make_loaders
+from lecture_utils.models import create_model
+from lecture_utils.settings import lesson_settings
+from lecture_utils.trainer import ModelTrainer, seed_everything
+
+pytestmark = pytest.mark.skipif(
+    find_fashion_mnist_raw("train") is None or find_fashion_mnist_raw("val") is None,
+    reason="Fashion-MNIST raw files not found (apt-get install dataset-fashion-mnist)")
+
+# what each notebook trains in its last section (the notebooks' training cells)
+LESSON_MODELS = {
+    "01": ("alexnet", {}),
+    "02": ("vgg16", {}),
+    "03": ("googlenet", {}),
+    "04": ("resnet18", {}),
+    "05": ("resnext50_32x4d", {}),
+    "06": ("wide_resnet", {"depth": 16, "widen_factor": 4, "dropout_rate": 0.3}),
+    "07": ("mobilenet_v1", {"width_multiplier": 0.5}),
+    "08": ("mobilenet_v2", {"width_multiplier": 0.5}),
+}
+
+
+@pytest.fixture(autouse=True)
+def _cpu_one_thread(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("lesson", sorted(LESSON_MODELS))
+def test_full_profile_lesson_trains_at_its_resolution(lesson):
+    cfg = lesson_settings(lesson, "full")
+    assert (cfg.profile, cfg.dataset, cfg.device) == ("full", "fashion_mnist", "cpu")
+    resolution = 32 if lesson == "06" else cfg.resolution  # lesson 06 trains WRN at 32 px
+    seed_everything(0)
+    loaders = make_loaders(cfg.dataset, [resolution], batch_size=2, subset=(1, 1), augment=False, seed=0)
+    key = f"R{resolution}"
+    # one batch of each split is enough to show the pieces fit (VGG16 at 224 px is slow on a CPU)
+    train_batch, val_batch = next(iter(loaders["train"][key])), next(iter(loaders["val"][key]))
+    assert train_batch[0].shape == (2, 3, resolution, resolution) and train_batch[1].shape == (2,)
+    name, kwargs = LESSON_MODELS[lesson]
+    model = create_model(name, num_classes=10, **kwargs)
+    trainer = ModelTrainer(epoch_step=1, device=cfg.device, aux=(name == "googlenet"))
+    history = trainer.fit(model, [train_batch], [val_batch], nn.CrossEntropyLoss(),
+                          torch.optim.Adam(model.parameters(), lr=cfg.lr), epochs=1)
+    assert history.epochs == 1
+    assert math.isfinite(history["train_loss"][0]) and math.isfinite(history["val_loss"][0])
+
+
+def test_full_profile_sweep_condition_runs_at_224(tmp_path):
+    from lecture_utils import sweep
+
+    cfg = lesson_settings("09", "full")
+    assert max(cfg.resolutions) == 224 and cfg.epochs == 10
+    conditions = sweep.expand_grid(["c_mobilenet_v2"], [0.35], [max(cfg.resolutions)], 1, cfg.dataset,
+                                   subset=(1, 1))
+    records = sweep.run_sweep(tmp_path / "full.jsonl", conditions, batch_size=5, lr=cfg.lr, device="cpu",
+                              threads=1, progress=False, cache_dir=str(tmp_path / "cache"))
+    assert len(records) == 1
+    assert records[0]["resolution"] == 224 and records[0]["dataset"] == cfg.dataset

@@ -256,9 +256,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="untimed steps per pipeline first (allocator and kernel caches settle)")
     parser.add_argument("--steps", type=int, default=3, help="timed training steps per repeat")
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per pipeline (median reported)")
-    parser.add_argument("--epochs-acc", type=int, default=4,
-                        help="epochs of the accuracy run on the sample (BatchNorm statistics settle after ~4)")
+    parser.add_argument("--epochs-acc", type=int, default=3,
+                        help="epochs of the accuracy run on the sample (3 x 47 steps of 64 images by default)")
     parser.add_argument("--acc-resolution", type=int, default=32, help="input size of the accuracy run")
+    parser.add_argument("--acc-batch-size", type=int, default=64,
+                        help="batch of the accuracy run (more, smaller steps learn more in the same time)")
     parser.add_argument("--acc-subset", type=_parse_pair, default=None,
                         help="images per class of the sample, N or TRAIN,VAL (default: all)")
     parser.add_argument("--seed", type=int, default=0)
@@ -289,7 +291,8 @@ def run_bench(args: argparse.Namespace, out: Any = None) -> dict[str, float]:
 
     if args.warmup < 0:
         raise ValueError(f"--warmup must be >= 0, got {args.warmup}")
-    for name in ("resolution", "batch_size", "images", "steps", "repeats", "epochs_acc", "acc_resolution"):
+    for name in ("resolution", "batch_size", "images", "steps", "repeats", "epochs_acc", "acc_resolution",
+                 "acc_batch_size"):
         if getattr(args, name) <= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -366,9 +369,9 @@ def run_bench(args: argparse.Namespace, out: Any = None) -> dict[str, float]:
 
     # -- accuracy on the embedded sample: the speed must not come from doing less
     acc_r, key = args.acc_resolution, f"R{args.acc_resolution}"
-    course_loaders = data.make_loaders("sample", [acc_r], batch_size=args.batch_size, subset=args.acc_subset,
+    course_loaders = data.make_loaders("sample", [acc_r], batch_size=args.acc_batch_size, subset=args.acc_subset,
                                        seed=args.seed, num_workers=0)
-    fast_loaders = fastdata.make_fast_loaders("sample", [acc_r], batch_size=args.batch_size, subset=args.acc_subset,
+    fast_loaders = fastdata.make_fast_loaders("sample", [acc_r], batch_size=args.acc_batch_size, subset=args.acc_subset,
                                               seed=args.seed, device=device)
     # The course's affine always turns by 30-70 degrees and shrinks to 0.5-0.75, so after a few
     # epochs the upright validation images are far from anything seen in training; the validation
@@ -390,7 +393,7 @@ def run_bench(args: argparse.Namespace, out: Any = None) -> dict[str, float]:
     n_acc_train = len(fast_loaders["train"][key].dataset)
     n_acc_val = len(fast_loaders["val"][key].dataset)
     epochs = f"{args.epochs_acc} epoch{'s' if args.epochs_acc != 1 else ''}"
-    say(f"sample, {epochs} at {acc_r} px ({n_acc_train} train / {n_acc_val} val images), accuracy "
+    say(f"sample, {epochs} at {acc_r} px, batch {args.acc_batch_size} ({n_acc_train} train / {n_acc_val} val images), accuracy "
         "train (last epoch) / val / val augmented as in training:")
     for name in ("course", "fast"):
         say(f"{name} accuracy: " + " / ".join(f"{a:.3f}" for a in accuracy[name]))
@@ -417,10 +420,10 @@ def _augmented_val_loaders(args: argparse.Namespace, resolution: int, device: to
         indices = data.balanced_indices(data.dataset_targets(fast_set), args.acc_subset[1], args.seed)
         course_set = Subset(course_set, indices)
     torch.manual_seed(args.seed + 1)
-    course = DataLoader(course_set, batch_size=args.batch_size, shuffle=False, num_workers=0,
+    course = DataLoader(course_set, batch_size=args.acc_batch_size, shuffle=False, num_workers=0,
                         collate_fn=data.collate_skip_none)
     cache = fastdata.build_cache(fast_set, [resolution], indices=indices)
-    fast = fastdata.FastLoader(cache.images[resolution], cache.labels, sizes=cache.sizes, batch_size=args.batch_size,
+    fast = fastdata.FastLoader(cache.images[resolution], cache.labels, sizes=cache.sizes, batch_size=args.acc_batch_size,
                                augment=True, mean=stats["mean"], std=stats["std"], device=device, seed=args.seed + 1)
     return {"course": course, "fast": fast}
 

@@ -14,7 +14,7 @@ WRN-d-k: ``depth`` d = 6N + 4, where N is the number of blocks in each of the th
     conv4   N blocks, 64k channels, stride 2   8 x 8
     BN-ReLU, global average pool, FC
 
-The paper's Table 2 gives WRN-40-4: 8.9M, WRN-16-8: 11.0M, WRN-28-10: 36.5M parameters (10 classes).
+The paper's Tables 4 and 5 give WRN-40-4: 8.9M, WRN-16-8: 11.0M, WRN-28-10: 36.5M parameters (10 classes).
 """
 
 from __future__ import annotations

@@ -38,12 +38,8 @@ LESSON_MODELS = {
 
 
 @pytest.fixture(autouse=True)
-def _cpu_one_thread(monkeypatch):
+def _cpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("lesson", sorted(LESSON_MODELS))

@@ -10,16 +10,6 @@ from torch import nn
 from lecture_utils.models import create_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Run these small forwards on one thread: two pytest workers on two cores each
-    spinning two threads made this module three times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -46,16 +46,6 @@ MOBILENET_V2_WIDTHS = [1.0, 0.75, 0.5, 0.35, 1.4]
 SIZE = 40
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Run these small forwards on one thread: two pytest workers on two cores each
-    spinning two threads made this module three times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _tv(name: str, **kwargs) -> nn.Module:
     builder = SAME_AS_TORCHVISION[name]
     return builder(**kwargs) if name == "resnext101_32x4d" else builder(weights=None, **kwargs)

@@ -27,15 +27,6 @@ PTFLOPS_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)  # 2 per element with affine we
 FREE_MODULES = (nn.Dropout, nn.Dropout2d, nn.Flatten, nn.Identity)  # no multiply-adds in any counter
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Batch-1 forward passes of small images gain nothing from threads; one keeps CPU time low."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _out_size(size: int, module: nn.Conv2d, axis: int) -> int:
     return costs.conv_output_size(
         size, module.kernel_size[axis], module.stride[axis], module.padding[axis], module.dilation[axis]

@@ -249,17 +249,7 @@ def test_fit_with_progress_bar_runs(capsys):
 # --- a lesson-sized run -----------------------------------------------------------------------
 
 
-@pytest.fixture
-def one_thread():
-    # On a busy 2-core machine (or under pytest-xdist) two intra-op threads per process can be
-    # several times slower than one.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def test_quick_profile_resnet18_learns_on_the_sample(one_thread):
+def test_quick_profile_resnet18_learns_on_the_sample():
     # lesson 04's quick settings (sample, 32 px, batch 64, lr 1e-3), 50 images per class, 1 epoch
     import torchvision
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 PROFILES = ("quick", "full")
 LESSONS = ("01", "02", "03", "04", "05", "06", "07", "08", "09")
@@ -49,6 +50,18 @@ _QUICK = {
 }
 _QUICK_09_RESOLUTIONS = (32, 48)
 _FULL_09_RESOLUTIONS = (224, 192, 160, 128, 96)
+
+
+def runs_dir() -> Path:
+    """Where lessons keep training results: ``$LECTURE_RUNS_DIR`` when set, else ``runs/`` of the checkout.
+
+    In Colab, point it at Google Drive (``/content/drive/MyDrive/...``) so that results survive a lost
+    runtime; the sweep resumes from whatever it finds there.
+    """
+    env = os.environ.get("LECTURE_RUNS_DIR", "").strip()
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parent.parent / "runs"
 
 
 def current_profile() -> str:

@@ -611,6 +611,8 @@ def run_sweep(
     if isinstance(shard, str):
         shard = parse_shard(shard)
     todo_grid = shard_grid(conditions, *shard) if shard else list(conditions)
+    listed: set = set()  # each condition once, even where the list names it twice
+    todo_grid = [c for c in todo_grid if not (c.key in listed or listed.add(c.key))]
     done = {condition_key(r) for r in load_results(out)}
     todo = [c for c in todo_grid if c.key not in done]
     ckpt_dir = out.with_name(out.name + ".ckpt")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
@@ -92,3 +93,10 @@ def test_profile_is_read_when_not_given(monkeypatch):
     monkeypatch.setenv("LECTURE_PROFILE", "quick")
     assert lesson_settings("07").profile == "quick"
     assert settings.PROFILES == ("quick", "full")
+
+
+def test_runs_dir_is_the_checkouts_runs_unless_the_environment_names_one(monkeypatch, tmp_path):
+    monkeypatch.delenv("LECTURE_RUNS_DIR", raising=False)
+    assert settings.runs_dir() == Path(settings.__file__).resolve().parents[1] / "runs"
+    monkeypatch.setenv("LECTURE_RUNS_DIR", str(tmp_path / "drive"))
+    assert settings.runs_dir() == tmp_path / "drive"

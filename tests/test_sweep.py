@@ -385,3 +385,11 @@ def test_a_condition_resumed_from_its_epoch_checkpoint_matches_an_uninterrupted_
         resumed = runner()(two, tmp_path / "killed.pt")  # a new process picks it up
     for key in ("train_loss", "train_acc", "val_loss", "val_acc"):
         assert resumed[key] == clean[key], key
+
+
+def test_a_condition_listed_twice_is_trained_once(tmp_path):
+    grid = expand_grid(["mobilenet_v2"], [0.35], [32, 48], 1, "sample")
+    calls: list = []
+    records = run_sweep(tmp_path / "r.jsonl", grid + grid[:1], runner=fake_runner(calls), progress=False)
+    assert [c.key for c in calls] == [c.key for c in grid]
+    assert len(records) == 2 and len((tmp_path / "r.jsonl").read_text().splitlines()) == 2

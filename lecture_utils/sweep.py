@@ -189,11 +189,13 @@ class Condition:
         return f"{self.model}_w{self.width:g}_r{self.resolution}_e{self.epochs}_{self.dataset}_n{sub}_s{self.seed}"
 
 
-def _unique(items: Iterable) -> list:
+def _unique(items: Iterable, key: Callable[[Any], Any] | None = None) -> list:
+    """`items` in order, each kept once (compared by ``key(item)`` when given)."""
     seen, out = set(), []
     for x in items:
-        if x not in seen:
-            seen.add(x)
+        k = x if key is None else key(x)
+        if k not in seen:
+            seen.add(k)
             out.append(x)
     return out
 
@@ -530,8 +532,7 @@ class TorchRunner:
             live_plot=False,
             progress=self.progress,
         )
-        train_images = _dataset_size(self._loaders["train"][f"R{cond.resolution}"])
-        val_images = _dataset_size(self._loaders["val"][f"R{cond.resolution}"])
+        train_images, val_images = _dataset_size(train_loader), _dataset_size(val_loader)
         device_name = torch.cuda.get_device_name(self.device) if str(self.device).startswith("cuda") else "cpu"
         return {
             "params": int(params),
@@ -610,9 +611,9 @@ def run_sweep(
     out = Path(out)
     if isinstance(shard, str):
         shard = parse_shard(shard)
-    todo_grid = shard_grid(conditions, *shard) if shard else list(conditions)
-    listed: set = set()  # each condition once, even where the list names it twice
-    todo_grid = [c for c in todo_grid if not (c.key in listed or listed.add(c.key))]
+    # each condition once, even where the list names it twice (before sharding, so no two shards share one)
+    unique = _unique(conditions, key=lambda c: c.key)
+    todo_grid = shard_grid(unique, *shard) if shard else unique
     done = {condition_key(r) for r in load_results(out)}
     todo = [c for c in todo_grid if c.key not in done]
     ckpt_dir = out.with_name(out.name + ".ckpt")

@@ -393,3 +393,11 @@ def test_a_condition_listed_twice_is_trained_once(tmp_path):
     records = run_sweep(tmp_path / "r.jsonl", grid + grid[:1], runner=fake_runner(calls), progress=False)
     assert [c.key for c in calls] == [c.key for c in grid]
     assert len(records) == 2 and len((tmp_path / "r.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_condition_listed_twice_falls_in_one_shard_only(tmp_path):
+    grid = expand_grid(["mobilenet_v2"], [0.35], [32, 48, 64], 1, "sample")
+    calls: list = []
+    for i in (1, 2):
+        run_sweep(tmp_path / f"s{i}.jsonl", grid + grid[:1], runner=fake_runner(calls), shard=(i, 2), progress=False)
+    assert sorted(c.key for c in calls) == sorted(c.key for c in grid)

@@ -38,3 +38,42 @@ notebooks: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# ---------------------------------------------------------------------------------------------
+# Lesson 09's stored reference run (see data/reference/README.md): Fashion-MNIST from the raw idx
+# files, 1000 training images per class, the whole official test split for validation, 10 epochs,
+# the course's Adam 1e-3 and batch 192, on the CPU. Resumable: run the same command again.
+# `make -j2 reference-09` runs its three files side by side, one compute thread each.
+FMNIST   ?= /usr/share/datasets/fashion-mnist
+REF      := data/reference
+REF_ARGS  = --dataset fashion_mnist --data-root $(FMNIST) --subset 1000,1000 --epochs 10 \
+            --device cpu --threads 1 --no-progress
+SWEEP     = $(BIN)/python -m lecture_utils.sweep
+
+.PHONY: reference-09 $(REF)/lesson09-grid.jsonl $(REF)/lesson09-ablation.jsonl $(REF)/lesson09-augment.jsonl
+
+reference-09: $(REF)/lesson09-grid.jsonl $(REF)/lesson09-ablation.jsonl $(REF)/lesson09-augment.jsonl
+
+# 3 models x 4 widths x 5 resolutions (28 px, Fashion-MNIST's own size, down to 12 px: 7:6:5:4:3)
+$(REF)/lesson09-grid.jsonl: setup
+	$(SWEEP) --models mobilenet_v1,mobilenet_v2,c_mobilenet_v2 --widths 1.0,0.75,0.5,0.35 \
+	    --resolutions 28,24,20,16,12 --augment light --seed 0 --out $@ $(REF_ARGS)
+
+# C_MobileNetV2's two changes one at a time, 3 seeds (seed 0 of the plain and the full network is in the grid)
+$(REF)/lesson09-ablation.jsonl: setup
+	for seed in 0 1 2; do \
+	    $(SWEEP) --models mobilenet_v2+leaky,mobilenet_v2+proj --widths 1.0,0.35 --resolutions 20,12 \
+	        --augment light --seed $$seed --out $@ $(REF_ARGS) || exit 1; \
+	done
+	for seed in 1 2; do \
+	    $(SWEEP) --models mobilenet_v2,c_mobilenet_v2 --widths 1.0,0.35 --resolutions 20,12 \
+	        --augment light --seed $$seed --out $@ $(REF_ARGS) || exit 1; \
+	done
+
+# the course's augmentation against light and none, 3 seeds (light seed 0 is in the grid)
+$(REF)/lesson09-augment.jsonl: setup
+	for aug in course none light; do for seed in 0 1 2; do \
+	    if [ $$aug = light ] && [ $$seed = 0 ]; then continue; fi; \
+	    $(SWEEP) --models mobilenet_v2,c_mobilenet_v2 --widths 0.35 --resolutions 20,12 \
+	        --augment $$aug --seed $$seed --out $@ $(REF_ARGS) || exit 1; \
+	done; done

@@ -22,6 +22,7 @@ import random
 import shutil
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,23 +117,89 @@ def _check_split(split: str) -> None:
 # transforms
 
 
-def define_transform(img_size: int, normal_val: Mapping[str, Sequence[float]] | None,
-                     augment: bool = False) -> v2.Compose:
-    """The course's transform: [flip, colour jitter, affine] + resize, to float in [0, 1], normalise.
+@dataclass(frozen=True)
+class AugmentSpec:
+    """Ranges of one augmentation (flip, ColorJitter, RandomAffine), with torchvision's meaning."""
 
-    Grayscale images become 3 channels. ``normal_val=None`` skips the normalisation.
+    flip_p: float = 0.5
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.4
+    hue: float = 0.1
+    degrees: tuple[float, float] = (30.0, 70.0)
+    translate: tuple[float, float] = (0.1, 0.3)
+    scale: tuple[float, float] = (0.5, 0.75)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.flip_p <= 1.0:
+            raise ValueError(f"flip_p must be in [0, 1], got {self.flip_p!r}")
+        for name in ("brightness", "contrast", "saturation"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if not 0.0 <= self.hue <= 0.5:
+            raise ValueError(f"hue must be in [0, 0.5], got {self.hue!r}")
+        for name in ("degrees", "translate", "scale"):
+            value = getattr(self, name)
+            if len(value) != 2 or value[0] > value[1]:
+                raise ValueError(f"{name} must be a (low, high) pair with low <= high, got {value!r}")
+        if not all(0.0 <= t <= 1.0 for t in self.translate):
+            raise ValueError(f"translate fractions must be in [0, 1], got {self.translate!r}")
+        if self.scale[0] <= 0:
+            raise ValueError(f"scale values must be positive, got {self.scale!r}")
+
+
+# The augmentations by name, defined once: define_transform (PIL, torchvision v2) and the cached
+# path (lecture_utils.fastdata, per-sample draws on the device) both read them.
+AUGMENTATIONS: dict[str, AugmentSpec | None] = {
+    # the course's: every image turned 30-70 degrees the same way, shrunk to 0.5-0.75, shifted up
+    # to 10 % across and 30 % down or up; saturation and hue do nothing to a grey image
+    "course": AugmentSpec(),
+    # flips, mild brightness/contrast, a small affine centred on the identity
+    "light": AugmentSpec(brightness=0.2, contrast=0.2, saturation=0.0, hue=0.0, degrees=(-10.0, 10.0),
+                         translate=(0.1, 0.1), scale=(0.9, 1.1)),
+    "none": None,
+}
+
+
+def augment_spec(augment: str | bool | AugmentSpec | None) -> AugmentSpec | None:
+    """The augmentation named ``augment`` (course, light, none); True means course, False/None none."""
+    if augment is None or augment is False:
+        return None
+    if augment is True:
+        return AUGMENTATIONS["course"]
+    if isinstance(augment, AugmentSpec):
+        return augment
+    if isinstance(augment, str) and augment in AUGMENTATIONS:
+        return AUGMENTATIONS[augment]
+    raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)} (or True/False), got {augment!r}")
+
+
+def augment_name(augment: str | bool | AugmentSpec | None) -> str:
+    """The name under which results record ``augment``: course, light, none (or custom)."""
+    spec = augment_spec(augment)
+    return next((name for name, s in AUGMENTATIONS.items() if s == spec), "custom")
+
+
+def define_transform(resolution: int, normal_val: Mapping[str, Sequence[float]] | None,
+                     augment: str | bool | AugmentSpec | None = None) -> v2.Compose:
+    """[flip, colour jitter, affine] + resize to `resolution`, to float in [0, 1], normalise.
+
+    `augment` names one of ``AUGMENTATIONS`` (True: the course's). Grayscale images become 3
+    channels. ``normal_val=None`` skips the normalisation.
     """
-    if int(img_size) <= 0:
-        raise ValueError(f"img_size must be a positive integer, got {img_size!r}")
+    if isinstance(resolution, bool) or int(resolution) != resolution or resolution <= 0:
+        raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
+    spec = augment_spec(augment)
     steps: list[Any] = [v2.RGB()]
-    if augment:
+    if spec is not None:
+        b, c, s = spec.brightness, spec.contrast, spec.saturation
         steps += [
-            v2.RandomHorizontalFlip(p=0.5),
-            v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1),
-            v2.RandomAffine(degrees=(30, 70), translate=(0.1, 0.3), scale=(0.5, 0.75)),
+            v2.RandomHorizontalFlip(p=spec.flip_p),
+            v2.ColorJitter(brightness=b or None, contrast=c or None, saturation=s or None, hue=spec.hue or None),
+            v2.RandomAffine(degrees=spec.degrees, translate=spec.translate, scale=spec.scale),
         ]
     steps += [
-        v2.Resize((int(img_size), int(img_size))),
+        v2.Resize((int(resolution), int(resolution))),
         v2.ToImage(),
         v2.ToDtype(torch.float32, scale=True),
     ]
@@ -407,7 +474,8 @@ def _split_subsets(subset: Any) -> dict[str, int | None]:
 
 
 def make_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 192,
-                 normal_val: Mapping[str, Sequence[float]] | None = None, augment: bool = True,
+                 normal_val: Mapping[str, Sequence[float]] | None = None,
+                 augment: str | bool | AugmentSpec | None = True,
                  root: str | Path | None = None, subset: Any = None, seed: int = 0,
                  num_workers: int = 0, download: bool = False) -> dict[str, dict[str, DataLoader]]:
     """Loaders per split and resolution: ``{"train": {"R32": DataLoader, ...}, "val": {...}}``.
@@ -429,7 +497,7 @@ def make_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 
         if per_split[split] is not None:
             indices = balanced_indices(dataset_targets(base), per_split[split], seed)
         for key, size in keys.items():
-            transform = define_transform(size, stats, augment=(augment and split == "train"))
+            transform = define_transform(size, stats, augment=augment if split == "train" else None)
             dataset = copy.copy(base)  # shares the file list / pixel arrays, own transform
             dataset.transform = transform
             if indices is not None:

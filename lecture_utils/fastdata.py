@@ -39,6 +39,7 @@ course pipeline's on the same images.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import os
@@ -55,6 +56,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset, Subset
+
+from lecture_utils.data import AUGMENTATIONS, AugmentSpec, augment_spec
 
 __all__ = [
     "AugmentSpec",
@@ -84,38 +87,7 @@ class StreamingFallbackWarning(UserWarning):
 # augmentation: parameters
 
 
-@dataclass(frozen=True)
-class AugmentSpec:
-    """Ranges of the course's augmentation (flip, ColorJitter, RandomAffine), torchvision semantics."""
-
-    flip_p: float = 0.5
-    brightness: float = 0.4
-    contrast: float = 0.4
-    saturation: float = 0.4
-    hue: float = 0.1
-    degrees: tuple[float, float] = (30.0, 70.0)
-    translate: tuple[float, float] = (0.1, 0.3)
-    scale: tuple[float, float] = (0.5, 0.75)
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.flip_p <= 1.0:
-            raise ValueError(f"flip_p must be in [0, 1], got {self.flip_p!r}")
-        for name in ("brightness", "contrast", "saturation"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if not 0.0 <= self.hue <= 0.5:
-            raise ValueError(f"hue must be in [0, 0.5], got {self.hue!r}")
-        for name in ("degrees", "translate", "scale"):
-            value = getattr(self, name)
-            if len(value) != 2 or value[0] > value[1]:
-                raise ValueError(f"{name} must be a (low, high) pair with low <= high, got {value!r}")
-        if not all(0.0 <= t <= 1.0 for t in self.translate):
-            raise ValueError(f"translate fractions must be in [0, 1], got {self.translate!r}")
-        if self.scale[0] <= 0:
-            raise ValueError(f"scale values must be positive, got {self.scale!r}")
-
-
-COURSE_AUGMENT = AugmentSpec()
+COURSE_AUGMENT = AUGMENTATIONS["course"]
 
 
 def _uniform(low: float, high: float, n: int, generator: torch.Generator) -> torch.Tensor:
@@ -265,6 +237,9 @@ def color_jitter(x: torch.Tensor, params: Mapping[str, torch.Tensor], inplace: b
     stacked = torch.stack([params[name].float().cpu() for name, _fn in _COLOR_OPS], dim=1)  # [B, 4]
     if regroup is not None:
         stacked = stacked[regroup]
+    # an operation whose range is empty (factor 1, hue shift 0: e.g. saturation in "light") is skipped
+    identity = torch.tensor([1.0, 1.0, 1.0, 0.0])
+    active = (stacked != identity).any(dim=0).tolist()
     stacked = _to_device(stacked, x.device)
     factors = {name: stacked[:, j] for j, (name, _fn) in enumerate(_COLOR_OPS)}
     start = 0
@@ -272,7 +247,8 @@ def color_jitter(x: torch.Tensor, params: Mapping[str, torch.Tensor], inplace: b
         group = slice(start, start + count)
         for op in order[start].tolist():
             name, fn = _COLOR_OPS[op]
-            fn(x[group], factors[name][group])
+            if active[op]:
+                fn(x[group], factors[name][group])
         start += count
     if regroup is not None:
         x = x.index_select(0, _to_device(torch.argsort(regroup), x.device))
@@ -504,7 +480,7 @@ class FastLoader:
 
     def __init__(self, images: torch.Tensor | np.ndarray, labels: torch.Tensor, *,
                  sizes: torch.Tensor | None = None, batch_size: int = 192, shuffle: bool = False,
-                 augment: bool | AugmentSpec = False, mean: Sequence[float] = (0.0, 0.0, 0.0),
+                 augment: str | bool | AugmentSpec | None = None, mean: Sequence[float] = (0.0, 0.0, 0.0),
                  std: Sequence[float] = (1.0, 1.0, 1.0), device: str | torch.device | None = None,
                  seed: int = 0, drop_last: bool = False, channels_last: bool = True,
                  memory_fraction: float = 0.5) -> None:
@@ -520,13 +496,7 @@ class FastLoader:
             raise ValueError("images must hold at least one image")
         if len(mean) != 3 or len(std) != 3 or any(s <= 0 for s in std):
             raise ValueError("mean and std must have 3 values each, std > 0")
-        if augment is True:
-            augment = COURSE_AUGMENT
-        elif augment is False or augment is None:
-            augment = None
-        elif not isinstance(augment, AugmentSpec):
-            raise ValueError(f"augment must be a bool or an AugmentSpec, got {augment!r}")
-        self.augment: AugmentSpec | None = augment
+        self.augment: AugmentSpec | None = augment_spec(augment)
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
@@ -583,6 +553,12 @@ class FastLoader:
             raise ValueError(f"epoch must be a non-negative integer, got {epoch!r}")
         self.epoch = int(epoch)
 
+    def with_augment(self, augment: str | bool | AugmentSpec | None, seed: int = 0) -> FastLoader:
+        """The same images in the same order, augmented with `augment` (e.g. validation as in training)."""
+        twin = copy.copy(self)
+        twin.augment, twin.seed, twin.epoch, twin.shuffle = augment_spec(augment), int(seed), 0, False
+        return twin
+
     def _fetch(self, idx: torch.Tensor) -> torch.Tensor:
         """uint8 images `idx` (CPU index tensor) on the device."""
         if self.resident:
@@ -634,8 +610,8 @@ class FastLoader:
 
 
 def make_fast_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 192,
-                      normal_val: Mapping[str, Sequence[float]] | None = None, augment: bool = True,
-                      root: str | Path | None = None, subset: Any = None, seed: int = 0,
+                      normal_val: Mapping[str, Sequence[float]] | None = None,
+                      augment: str | bool | AugmentSpec | None = True, root: str | Path | None = None, subset: Any = None, seed: int = 0,
                       device: str | torch.device | None = None, *, num_workers: int = 0,
                       download: bool = False, cache_dir: str | Path | None = None,
                       memory_fraction: float = 0.5, drop_last: bool = False,
@@ -670,7 +646,7 @@ def make_fast_loaders(name: str, resolutions: int | Iterable[int], batch_size: i
         for key, size in keys.items():
             loaders[split][key] = FastLoader(
                 cache.images[size], cache.labels, sizes=cache.sizes, batch_size=batch_size,
-                shuffle=train, augment=augment and train, mean=stats["mean"], std=stats["std"],
+                shuffle=train, augment=augment if train else None, mean=stats["mean"], std=stats["std"],
                 device=device, seed=seed, drop_last=drop_last and train, channels_last=channels_last,
                 memory_fraction=memory_fraction)
     return loaders

@@ -65,9 +65,10 @@ MODELS = ("mobilenet_v1", "mobilenet_v2", "c_mobilenet_v2")
 SWITCHES = {"leaky": "leaky_after_add", "proj": "projection_shortcut"}
 DEFAULT_WIDTHS = (1.0, 0.75, 0.5, 0.35)
 DEFAULT_RESOLUTIONS = (224, 192, 160, 128, 96)
-MIN_RESOLUTION = 32  # five stride-2 stages: 32 px is the smallest input that keeps a 1x1 map
-FORMAT_VERSION = 1
-KEY_FIELDS = ("model", "width", "resolution", "epochs", "dataset", "subset", "seed")
+MIN_RESOLUTION = 1  # the MobileNets pad every stride-2 conv: any input keeps a 1x1 map (prepare checks the model)
+FORMAT_VERSION = 2  # 2: augment is part of a condition (version 1 files trained with the course's)
+KEY_FIELDS = ("model", "width", "resolution", "epochs", "dataset", "subset", "seed", "augment")
+AUGMENT_NAMES = ("course", "light", "none")
 
 
 class PartialLineWarning(UserWarning):
@@ -173,6 +174,7 @@ class Condition:
     dataset: str
     subset: int | tuple[int, int] | None = None
     seed: int = 0
+    augment: str = "course"
 
     @property
     def key(self) -> tuple:
@@ -181,12 +183,14 @@ class Condition:
 
     def label(self) -> str:
         """Short human-readable name, e.g. ``mobilenet_v2 w0.35 r96``."""
-        return f"{self.model} w{self.width:g} r{self.resolution}"
+        extra = "" if (self.seed, self.augment) == (0, "course") else f" {self.augment} s{self.seed}"
+        return f"{self.model} w{self.width:g} r{self.resolution}{extra}"
 
     def slug(self) -> str:
         """File-name-safe name of the condition (for its checkpoint)."""
         sub = "all" if self.subset is None else "-".join(map(str, _subset_tuple(self.subset)))
-        return f"{self.model}_w{self.width:g}_r{self.resolution}_e{self.epochs}_{self.dataset}_n{sub}_s{self.seed}"
+        return (f"{self.model}_w{self.width:g}_r{self.resolution}_e{self.epochs}_{self.dataset}_n{sub}"
+                f"_s{self.seed}_{self.augment}")
 
 
 def _unique(items: Iterable, key: Callable[[Any], Any] | None = None) -> list:
@@ -208,6 +212,7 @@ def expand_grid(
     dataset: str,
     subset: int | None = None,
     seed: int = 0,
+    augment: str = "course",
 ) -> list[Condition]:
     """All conditions, model-major then width then resolution (so a model's initial weights are reused).
 
@@ -222,7 +227,8 @@ def expand_grid(
     subset = _check_subset(subset)
     if not isinstance(dataset, str) or not dataset:
         raise ValueError("dataset must be a non-empty name")
-    return [Condition(m, w, r, epochs, dataset, subset, int(seed)) for m in names for w in ws for r in rs]
+    augment = _check_augment(augment)
+    return [Condition(m, w, r, epochs, dataset, subset, int(seed), augment) for m in names for w in ws for r in rs]
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -252,8 +258,19 @@ def shard_grid(conditions: Sequence[Condition], index: int, count: int) -> list[
 # --------------------------------------------------------------------------- results files
 
 
+def _check_augment(augment: Any) -> str:
+    """An augmentation name; results written before it was recorded (True/False) read as course/none."""
+    if augment is True:
+        return "course"
+    if augment is False:
+        return "none"
+    if augment not in AUGMENT_NAMES:
+        raise ValueError(f"augment must be one of {', '.join(AUGMENT_NAMES)}, got {augment!r}")
+    return augment
+
+
 def condition_key(record: dict) -> tuple:
-    """The identity of a result: model, width, resolution, epochs, dataset, subset, seed."""
+    """The identity of a result: model, width, resolution, epochs, dataset, subset, seed, augment."""
     try:
         return (
             str(record["model"]),
@@ -263,6 +280,7 @@ def condition_key(record: dict) -> tuple:
             str(record["dataset"]),
             _subset_key(record.get("subset")),
             int(record.get("seed", 0)),
+            _check_augment(record.get("augment", "course")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"a result needs the fields {', '.join(KEY_FIELDS)}: {exc}") from None
@@ -396,8 +414,11 @@ class TorchRunner:
         progress: bool = False,
         cache_dir: str | None = None,
         threads: int | None = None,
+        augment: str = "course",
+        command: str | None = None,
     ) -> None:
         self.dataset, self.data_root, self.fast = dataset, data_root, fast
+        self.augment, self.command = _check_augment(augment), command
         self.subset = _check_subset(subset)
         self.batch_size = _positive_int(batch_size, "batch size")
         if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
@@ -442,7 +463,7 @@ class TorchRunner:
         workers = self.num_workers
         if workers is None:
             workers = min(4, os.cpu_count() or 1) if device.startswith("cuda") and not self.fast else 0
-        kwargs = dict(batch_size=self.batch_size, augment=True, root=self.data_root, subset=self.subset,
+        kwargs = dict(batch_size=self.batch_size, augment=self.augment, root=self.data_root, subset=self.subset,
                       seed=self.seed, num_workers=workers)
         if self.fast:
             from lecture_utils.fastdata import make_fast_loaders
@@ -452,6 +473,20 @@ class TorchRunner:
             loaders = data.make_loaders(self.dataset, need, **kwargs)
         for split in ("train", "val"):
             self._loaders[split].update(loaders[split])
+        for model, resolution in _unique((c.model, c.resolution) for c in conditions):
+            self._check_fits(model, resolution)
+
+    def _check_fits(self, model: str, resolution: int) -> None:
+        """Fail before any training if `model` gives no output at `resolution` px."""
+        import torch
+
+        net = self._build(model, 1.0).eval()
+        try:
+            with torch.no_grad():
+                net(torch.zeros(1, 3, resolution, resolution))
+        except (RuntimeError, ValueError) as exc:
+            raise ValueError(f"{model} gives no output at {resolution} px ({str(exc).splitlines()[0]}); "
+                             "choose a larger resolution") from None
 
     # -- models
     def _build(self, model: str, width: float):
@@ -498,10 +533,11 @@ class TorchRunner:
         from lecture_utils.profile import count_macs, count_params, hook_macs
         from lecture_utils.trainer import ModelTrainer, load_checkpoint_history, seed_everything
 
-        if (cond.dataset, cond.subset, cond.seed) != (self.dataset, self.subset, self.seed):
+        mine = (self.dataset, self.subset, self.seed, self.augment)
+        if (cond.dataset, cond.subset, cond.seed, cond.augment) != mine:
             raise ValueError(
-                f"this runner serves dataset={self.dataset!r}, subset={self.subset!r}, seed={self.seed}; "
-                f"got a condition with {cond.dataset!r}, {cond.subset!r}, {cond.seed}")
+                f"this runner serves dataset, subset, seed, augment = {mine}; got a condition with "
+                f"{(cond.dataset, cond.subset, cond.seed, cond.augment)}")
         if self.num_classes is None or f"R{cond.resolution}" not in self._loaders["train"]:
             self.prepare([cond])
         net = self._build(cond.model, cond.width)
@@ -533,6 +569,11 @@ class TorchRunner:
             progress=self.progress,
         )
         train_images, val_images = _dataset_size(train_loader), _dataset_size(val_loader)
+        val_acc_augmented = None
+        if hasattr(val_loader, "with_augment") and self.augment != "none":
+            # the validation images augmented as in training: what the training accuracy is measured on
+            _, val_acc_augmented = trainer.model_evaluate(
+                net, val_loader.with_augment(self.augment, seed=self.seed + 1), nn.CrossEntropyLoss(), cond.epochs)
         device_name = torch.cuda.get_device_name(self.device) if str(self.device).startswith("cuda") else "cpu"
         return {
             "params": int(params),
@@ -547,12 +588,42 @@ class TorchRunner:
             "lr": self.lr,
             "optimizer": "Adam",
             "loss": "CrossEntropyLoss",
-            "augment": True,
+            "val_acc_augmented": None if val_acc_augmented is None else float(val_acc_augmented),
             "amp_bf16": bool(trainer.amp),
             "fast_data": self.fast,
             "device": str(self.device),
             "device_name": device_name,
+            "cpu": _cpu_name(),
+            "threads": torch.get_num_threads(),
+            "commit": _git_commit(),
+            "command": self.command,
         }
+
+
+def _cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux), for a result's provenance."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def _git_commit() -> str | None:
+    """The checkout's commit (with ``+dirty`` when it has local changes), or None outside git."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
 
 
 def _rewind(loader: Any, seed: int, epoch: int) -> None:
@@ -621,6 +692,7 @@ def run_sweep(
         runner_kwargs.setdefault("seed", conditions[0].seed if conditions else 0)
         runner_kwargs.setdefault("subset", conditions[0].subset if conditions else None)
         runner_kwargs.setdefault("dataset", conditions[0].dataset if conditions else "sample")
+        runner_kwargs.setdefault("augment", conditions[0].augment if conditions else "course")
         runner = TorchRunner(**runner_kwargs)
         if todo:
             runner.prepare(todo)
@@ -704,6 +776,9 @@ def _run_parser() -> argparse.ArgumentParser:
                    help="run shard i of N (1-based, e.g. 2/4): every N-th condition of the grid")
     p.add_argument("--batch-size", type=int, default=192, help="(default: %(default)s)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: %(default)s)")
+    p.add_argument("--augment", choices=AUGMENT_NAMES, default="course",
+                   help="training augmentation: course (the course's: turned 30-70 degrees, shrunk), light "
+                   "(flips, mild jitter, small affine) or none (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of data order and initial weights (default: 0)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
     p.add_argument("--subset", type=_subset_from_text, default=None,
@@ -753,7 +828,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         grid = expand_grid(args.models, args.widths, args.resolutions, args.epochs, args.dataset,
-                           subset=args.subset, seed=args.seed)
+                           subset=args.subset, seed=args.seed, augment=args.augment)
         shard = parse_shard(args.shard) if args.shard else None
         if args.dry_run:
             mine = shard_grid(grid, *shard) if shard else grid
@@ -766,7 +841,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.out, grid, shard=shard, progress=not args.no_progress,
             data_root=args.data_root, batch_size=args.batch_size, lr=args.lr, device=args.device,
             fast=not args.no_fast, num_workers=args.num_workers, cache_dir=args.cache_dir,
-            threads=args.threads,
+            threads=args.threads, augment=args.augment,
+            command=" ".join(["python -m lecture_utils.sweep", *argv]),
         )
     except ValueError as exc:
         parser.error(str(exc))

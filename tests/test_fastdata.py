@@ -67,19 +67,29 @@ def sample_copy(tmp_path: Path) -> Path:
 # --------------------------------------------------------------------------- augmentation parameters
 
 
-def test_course_augment_has_the_ranges_of_define_transform():
-    steps = {type(t).__name__: t for t in data.define_transform(32, None, augment=True).transforms}
+@pytest.mark.parametrize("name", ["course", "light"])
+def test_each_named_augmentation_gives_define_transform_the_ranges_the_fast_path_draws(name):
+    steps = {type(t).__name__: t for t in data.define_transform(32, None, augment=name).transforms}
     jitter, affine = steps["ColorJitter"], steps["RandomAffine"]
-    spec = fastdata.COURSE_AUGMENT
+    spec = fastdata.FastLoader(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), torch.zeros(1), augment=name).augment
     assert steps["RandomHorizontalFlip"].p == spec.flip_p
-    assert jitter.brightness == pytest.approx((1 - spec.brightness, 1 + spec.brightness))
-    assert jitter.contrast == pytest.approx((1 - spec.contrast, 1 + spec.contrast))
-    assert jitter.saturation == pytest.approx((1 - spec.saturation, 1 + spec.saturation))
-    assert jitter.hue == pytest.approx((-spec.hue, spec.hue))
+    for field in ("brightness", "contrast", "saturation"):
+        value = getattr(spec, field)
+        assert getattr(jitter, field) == (pytest.approx((1 - value, 1 + value)) if value else None)
+    assert jitter.hue == (pytest.approx((-spec.hue, spec.hue)) if spec.hue else None)
     assert list(affine.degrees) == list(spec.degrees)
     assert list(affine.translate) == list(spec.translate)
     assert list(affine.scale) == list(spec.scale)
     assert affine.shear is None
+
+
+def test_light_augmentation_is_centred_on_the_identity_and_course_is_not():
+    light, course = data.AUGMENTATIONS["light"], data.AUGMENTATIONS["course"]
+    assert light.degrees[0] == -light.degrees[1] and light.scale[0] < 1 < light.scale[1]
+    assert course.degrees[0] > 0 and course.scale[1] < 1  # always turned one way, always shrunk
+    assert data.AUGMENTATIONS["none"] is None and data.augment_spec(True) is course
+    with pytest.raises(ValueError, match="course, light, none"):
+        data.augment_spec("strong")
 
 
 def test_affine_parameters_follow_torchvision_semantics():
@@ -180,16 +190,17 @@ def test_color_jitter_matches_torchvision_kernels_image_by_image():
     assert not torch.equal(got, x)
 
 
-def test_augmented_statistics_match_the_course_pipeline():
+@pytest.mark.parametrize("name", ["course", "light"])
+def test_augmented_statistics_match_the_torchvision_pipeline(name):
     # the same 40 pictures through define_transform(augment=True) and through the fast path, 20
     # times each: per-channel mean and std of all pixels agree within 0.02 (pixel values in [0, 1];
     # over seeds 0-4 the largest gap was 0.013: sampling spread, plus PIL's uint8 blends rounding
     # down by about half a level per colour operation)
     pictures, reps, r = _Pictures(40, (128, 96)), 20, 48
-    course = data.define_transform(r, None, augment=True)
+    course = data.define_transform(r, None, augment=name)
     torch.manual_seed(0)
     expected = torch.stack([course(pictures[i][0]) for _ in range(reps) for i in range(len(pictures))])
-    loader = _loader(pictures, r, batch_size=40, augment=True, seed=0)
+    loader = _loader(pictures, r, batch_size=40, augment=name, seed=0)
     got = torch.cat([x for _ in range(reps) for x, _y in loader])
     assert got.shape == expected.shape
     assert torch.allclose(got.mean(dim=(0, 2, 3)), expected.mean(dim=(0, 2, 3)), atol=0.02)

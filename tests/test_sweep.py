@@ -100,7 +100,7 @@ def test_unknown_model_names_list_the_allowed_ones(name):
 
 @pytest.mark.parametrize("widths, resolutions, match", [
     ([0.0], [96], "width"), ([-0.5], [96], "width"), (["wide"], [96], "width"),
-    ([1.0], [16], "resolution"), ([1.0], [96.5], "resolution"), ([1.0], ["big"], "resolution"),
+    ([1.0], [0], "resolution"), ([1.0], [96.5], "resolution"), ([1.0], ["big"], "resolution"),
 ])
 def test_bad_width_or_resolution_is_refused(widths, resolutions, match):
     with pytest.raises(ValueError, match=match):
@@ -189,11 +189,12 @@ def test_rerun_removes_checkpoints_left_by_a_kill_after_the_line_was_written(tmp
     assert calls == [] and not stale.parent.exists()
 
 
-def test_a_condition_differing_in_epochs_dataset_subset_or_seed_is_not_skipped(tmp_path):
+def test_a_condition_differing_in_epochs_dataset_subset_seed_or_augment_is_not_skipped(tmp_path):
     out = tmp_path / "r.jsonl"
     base = dict(models=["mobilenet_v2"], widths=[0.35], resolutions=[32], epochs=1, dataset="sample")
     run_sweep(out, expand_grid(**base), runner=fake_runner([]), progress=False)
-    for change in [dict(epochs=2), dict(dataset="cifar10"), dict(subset=5), dict(subset=(5, 2)), dict(seed=1)]:
+    for change in [dict(epochs=2), dict(dataset="cifar10"), dict(subset=5), dict(subset=(5, 2)), dict(seed=1),
+                   dict(augment="light"), dict(augment="none")]:
         calls: list = []
         run_sweep(out, expand_grid(**{**base, **change}), runner=fake_runner(calls), progress=False)
         assert len(calls) == 1, change
@@ -246,8 +247,9 @@ def test_merge_cli_writes_the_merged_file(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["--models", "mobilenet_v3"], "unknown model 'mobilenet_v3'; allowed: mobilenet_v1"),
     (["--widths", "1.0,0"], "width multiplier must be a number > 0"),
-    (["--resolutions", "224,20"], "resolution must be an integer >= 32"),
-    (["--resolutions", "96.5"], "resolution must be an integer >= 32"),
+    (["--resolutions", "224,0"], "resolution must be an integer >= 1"),
+    (["--resolutions", "96.5"], "resolution must be an integer >= 1"),
+    (["--augment", "heavy"], "invalid choice: 'heavy'"),
     (["--shard", "0/2"], "shards are numbered from 1"),
     (["--shard", "3/2"], "1 <= i <= N"),
     (["--epochs", "0"], "epochs must be an integer >= 1"),
@@ -401,3 +403,43 @@ def test_a_condition_listed_twice_falls_in_one_shard_only(tmp_path):
     for i in (1, 2):
         run_sweep(tmp_path / f"s{i}.jsonl", grid + grid[:1], runner=fake_runner(calls), shard=(i, 2), progress=False)
     assert sorted(c.key for c in calls) == sorted(c.key for c in grid)
+
+
+def test_records_written_before_augment_was_recorded_read_as_the_course_augmentation(tmp_path):
+    out = tmp_path / "r.jsonl"
+    (cond,) = expand_grid(["mobilenet_v2"], [0.35], [32], 1, "sample")
+    old = {k: v for k, v in cond.__dict__.items() if k != "augment"}
+    sweep.append_record(out, {**old, "augment": True, "val_acc": [0.5]})  # format 1 wrote a bool
+    calls: list = []
+    run_sweep(out, [cond], runner=fake_runner(calls), progress=False)
+    assert calls == [] and cond.augment == "course"
+    assert sweep.condition_key({**old, "augment": False})[-1] == "none"
+
+
+def test_unknown_augmentation_is_refused_with_the_allowed_names():
+    with pytest.raises(ValueError, match="course, light, none"):
+        expand_grid(["mobilenet_v2"], [0.35], [32], 1, "sample", augment="heavy")
+
+
+def test_a_resolution_the_model_cannot_take_fails_before_training(monkeypatch):
+    from lecture_utils.models import create_model
+
+    runner = sweep.TorchRunner(dataset="sample", device="cpu")
+    runner.num_classes = 10
+    runner._check_fits("mobilenet_v2", 12)  # padded stride-2 convs: 12 px still gives a 1x1 map
+    monkeypatch.setattr(runner, "_build", lambda model, width: create_model("alexnet", num_classes=10))
+    with pytest.raises(ValueError, match="no output at 32 px"):
+        runner._check_fits("mobilenet_v2", 32)  # AlexNet needs >= 63 px
+
+
+def test_runner_records_augmented_validation_accuracy_and_provenance(tmp_path):
+    import torch
+
+    _tiny_image_folder(tmp_path / "data", per_class=4)
+    runner = sweep.TorchRunner(dataset="sample", data_root=str(tmp_path / "data"), batch_size=4,
+                               device="cpu", threads=1, augment="light", command="python -m lecture_utils.sweep x")
+    (cond,) = expand_grid(["mobilenet_v2"], [0.35], [16], 1, "sample", augment="light")
+    with torch.random.fork_rng():
+        rec = runner(cond, tmp_path / "a.pt")
+    assert 0.0 <= rec["val_acc_augmented"] <= 1.0 and rec["val_acc_augmented"] * 8 == round(rec["val_acc_augmented"] * 8)
+    assert rec["threads"] == 1 and rec["command"] == "python -m lecture_utils.sweep x" and "cores" in rec["cpu"]

@@ -82,6 +82,10 @@ class UnreadableImageWarning(UserWarning):
     """An image file could not be decoded; its sample was skipped."""
 
 
+class MissingClassWarning(UserWarning):
+    """The validation split has no images of a training class; labels still follow the training split."""
+
+
 # ---------------------------------------------------------------------------------------------
 # where the data lives
 
@@ -228,17 +232,32 @@ def resolution_keys(resolutions: int | Iterable[int]) -> dict[str, int]:
 # image folders (sample, animals10)
 
 
+def _folder_classes(directory: str | Path) -> list[str]:
+    """Class folder names of an ImageFolder split, in label order (Fashion-MNIST's own when they match)."""
+    classes, _ = datasets.folder.find_classes(str(directory))
+    if set(classes) == set(FASHION_MNIST_CLASSES):
+        classes = list(FASHION_MNIST_CLASSES)
+    return classes
+
+
 class ImageFolderDataset(datasets.ImageFolder):
     """ImageFolder whose unreadable images give a warning naming the file and ``None``.
 
     Use with :func:`collate_skip_none` so that a bad file costs one sample, not the epoch.
-    Folders named after the Fashion-MNIST classes keep the official label order.
+    Folders named after the Fashion-MNIST classes keep the official label order. With `classes`
+    the labels follow that list (e.g. the training split's) and a class may have no images.
     """
 
+    def __init__(self, root: str | Path, transform: Callable | None = None,
+                 classes: Sequence[str] | None = None) -> None:
+        self._given_classes = list(classes) if classes is not None else None
+        super().__init__(root, transform=transform, allow_empty=classes is not None)
+
     def find_classes(self, directory: str | Path) -> tuple[list[str], dict[str, int]]:
-        classes, _ = super().find_classes(directory)
-        if set(classes) == set(FASHION_MNIST_CLASSES):
-            classes = list(FASHION_MNIST_CLASSES)
+        if getattr(self, "_given_classes", None) is not None:
+            classes = list(self._given_classes)
+        else:
+            classes = _folder_classes(directory)
         return classes, {c: i for i, c in enumerate(classes)}
 
     def __getitem__(self, index: int) -> tuple[Any, int] | None:
@@ -280,10 +299,45 @@ def _image_folder(root: Path, split: str, transform: Callable | None, name: str)
     if not class_dirs:
         raise FileNotFoundError(
             f"{name}: {split_dir} has no class folders (images must sit in one folder per class); {layout}")
+    classes = _training_classes(Path(root), split_dir, name) if split == "val" else None
     try:
-        return ImageFolderDataset(str(split_dir), transform=transform)
+        dataset = ImageFolderDataset(str(split_dir), transform=transform, classes=classes)
     except FileNotFoundError as exc:
         raise FileNotFoundError(f"{name}: {exc}; {layout}") from exc
+    if classes is not None:
+        _warn_missing_classes(dataset, split_dir, name)
+    return dataset
+
+
+def _training_classes(root: Path, val_dir: Path, name: str) -> list[str] | None:
+    """The training split's class list, which validation labels must follow; None without train/.
+
+    A validation class folder that training lacks is an error: no label could be right for it.
+    """
+    train_dir = root / "train"
+    if not train_dir.is_dir() or not any(p.is_dir() for p in train_dir.iterdir()):
+        return None
+    train_classes = _folder_classes(train_dir)
+    val_classes = sorted(p.name for p in val_dir.iterdir() if p.is_dir())
+    extra = sorted(set(val_classes) - set(train_classes))
+    if extra:
+        raise ValueError(
+            f"{name}: {val_dir} has class folder(s) {extra} that {train_dir} lacks, so the model "
+            f"has no label for them. train classes: {train_classes}; val classes: {val_classes}. "
+            "Both splits must hold the same class folders: remove the extra ones from val/ "
+            "or add them, with images, to train/.")
+    return train_classes
+
+
+def _warn_missing_classes(dataset: ImageFolderDataset, val_dir: Path, name: str) -> None:
+    present = set(dataset.targets)
+    missing = [f"{c} ({i})" for c, i in dataset.class_to_idx.items() if i not in present]
+    if missing:
+        warnings.warn(
+            f"{name}: {val_dir} has no images of class(es) {', '.join(missing)}; labels keep the "
+            f"training split's order, and validation accuracy covers the other "
+            f"{len(dataset.classes) - len(missing)} classes only. Add val/<class>/ images to measure them.",
+            MissingClassWarning, stacklevel=3)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 import struct
 import warnings
 from pathlib import Path
@@ -18,6 +19,7 @@ from lecture_utils.data import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_STATS,
     SAMPLE_STATS,
+    MissingClassWarning,
     UnreadableImageWarning,
     balanced_indices,
     compute_mean_std,
@@ -296,3 +298,90 @@ def test_nothing_is_downloaded_by_default(tmp_path, monkeypatch):
         warnings.simplefilter("error")
         with pytest.raises(FileNotFoundError):
             get_dataset("fashion_mnist", "val", root=tmp_path)
+
+
+# --- train and val share one class list -------------------------------------------------------
+
+
+def small_sample_copy(root: Path, per_class: int = 2) -> Path:
+    """`per_class` images of every class of data/sample, in both splits, copied under `root`."""
+    for split in ("train", "val"):
+        for folder in sorted((SAMPLE / split).iterdir()):
+            dst = root / split / folder.name
+            dst.mkdir(parents=True)
+            for f in sorted(folder.iterdir())[:per_class]:
+                shutil.copy2(f, dst / f.name)
+    return root
+
+
+def test_missing_val_class_keeps_training_labels(tmp_path):
+    root = small_sample_copy(tmp_path)
+    shutil.rmtree(root / "val" / "coat")
+    with pytest.warns(MissingClassWarning, match=r"val has no images of class\(es\) coat \(4\)"):
+        val = get_dataset("sample", "val", root=root)
+    assert val.classes == list(FASHION_MNIST_CLASSES)  # t-shirt_top=0 ... ankle_boot=9, coat=4 kept
+    assert sorted(set(val.targets)) == [0, 1, 2, 3, 5, 6, 7, 8, 9]
+    for path, label in val.samples:
+        assert FASHION_MNIST_CLASSES[label] == Path(path).parent.name
+
+
+def test_missing_val_class_keeps_training_labels_in_make_loaders(tmp_path):
+    root = small_sample_copy(tmp_path)
+    shutil.rmtree(root / "val" / "coat")
+    with pytest.warns(MissingClassWarning):
+        loaders = make_loaders("sample", [28], batch_size=64, root=root)
+    labels = torch.cat([y for _x, y in loaders["val"]["R28"]])
+    assert sorted(labels.tolist()) == [0, 0, 1, 1, 2, 2, 3, 3, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9]
+
+
+def test_missing_val_class_keeps_training_labels_with_generic_folder_names(tmp_path):
+    classes = {"cls00_ant": 2, "cls01_bee": 2, "cls02_cat": 2, "cls03_dog": 2}
+    write_folder(tmp_path, classes, split="train")
+    write_folder(tmp_path, classes, split="val")
+    shutil.rmtree(tmp_path / "val" / "cls01_bee")
+    for name in ("sample", "animals10"):  # every ImageFolder data set name
+        with pytest.warns(MissingClassWarning, match=r"cls01_bee \(1\)"):
+            val = get_dataset(name, "val", root=tmp_path)
+        assert val.class_to_idx == {"cls00_ant": 0, "cls01_bee": 1, "cls02_cat": 2, "cls03_dog": 3}
+        assert val.targets == [0, 0, 2, 2, 3, 3]
+
+
+def test_empty_val_class_folder_counts_as_a_missing_class(tmp_path):
+    root = small_sample_copy(tmp_path)
+    for f in (root / "val" / "coat").iterdir():
+        f.unlink()
+    with pytest.warns(MissingClassWarning, match=r"coat \(4\)"):
+        val = get_dataset("sample", "val", root=root)
+    assert 4 not in val.targets and len(val.classes) == 10
+
+
+def test_extra_val_class_is_an_error_naming_the_classes_of_both_splits(tmp_path):
+    root = small_sample_copy(tmp_path)
+    shutil.copytree(root / "val" / "bag", root / "val" / "hat")
+    with pytest.raises(ValueError, match=r"class folder\(s\) \['hat'\] that .*train lacks") as exc:
+        make_loaders("sample", [28], root=root)
+    message = str(exc.value)
+    assert "train classes: ['t-shirt_top', 'trouser'," in message
+    assert "val classes: ['ankle_boot', 'bag', 'coat', 'dress', 'hat'," in message
+
+
+def test_complete_val_split_gives_no_warning(tmp_path):
+    root = small_sample_copy(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        val = get_dataset("sample", "val", root=root)
+    assert sorted(set(val.targets)) == list(range(10))
+
+
+def test_fashion_mnist_splits_share_the_official_class_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "SYSTEM_FASHION_MNIST_DIRS", [])
+    images = np.zeros((2, 28, 28))
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", images)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.array([0, 9]))
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.array([4, 9]))  # no other class in val
+    train = get_dataset("fashion_mnist", "train", root=tmp_path)
+    val = get_dataset("fashion_mnist", "val", root=tmp_path)
+    assert train.class_to_idx == val.class_to_idx
+    assert val.class_to_idx["t-shirt_top"] == 0 and val.class_to_idx["coat"] == 4
+    assert [val[i][1] for i in range(2)] == [4, 9]

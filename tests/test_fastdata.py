@@ -365,3 +365,22 @@ def test_model_trainer_trains_on_fast_loaders():
     val_loss, val_acc = trainer.model_evaluate(model, loaders["val"]["R16"], criterion, 0)
     assert loss > 0 and val_loss > 0
     assert 0.0 <= acc <= 1.0 and 0.0 <= val_acc <= 1.0
+
+
+# --------------------------------------------------------------------------- train and val class lists
+
+
+def test_cached_val_labels_keep_training_labels_when_a_class_is_missing(sample_copy):
+    shutil.rmtree(sample_copy / "val" / "coat")  # train: bag 0, coat 1, trouser 2 (alphabetical)
+    with pytest.warns(data.MissingClassWarning, match=r"coat \(1\)"):
+        loaders = fastdata.make_fast_loaders("sample", [32], batch_size=16, root=sample_copy, device="cpu")
+    val_labels = torch.cat([y for _x, y in loaders["val"]["R32"]]).tolist()
+    train_labels = torch.cat([y for _x, y in loaders["train"]["R32"]]).tolist()
+    assert sorted(val_labels) == [0, 0, 0, 0, 2, 2, 2, 2]  # before: trouser got coat's label 1
+    assert sorted(set(train_labels)) == [0, 1, 2]
+
+
+def test_cached_path_refuses_an_extra_val_class(sample_copy):
+    shutil.copytree(sample_copy / "val" / "bag", sample_copy / "val" / "sandal")
+    with pytest.raises(ValueError, match=r"\['sandal'\] that .*train lacks"):
+        fastdata.make_fast_loaders("sample", [32], batch_size=16, root=sample_copy, device="cpu")

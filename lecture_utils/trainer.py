@@ -12,6 +12,7 @@ import contextlib
 import math
 import os
 import random
+import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+
+from lecture_utils.files import check_writable_file
 
 HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
 AUX_WEIGHT = 0.3  # GoogLeNet: auxiliary losses are added with weight 0.3 during training
@@ -66,6 +69,10 @@ class History(dict):
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file could not be read (damaged, empty, or not written by ``fit``)."""
 
 
 class ModelTrainer:
@@ -127,6 +134,8 @@ class ModelTrainer:
         if checkpoint is not None and resume and checkpoint.is_file():
             start, history = self._load_checkpoint(checkpoint, model, optimizer, scheduler, train_loader)
             print(f"resuming from {checkpoint.name}: {start} epoch(s) done")
+        if checkpoint is not None and start < int(epochs):
+            check_writable_file(checkpoint, "checkpoint")  # before an epoch is spent, not after
         plot = _LivePlot() if live_plot else None
         for epoch in range(start, int(epochs)):
             self._bar = _epoch_bar(epoch, int(epochs), train_loader, val_loader) if progress else None
@@ -271,7 +280,7 @@ class ModelTrainer:
 
     def _load_checkpoint(self, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
                          scheduler: Any, train_loader: Iterable) -> tuple[int, History]:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = _read_checkpoint(path, ("epoch", "model", "optimizer", "history", "rng"))
         model.load_state_dict(state["model"])
         self._prepare(model)
         optimizer.load_state_dict(state["optimizer"])
@@ -285,8 +294,44 @@ class ModelTrainer:
 
 
 def load_checkpoint_history(path: str | Path) -> History:
-    """The History stored in a checkpoint written by ``fit``."""
-    return History(torch.load(Path(path), map_location="cpu", weights_only=True)["history"])
+    """The History stored in a checkpoint written by ``fit``; CheckpointError if it cannot be read."""
+    return History(_read_checkpoint(Path(path), ("history",))["history"])
+
+
+def _read_checkpoint(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
+    """``torch.load`` (tensors and plain values only) of a checkpoint that must hold `keys`.
+
+    Whatever goes wrong becomes one CheckpointError that names the file and the ways out.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError, KeyError...
+        raise CheckpointError(_unreadable_message(path, _unreadable_reason(path, exc))) from None
+    if not isinstance(state, dict) or any(k not in state for k in keys):
+        found = sorted(map(str, state)) if isinstance(state, dict) else type(state).__name__
+        reason = f"it is not a checkpoint written by fit (needs the keys {list(keys)}, found {found})"
+        raise CheckpointError(_unreadable_message(path, reason))
+    return state
+
+
+def _unreadable_reason(path: Path, exc: Exception) -> str:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as err:
+        return f"it cannot be opened ({err.strerror})"
+    if not head:
+        return "the file is empty (0 bytes)"
+    if head == b"PK\x03\x04":
+        if zipfile.is_zipfile(path):
+            return "it holds objects other than tensors and plain values, which are not loaded (unsafe)"
+        return "it is truncated (a torch zip archive cut short, e.g. by an interrupted copy or a full disk)"
+    return "it is not a torch checkpoint (unrecognised contents)"
+
+
+def _unreadable_message(path: Path, reason: str) -> str:
+    return (f"cannot read the checkpoint {path}: {reason}. Either delete it (training then starts "
+            "again from epoch 1), or call fit(..., resume=False) to train from scratch and overwrite it.")
 
 
 # --- random state (kept to tensors and plain types so that weights_only loading works) --------

@@ -8,7 +8,14 @@ import pytest
 import torch
 from torch import nn
 
-from lecture_utils.trainer import History, ModelTrainer, NonFiniteLossError, seed_everything
+from lecture_utils.trainer import (
+    CheckpointError,
+    History,
+    ModelTrainer,
+    NonFiniteLossError,
+    load_checkpoint_history,
+    seed_everything,
+)
 
 
 class FixedLogits(nn.Module):
@@ -268,3 +275,94 @@ def test_quick_profile_resnet18_learns_on_the_sample():
     _, after = trainer.model_evaluate(model, loaders["val"][key], None, 0)
     assert after > 0.25  # chance is 0.10 with ten balanced classes
     assert after > before + 0.15
+
+
+# --- damaged checkpoints and unwritable folders -------------------------------------------------
+
+
+def damaged_checkpoint(tmp_path, kind: str):
+    """A checkpoint file as an interrupted copy, a stray file or a failed write leaves it."""
+    path = tmp_path / "run.ckpt"
+    if kind == "truncated":
+        run_fit(1, checkpoint=path)
+        whole = path.read_bytes()
+        path.write_bytes(whole[: len(whole) // 2])
+    elif kind == "random":
+        path.write_bytes(torch.randint(0, 256, (4096,), generator=torch.Generator().manual_seed(0),
+                                       dtype=torch.uint8).numpy().tobytes())
+    else:
+        path.write_bytes(b"")
+    return path
+
+
+@pytest.mark.parametrize("kind, reason", [
+    ("truncated", "it is truncated"),
+    ("random", "it is not a torch checkpoint"),
+    ("empty", "the file is empty"),
+])
+def test_damaged_checkpoint_error_names_the_file_and_the_ways_out(tmp_path, kind, reason):
+    path = damaged_checkpoint(tmp_path, kind)
+    for read in (lambda: run_fit(2, checkpoint=path), lambda: load_checkpoint_history(path)):
+        with pytest.raises(CheckpointError) as exc:
+            read()
+        message = str(exc.value)
+        assert f"cannot read the checkpoint {path}: {reason}" in message
+        assert "delete it" in message and "resume=False" in message
+        assert "weights_only" not in message  # never the unsafe advice for an untrusted file
+
+
+def test_a_state_dict_is_not_taken_for_a_checkpoint(tmp_path):
+    path = tmp_path / "weights.pt"
+    torch.save(SmallCNN().state_dict(), path)
+    with pytest.raises(CheckpointError, match=r"not a checkpoint written by fit \(needs the keys"):
+        run_fit(1, checkpoint=path)
+
+
+def test_resume_false_trains_over_a_damaged_checkpoint(tmp_path):
+    path = damaged_checkpoint(tmp_path, "empty")
+    seed_everything(0)
+    model = SmallCNN()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    train_loader, val_loader = toy_loaders(0)
+    history = ModelTrainer(device="cpu").fit(model, train_loader, val_loader, None, optimizer, 1,
+                                             checkpoint=path, progress=False, resume=False)
+    assert history.epochs == 1 and load_checkpoint_history(path).epochs == 1
+
+
+class NeverIterated:
+    """A loader that fails the test if an epoch starts."""
+
+    def __iter__(self):
+        raise AssertionError("an epoch was started")
+
+
+def fit_to(checkpoint) -> None:
+    model = SmallCNN()
+    ModelTrainer(device="cpu").fit(model, NeverIterated(), NeverIterated(), None,
+                                   torch.optim.Adam(model.parameters()), 1, checkpoint=checkpoint,
+                                   progress=False)
+
+
+def test_checkpoint_below_a_regular_file_fails_before_the_first_epoch(tmp_path):
+    (tmp_path / "runs").write_text("a file where a folder should be")
+    with pytest.raises(ValueError, match=r"cannot write the checkpoint .*runs is a file, not a folder"):
+        fit_to(tmp_path / "runs" / "run.ckpt")
+
+
+def test_checkpoint_naming_a_directory_fails_before_the_first_epoch(tmp_path):
+    with pytest.raises(ValueError, match=r"checkpoint .* is a directory"):
+        fit_to(tmp_path)
+
+
+def test_checkpoint_in_a_read_only_folder_fails_before_the_first_epoch(readonly_dir):
+    with pytest.raises(ValueError, match=r"cannot write the checkpoint .*Read-only file system"):
+        fit_to(readonly_dir / "run.ckpt")
+
+
+def test_a_finished_run_in_a_read_only_folder_is_read_back_without_writing(readonly_dir):
+    import subprocess
+
+    subprocess.run(["mount", "-o", "remount,rw", str(readonly_dir)], check=True)
+    done = run_fit(2, checkpoint=readonly_dir / "run.ckpt")
+    subprocess.run(["mount", "-o", "remount,ro", str(readonly_dir)], check=True)
+    assert run_fit(2, checkpoint=readonly_dir / "run.ckpt") == done  # nothing left to train or save

@@ -54,6 +54,7 @@ __all__ = [
     "load_results",
     "merge_results",
     "write_results",
+    "check_out_writable",
     "run_sweep",
     "TorchRunner",
     "main",
@@ -321,6 +322,8 @@ def load_results(path: str | os.PathLike) -> list[dict]:
     path = Path(path)
     if not path.exists():
         return []
+    if path.is_dir():
+        raise ValueError(f"the results file {path} is a directory; give a file path, e.g. {path / 'results.jsonl'}")
     data = path.read_bytes()
     lines = data.split(b"\n")
     records = []
@@ -663,6 +666,21 @@ def _remove_finished_checkpoints(ckpt_dir: Path, conditions: Sequence[Condition]
         ckpt_dir.rmdir()
 
 
+def check_out_writable(out: str | os.PathLike) -> Path:
+    """Check, before any training, that ``out`` and its checkpoint folder ``<out>.ckpt/`` can be written.
+
+    Raises ValueError naming what is wrong (a directory, a read-only folder, ...).
+    """
+    from lecture_utils.files import check_writable_file
+
+    out = check_writable_file(out, "results file", append=True)
+    ckpt_dir = out.with_name(out.name + ".ckpt")
+    if ckpt_dir.exists() and not ckpt_dir.is_dir():
+        raise ValueError(f"{ckpt_dir} (where the sweep keeps its checkpoints) is a file; remove it "
+                         "or choose another --out")
+    return out
+
+
 def run_sweep(
     out: str | os.PathLike,
     conditions: Sequence[Condition],
@@ -679,7 +697,7 @@ def run_sweep(
     from tqdm.auto import tqdm
     from tqdm.contrib import DummyTqdmFile
 
-    out = Path(out)
+    out = check_out_writable(out)
     if isinstance(shard, str):
         shard = parse_shard(shard)
     # each condition once, even where the list names it twice (before sharding, so no two shards share one)
@@ -810,6 +828,7 @@ def _merge_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         records = merge_results(args.inputs)
+        check_out_writable(args.out)
     except ValueError as exc:
         parser.error(str(exc))
     write_results(records, args.out)

@@ -443,3 +443,65 @@ def test_runner_records_augmented_validation_accuracy_and_provenance(tmp_path):
         rec = runner(cond, tmp_path / "a.pt")
     assert 0.0 <= rec["val_acc_augmented"] <= 1.0 and rec["val_acc_augmented"] * 8 == round(rec["val_acc_augmented"] * 8)
     assert rec["threads"] == 1 and rec["command"] == "python -m lecture_utils.sweep x" and "cores" in rec["cpu"]
+
+
+# ----------------------------------------------------------------- where the results go
+
+
+def test_out_naming_a_directory_is_a_one_line_cli_error(tmp_path, capsys):
+    for extra in ([], ["--dry-run"]):
+        with pytest.raises(SystemExit) as exc:
+            sweep.main(["--models", "mobilenet_v1", "--widths", "0.35", "--resolutions", "32",
+                        "--epochs", "1", "--dataset", "sample", "--out", str(tmp_path), *extra])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert f"error: the results file {tmp_path} is a directory; give a file path, e.g." in err
+        assert "Traceback" not in err
+
+
+def test_out_below_a_regular_file_fails_before_any_condition_runs(tmp_path):
+    (tmp_path / "runs").write_text("a file where a folder should be")
+    calls: list = []
+    grid = expand_grid(["mobilenet_v1"], [0.35], [32], 1, "sample")
+    with pytest.raises(ValueError, match=r"cannot write the results file .*runs is a file, not a folder"):
+        run_sweep(tmp_path / "runs" / "r.jsonl", grid, runner=fake_runner(calls), progress=False)
+    assert calls == []
+
+
+def test_out_in_a_read_only_folder_is_a_one_line_cli_error(readonly_dir, capsys):
+    with pytest.raises(SystemExit) as exc:
+        sweep.main(["--models", "mobilenet_v1", "--widths", "0.35", "--resolutions", "32", "--epochs", "1",
+                    "--dataset", "sample", "--out", str(readonly_dir / "r.jsonl")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "cannot write the results file" in err and "Read-only file system" in err
+    assert "Traceback" not in err
+
+
+def test_check_out_writable_is_called_first_by_run_sweep(tmp_path, monkeypatch):
+    def refuse(out):
+        raise ValueError("refused")
+
+    monkeypatch.setattr(sweep, "check_out_writable", refuse)
+    calls: list = []
+    with pytest.raises(ValueError, match="refused"):
+        run_sweep(tmp_path / "r.jsonl", expand_grid(["mobilenet_v1"], [0.35], [32], 1, "sample"),
+                  runner=fake_runner(calls), progress=False)
+    assert calls == []
+
+
+def test_a_damaged_condition_checkpoint_is_a_one_line_cli_error_naming_it(tmp_path, capsys):
+    data, out = tmp_path / "data", tmp_path / "r.jsonl"
+    _tiny_image_folder(data, per_class=2)
+    cond = expand_grid(["mobilenet_v1"], [0.35], [32], 1, "sample")[0]
+    checkpoint = tmp_path / "r.jsonl.ckpt" / f"{cond.slug()}.pt"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"")  # as a crash of the disk, not of the run, leaves it
+    with pytest.raises(SystemExit) as exc:
+        sweep.main(["--models", "mobilenet_v1", "--widths", "0.35", "--resolutions", "32", "--epochs", "1",
+                    "--dataset", "sample", "--data-root", str(data), "--batch-size", "4", "--device", "cpu",
+                    "--out", str(out), "--no-progress", "--threads", "1"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"cannot read the checkpoint {checkpoint}: the file is empty (0 bytes). Either delete it" in err
+    assert "Traceback" not in err

@@ -13,10 +13,9 @@ Command line::
    a fixed number of steps after untimed warm-up steps; the two pipelines alternate repeats so that a
    busy machine slows both alike. The fast path's one-off decode is reported on its own and
    folded into an over-10-epochs figure.
-3. Trains both for a few epochs on the embedded sample (Fashion-MNIST) and prints their
-   accuracy: on the last training epoch, on the validation images, and on the validation images
-   augmented as in training (the course's affine always turns by 30-70 degrees, so upright
-   validation images stay near chance for the first epochs, in both pipelines).
+3. Trains both for a few epochs on the embedded sample (Fashion-MNIST) with the ``light``
+   augmentation (``--acc-augment``) and prints their accuracy: on the last training epoch, on the
+   validation images, and on the validation images augmented as in training.
 
 The last line is ``speedup: X.XX``: fast over course images/s, the fast path's decode cost
 amortised over 10 epochs of the synthetic set.
@@ -259,6 +258,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs-acc", type=int, default=3,
                         help="epochs of the accuracy run on the sample (3 x 47 steps of 64 images by default)")
     parser.add_argument("--acc-resolution", type=int, default=32, help="input size of the accuracy run")
+    parser.add_argument("--acc-augment", choices=("course", "light", "none"), default="light",
+                        help="training augmentation of the accuracy run (default: %(default)s; the course's "
+                        "turns every image 30-70 degrees, so upright validation images stay near chance)")
     parser.add_argument("--acc-batch-size", type=int, default=64,
                         help="batch of the accuracy run (more, smaller steps learn more in the same time)")
     parser.add_argument("--acc-subset", type=_parse_pair, default=None,
@@ -370,13 +372,12 @@ def run_bench(args: argparse.Namespace, out: Any = None) -> dict[str, float]:
     # -- accuracy on the embedded sample: the speed must not come from doing less
     acc_r, key = args.acc_resolution, f"R{args.acc_resolution}"
     course_loaders = data.make_loaders("sample", [acc_r], batch_size=args.acc_batch_size, subset=args.acc_subset,
-                                       seed=args.seed, num_workers=0)
+                                       seed=args.seed, num_workers=0, augment=args.acc_augment)
     fast_loaders = fastdata.make_fast_loaders("sample", [acc_r], batch_size=args.acc_batch_size, subset=args.acc_subset,
-                                              seed=args.seed, device=device)
-    # The course's affine always turns by 30-70 degrees and shrinks to 0.5-0.75, so after a few
-    # epochs the upright validation images are far from anything seen in training; the validation
-    # images augmented as in training show what was learnt. Both pipelines get all three numbers.
-    val_aug = _augmented_val_loaders(args, acc_r, device)
+                                              seed=args.seed, device=device, augment=args.acc_augment)
+    # Validation on upright images and on images augmented as in training (with --acc-augment
+    # course the upright ones stay near chance: every training image was turned 30-70 degrees).
+    val_aug = _augmented_val_loaders(args, acc_r, fast_loaders["val"][key])
     accuracy: dict[str, tuple[float, float, float]] = {}
     steps_total = args.epochs_acc * (len(course_loaders["train"][key]) + len(fast_loaders["train"][key]))
     with tqdm(total=steps_total, desc="accuracy", unit="step", disable=disable, leave=False) as bar:
@@ -393,7 +394,8 @@ def run_bench(args: argparse.Namespace, out: Any = None) -> dict[str, float]:
     n_acc_train = len(fast_loaders["train"][key].dataset)
     n_acc_val = len(fast_loaders["val"][key].dataset)
     epochs = f"{args.epochs_acc} epoch{'s' if args.epochs_acc != 1 else ''}"
-    say(f"sample, {epochs} at {acc_r} px, batch {args.acc_batch_size} ({n_acc_train} train / {n_acc_val} val images), accuracy "
+    say(f"sample, {epochs} at {acc_r} px, batch {args.acc_batch_size} ({n_acc_train} train / {n_acc_val} val images), "
+        f"augmentation {args.acc_augment}, accuracy "
         "train (last epoch) / val / val augmented as in training:")
     for name in ("course", "fast"):
         say(f"{name} accuracy: " + " / ".join(f"{a:.3f}" for a in accuracy[name]))
@@ -406,26 +408,21 @@ def run_bench(args: argparse.Namespace, out: Any = None) -> dict[str, float]:
             "speedup": speedup}
 
 
-def _augmented_val_loaders(args: argparse.Namespace, resolution: int, device: torch.device) -> dict[str, Any]:
-    """The sample's validation images with the training augmentation, through each pipeline."""
+def _augmented_val_loaders(args: argparse.Namespace, resolution: int, fast_val: Any) -> dict[str, Any]:
+    """The sample's validation images with the accuracy run's training augmentation, through each pipeline."""
     from torch.utils.data import DataLoader, Subset
 
-    from lecture_utils import data, fastdata
+    from lecture_utils import data
 
-    stats = data.SAMPLE_STATS
-    course_set = data.get_dataset("sample", "val", transform=data.define_transform(resolution, stats, augment=True))
-    fast_set = data.get_dataset("sample", "val")
-    indices = None
+    transform = data.define_transform(resolution, data.SAMPLE_STATS, augment=args.acc_augment)
+    course_set = data.get_dataset("sample", "val", transform=transform)
     if args.acc_subset is not None:
-        indices = data.balanced_indices(data.dataset_targets(fast_set), args.acc_subset[1], args.seed)
+        indices = data.balanced_indices(data.dataset_targets(course_set), args.acc_subset[1], args.seed)
         course_set = Subset(course_set, indices)
     torch.manual_seed(args.seed + 1)
     course = DataLoader(course_set, batch_size=args.acc_batch_size, shuffle=False, num_workers=0,
                         collate_fn=data.collate_skip_none)
-    cache = fastdata.build_cache(fast_set, [resolution], indices=indices)
-    fast = fastdata.FastLoader(cache.images[resolution], cache.labels, sizes=cache.sizes, batch_size=args.acc_batch_size,
-                               augment=True, mean=stats["mean"], std=stats["std"], device=device, seed=args.seed + 1)
-    return {"course": course, "fast": fast}
+    return {"course": course, "fast": fast_val.with_augment(args.acc_augment, seed=args.seed + 1)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -237,11 +237,13 @@ def _grid_array(grid: Mapping[str, Mapping[str, float]] | Any, row_labels: Seque
 
 def plot_grid(grid: Mapping[str, Any] | Any, row_labels: Sequence[str] | None = None,
               col_labels: Sequence[str] | None = None, fmt: str = "{:.3f}", xlabel: str = "resolution",
-              ylabel: str = "width", title: str | None = None, cmap: str = "viridis") -> Figure:
+              ylabel: str = "width", title: str | None = None, cmap: str = "viridis",
+              vmin: float | None = None, vmax: float | None = None, colorbar_label: str | None = None) -> Figure:
     """Heatmap of a width x resolution grid with every value written in its cell.
 
     `grid` is ``{row: {col: value}}`` (e.g. ``{"W100%": {"R224": 0.81, ...}}``), a 2-D array with
-    labels, or ``{panel: grid}`` for several panels on one colour scale.
+    labels, or ``{panel: grid}`` for several panels on one colour scale: `vmin`..`vmax` when given
+    (e.g. 0..1 for accuracies, so that colours mean the same in every figure), else the data's range.
     """
     if isinstance(grid, Mapping) and grid and all(
             isinstance(v, Mapping) and v and all(isinstance(w, Mapping) for w in v.values())
@@ -250,7 +252,8 @@ def plot_grid(grid: Mapping[str, Any] | Any, row_labels: Sequence[str] | None = 
     else:
         panels = {"": _grid_array(grid, row_labels, col_labels)}
     finite = np.concatenate([p[0][np.isfinite(p[0])] for p in panels.values()])
-    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    vmin, vmax = low if vmin is None else float(vmin), high if vmax is None else float(vmax)
     if vmin == vmax:
         vmin, vmax = vmin - 0.5, vmax + 0.5
     ncols = len(panels)
@@ -271,7 +274,40 @@ def plot_grid(grid: Mapping[str, Any] | Any, row_labels: Sequence[str] | None = 
                     light = (v - vmin) / (vmax - vmin) > 0.5
                     ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize="small",
                             color="black" if light else "white")
-    fig.colorbar(image, ax=axes, shrink=0.85)
+    bar = fig.colorbar(image, ax=axes, shrink=0.85)
+    if colorbar_label:
+        bar.set_label(colorbar_label)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_differences(groups: Mapping[str, Sequence[Any]], xlabel: str = "difference",
+                     title: str | None = None) -> Figure:
+    """Horizontal bars of mean differences with +-2 standard errors, one panel per group.
+
+    `groups` is ``{panel: [comparison, ...]}`` where each comparison has ``variant``, ``mean``,
+    ``se``, ``n`` and ``agree`` (e.g. :class:`lecture_utils.results.Comparison`); every pair's own
+    difference can be passed as ``points`` ``{variant: [d, ...]}`` in a panel's entry ``"points"``.
+    """
+    if not groups or not all(groups.values()):
+        raise ValueError("plot_differences needs at least one comparison per panel")
+    fig, axes = _new_figure(len(groups), width=6.0, height=0.7 * max(len(v) for v in groups.values()) + 1.8)
+    for ax, (name, comparisons) in zip(axes, groups.items()):
+        labels = [c.variant for c in comparisons]
+        means = [c.mean for c in comparisons]
+        errors = [2 * c.se for c in comparisons]
+        colors = ["C3" if m + e < 0 else "C2" if m - e > 0 else "0.6" for m, e in zip(means, errors)]
+        ax.barh(range(len(labels)), means, xerr=errors, color=colors, capsize=4)
+        for k, c in enumerate(comparisons):
+            ax.annotate(f"{c.mean:+.3f}  ({c.agree}/{c.n} agree)", (0, k), textcoords="offset points",
+                        xytext=(4 if c.mean <= 0 else -4, 9), ha="left" if c.mean <= 0 else "right",
+                        fontsize="x-small")
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_yticks(range(len(labels)), labels)
+        ax.invert_yaxis()
+        ax.set(xlabel=xlabel, title=name)
+        ax.grid(axis="x", alpha=0.3)
     if title:
         fig.suptitle(title)
     return fig

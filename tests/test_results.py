@@ -1,0 +1,62 @@
+"""lecture_utils.results: reading reference runs, paired differences and their verdicts."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from lecture_utils import results, sweep
+
+
+def _rec(model, width, resolution, seed, acc, **extra):
+    return {"model": model, "width": width, "resolution": resolution, "seed": seed, "augment": "light",
+            "epochs": 10, "dataset": "fashion_mnist", "subset": 1000, "val_acc": [0.1, acc],
+            "val_images": 10000, **extra}
+
+
+def test_paired_differences_match_condition_and_seed_only():
+    recs = [_rec("mobilenet_v2", 1.0, 20, 0, 0.80), _rec("mobilenet_v2", 1.0, 20, 1, 0.70),
+            _rec("c_mobilenet_v2", 1.0, 20, 0, 0.75), _rec("c_mobilenet_v2", 1.0, 20, 1, 0.60),
+            _rec("c_mobilenet_v2", 0.35, 20, 0, 0.50)]  # no baseline at width 0.35: left out
+    diffs = sorted(d for _, d in results.paired_differences(recs, "c_mobilenet_v2"))
+    assert diffs == pytest.approx([-0.10, -0.05])
+
+
+def test_a_consistent_large_drop_costs_accuracy_and_noise_does_not():
+    base = [_rec("mobilenet_v2", w, r, s, 0.80) for w in (1.0, 0.35) for r in (20, 12) for s in (0, 1, 2)]
+    drop = [_rec("worse", w, r, s, 0.70 + 0.002 * s) for w in (1.0, 0.35) for r in (20, 12) for s in (0, 1, 2)]
+    noise = [_rec("same", w, r, s, 0.80 + (0.004 if (s + r) % 2 else -0.004)) for w in (1.0, 0.35)
+             for r in (20, 12) for s in (0, 1, 2)]
+    worse, same = results.compare(base + drop + noise, ["worse", "same"])
+    assert worse.n == 12 and worse.mean == pytest.approx(-0.098) and worse.agree == 12
+    assert worse.verdict == "costs accuracy"
+    # the binomial floor: sqrt(2 p (1 - p) / 10000) / sqrt(12) at p = 0.8 is 0.00163
+    assert same.se >= math.sqrt(2 * 0.8 * 0.2 / 10000) / math.sqrt(12) - 1e-9
+    assert same.verdict == "no difference this run can resolve"
+
+
+def test_compare_names_a_variant_without_pairs():
+    with pytest.raises(ValueError, match="no condition has both 'mobilenet_v2\\+leaky' and 'mobilenet_v2'"):
+        results.compare([_rec("mobilenet_v2", 1.0, 20, 0, 0.8)], ["mobilenet_v2+leaky"])
+
+
+def test_missing_reference_names_the_folder_and_the_pattern(tmp_path):
+    with pytest.raises(FileNotFoundError, match="lesson42-\\*.jsonl"):
+        results.load_reference("lesson42", folder=tmp_path)
+
+
+def test_reference_files_are_merged_with_each_condition_once(tmp_path):
+    a = _rec("mobilenet_v2", 1.0, 20, 0, 0.8)
+    sweep.append_record(tmp_path / "lesson09-a.jsonl", a)
+    sweep.append_record(tmp_path / "lesson09-b.jsonl", {**a, "val_acc": [0.5]})  # the same condition again
+    sweep.append_record(tmp_path / "lesson09-b.jsonl", _rec("mobilenet_v2", 0.35, 20, 0, 0.7))
+    merged = results.load_reference("lesson09", folder=tmp_path)
+    assert len(merged) == 2 and results.final(merged[0]) == 0.8
+
+
+def test_select_and_final():
+    recs = [_rec("mobilenet_v2", 1.0, 20, 0, 0.8), _rec("mobilenet_v1", 1.0, 12, 0, 0.6)]
+    assert results.select(recs, model="mobilenet_v1") == recs[1:]
+    assert results.select(recs, resolution=(12, 20), width=1.0) == recs
+    assert results.final(recs[0]) == 0.8 and results.final({"x": 3}, "x") == 3.0

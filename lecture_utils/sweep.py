@@ -45,6 +45,8 @@ __all__ = [
     "PartialLineWarning",
     "parse_model_name",
     "expand_grid",
+    "lesson09_plan",
+    "run_plan",
     "parse_shard",
     "shard_grid",
     "condition_key",
@@ -230,6 +232,43 @@ def expand_grid(
         raise ValueError("dataset must be a non-empty name")
     augment = _check_augment(augment)
     return [Condition(m, w, r, epochs, dataset, subset, int(seed), augment) for m in names for w in ws for r in rs]
+
+
+ABLATION_VARIANTS = ("mobilenet_v2", "mobilenet_v2+leaky", "mobilenet_v2+proj", "c_mobilenet_v2")
+
+
+def lesson09_plan(resolutions: Sequence[int], epochs: int, dataset: str,
+                  subset: int | tuple[int, int] | None = None, seeds: Sequence[int] = (0, 1, 2)) -> dict[str, list[Condition]]:
+    """Lesson 09's experiment: ``{"grid": ..., "ablation": ..., "augment": ...}`` conditions.
+
+    grid: the 3 models x 4 widths x 5 `resolutions`, seed 0, light augmentation. ablation: the four
+    MobileNetV2 variants at widths 1.0 and 0.35, the middle and the smallest resolution, every seed.
+    augment: MobileNetV2 and C_MobileNetV2 at width 0.35 and the same two resolutions, every seed,
+    with each of the course's, the light and no augmentation. The three lists overlap (seed 0).
+    """
+    if len(resolutions) < 3:
+        raise ValueError(f"lesson09_plan needs at least 3 resolutions, got {list(resolutions)}")
+    pair = (sorted(resolutions)[len(resolutions) // 2], min(resolutions))
+    args = dict(epochs=epochs, dataset=dataset, subset=subset)
+    return {
+        "grid": expand_grid(MODELS, DEFAULT_WIDTHS, resolutions, seed=0, augment="light", **args),
+        "ablation": [c for s in seeds
+                     for c in expand_grid(ABLATION_VARIANTS, (1.0, 0.35), pair, seed=s, augment="light", **args)],
+        "augment": [c for a in AUGMENT_NAMES for s in seeds
+                    for c in expand_grid(("mobilenet_v2", "c_mobilenet_v2"), (0.35,), pair, seed=s, augment=a, **args)],
+    }
+
+
+def run_plan(out: str | os.PathLike, conditions: Sequence[Condition], progress: bool = True,
+             **runner_kwargs: Any) -> list[dict]:
+    """``run_sweep`` over conditions that differ in seed, augmentation, data set or subset (one runner each)."""
+    groups: dict[tuple, list[Condition]] = {}
+    for cond in _unique(conditions, key=lambda c: c.key):
+        groups.setdefault((cond.dataset, cond.subset, cond.seed, cond.augment), []).append(cond)
+    for group in groups.values():
+        run_sweep(out, group, progress=progress, **runner_kwargs)
+    wanted = {c.key for c in conditions}
+    return [r for r in load_results(out) if condition_key(r) in wanted]
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -836,11 +875,58 @@ def _merge_main(argv: list[str]) -> int:
     return 0
 
 
+def lesson09_conditions(profile: str) -> list[Condition]:
+    """Every condition of lesson 09 in `profile`: ``reference`` (the stored CPU run) or ``full``."""
+    from lecture_utils.settings import REFERENCE_09_RESOLUTIONS, lesson_settings
+
+    if profile == "reference":
+        plan = lesson09_plan(REFERENCE_09_RESOLUTIONS, 10, "fashion_mnist", subset=1000)
+    elif profile == "full":
+        cfg = lesson_settings("09", "full")
+        plan = lesson09_plan(cfg.resolutions, cfg.epochs, cfg.dataset)
+    else:
+        raise ValueError(f"unknown plan profile {profile!r}; allowed: reference, full")
+    return _unique((c for part in plan.values() for c in part), key=lambda c: c.key)
+
+
+def _plan_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m lecture_utils.sweep plan",
+        description="Run every condition of lesson 09 (grid, ablation, augmentation comparison) into one "
+        "file, resumably: the file lesson 09 reads (runs/09_sweep_full.jsonl for the full profile).")
+    p.add_argument("lesson", choices=["lesson09"])
+    p.add_argument("--profile", choices=["full", "reference"], default="full",
+                   help="full: the course's resolutions on the full data set (GPU); reference: the stored "
+                   "CPU run of data/reference/ (default: %(default)s)")
+    p.add_argument("--out", required=True, help="results file (JSON Lines); rerun with the same file to resume")
+    p.add_argument("--data-root", default=None, help="folder of the data set (default: the data set's own)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for training (default: torch's)")
+    p.add_argument("--dry-run", action="store_true", help="list the conditions and which are done")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = p.parse_args(argv)
+    try:
+        conditions = lesson09_conditions(args.profile)
+        if args.dry_run:
+            done = {condition_key(r) for r in load_results(args.out)}
+            print(f"{sum(c.key in done for c in conditions)} of {len(conditions)} conditions done in {args.out}")
+            return 0
+        records = run_plan(args.out, conditions, progress=not args.no_progress, data_root=args.data_root,
+                           device=args.device, threads=args.threads,
+                           command=" ".join(["python -m lecture_utils.sweep plan", *argv]))
+    except ValueError as exc:
+        p.error(str(exc))
+    print(f"{len(records)} of {len(conditions)} conditions of {args.lesson} ({args.profile}) in {args.out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point: ``[run] --models ... --out FILE`` or ``merge FILES --out FILE``."""
+    """Command-line entry point: ``[run] --models ... --out FILE``, ``merge FILES --out FILE`` or ``plan lesson09``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["merge"]:
         return _merge_main(argv[1:])
+    if argv[:1] == ["plan"]:
+        return _plan_main(argv[1:])
     if argv[:1] == ["run"]:
         argv = argv[1:]
     parser = _run_parser()

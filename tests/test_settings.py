@@ -41,16 +41,17 @@ def test_bad_profile_lists_the_allowed_ones(monkeypatch):
 def test_quick_profile_trains_on_the_sample_on_cpu(lesson):
     cfg = lesson_settings(lesson, "quick")
     assert (cfg.profile, cfg.lesson, cfg.dataset, cfg.device) == ("quick", lesson, "sample", "cpu")
-    assert (cfg.batch_size, cfg.lr) == (64, 1e-3)
-    assert cfg.epochs == (1 if lesson == "09" else 2)
-    assert cfg.resolution == (64 if lesson == "01" else 32)
+    assert (cfg.batch_size, cfg.lr) == ((192 if lesson == "09" else 64), 1e-3)
+    assert cfg.epochs == 2
+    assert cfg.resolution == {"01": 64, "09": 12}.get(lesson, 32)
     assert cfg.resolution in cfg.resolutions
 
 
-def test_quick_lesson_09_sweeps_two_small_resolutions():
+def test_quick_lesson_09_reruns_the_reference_runs_smallest_resolution():
     cfg = lesson_settings("09", "quick")
-    assert cfg.resolutions == (32, 48)
-    assert cfg.train_subset is not None
+    assert cfg.resolutions == (28, 24, 20, 16, 12)  # 7:6:5:4:3, as the course's 224..96
+    assert [r * 8 for r in cfg.resolutions] == [224, 192, 160, 128, 96]
+    assert cfg.resolution == min(cfg.resolutions)
 
 
 def test_full_profile_trains_fashion_mnist_at_224(monkeypatch):

@@ -505,3 +505,31 @@ def test_a_damaged_condition_checkpoint_is_a_one_line_cli_error_naming_it(tmp_pa
     err = capsys.readouterr().err
     assert f"cannot read the checkpoint {checkpoint}: the file is empty (0 bytes). Either delete it" in err
     assert "Traceback" not in err
+
+
+def test_lesson09_plan_is_the_grid_the_ablation_and_the_augmentation_comparison():
+    plan = sweep.lesson09_plan((28, 24, 20, 16, 12), 10, "fashion_mnist", subset=1000)
+    assert len(plan["grid"]) == 60 and {c.augment for c in plan["grid"]} == {"light"}
+    assert len(plan["ablation"]) == 4 * 2 * 2 * 3 and {c.resolution for c in plan["ablation"]} == {20, 12}
+    assert len(plan["augment"]) == 3 * 2 * 2 * 3 and {c.width for c in plan["augment"]} == {0.35}
+    shared = {c.key for c in plan["ablation"]} & {c.key for c in plan["grid"]}
+    assert len(shared) == 2 * 2 * 2  # seed 0 of mobilenet_v2 and c_mobilenet_v2: trained once
+
+
+def test_run_plan_trains_each_condition_once_across_seeds_and_augmentations(tmp_path):
+    plan = sweep.lesson09_plan((28, 24, 20), 1, "sample", seeds=(0, 1))
+    everything = plan["grid"] + plan["ablation"] + plan["augment"]
+    calls: list = []
+    records = sweep.run_plan(tmp_path / "r.jsonl", everything, runner=fake_runner(calls), progress=False)
+    unique = {c.key for c in everything}
+    assert len(calls) == len(unique) == len(records)
+
+
+def test_plan_dry_run_counts_lesson09s_reference_conditions(tmp_path, capsys):
+    out = tmp_path / "r.jsonl"
+    (first, *_rest) = sweep.lesson09_conditions("reference")
+    sweep.append_record(out, {**first.__dict__, "val_acc": [0.5]})
+    assert sweep.main(["plan", "lesson09", "--profile", "reference", "--out", str(out), "--dry-run"]) == 0
+    # 60 grid + 48 ablation + 36 augmentation conditions, each once: the ablation repeats 8 grid
+    # conditions (seed 0), the comparison 4 of the grid and 12 of the ablation (light), 4 of them in all three
+    assert capsys.readouterr().out.strip() == f"1 of {60 + 48 + 36 - 8 - 4 - 12 + 4} conditions done in {out}"

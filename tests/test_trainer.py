@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -268,3 +269,22 @@ def test_quick_profile_resnet18_learns_on_the_sample():
     _, after = trainer.model_evaluate(model, loaders["val"][key], None, 0)
     assert after > 0.25  # chance is 0.10 with ten balanced classes
     assert after > before + 0.15
+
+
+def test_checkpoint_temp_file_is_named_after_this_process(tmp_path, monkeypatch):
+    import os
+    import socket
+
+    renames = []
+    real_replace = os.replace
+
+    def recording_replace(src, dst):
+        renames.append((Path(src).name, Path(dst).name))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", recording_replace)
+    run_fit(2, checkpoint=tmp_path / "run.ckpt")
+    # two processes saving the same checkpoint must never rename each other's temp file
+    expected = f"run.ckpt.{socket.gethostname()}-{os.getpid()}.tmp"
+    assert renames == [(expected, "run.ckpt")] * 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.ckpt"]

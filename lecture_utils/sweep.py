@@ -657,8 +657,23 @@ def _remove_finished_checkpoints(ckpt_dir: Path, conditions: Sequence[Condition]
                 leftover.unlink(missing_ok=True)
             _claim_path(ckpt_dir, cond).unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # another worker may have put a file there meanwhile
-        if not any(ckpt_dir.iterdir()):
+        left = [p.name for p in ckpt_dir.iterdir()]
+        if left == [APPEND_LOCK]:  # no claim left, so no worker is about to append
+            (ckpt_dir / APPEND_LOCK).unlink()
+            left = []
+        if not left:
             ckpt_dir.rmdir()
+
+
+APPEND_LOCK = "append.lock"
+
+
+def _append_locked(out: Path, ckpt_dir: Path, record: dict) -> None:
+    """Append under a lock shared by the workers: on NFS, O_APPEND writes of two machines can overwrite each other."""
+    from filelock import FileLock
+
+    with FileLock(str(ckpt_dir / APPEND_LOCK), timeout=120):
+        append_record(out, record)
 
 
 def _claim_path(ckpt_dir: Path, cond: Condition) -> Path:
@@ -758,7 +773,7 @@ def run_sweep(
                         "versions": _versions(),
                         "format": FORMAT_VERSION,
                     }
-                    append_record(out, record)
+                    _append_locked(out, ckpt_dir, record)
                     checkpoint.unlink(missing_ok=True)
                     if progress and record.get("val_acc"):
                         bar.write(f"{cond.label()}: val acc {record['val_acc'][-1]:.3f} "

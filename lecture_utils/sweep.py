@@ -4,12 +4,14 @@ Every condition (model, width multiplier, resolution) is trained with the course
 (Adam, lr 1e-3, batch 192, CrossEntropyLoss, the course's augmentation) and, once finished,
 appended to a JSON Lines file as one line. A rerun with the same ``--out`` skips what is done;
 the condition in progress keeps a per-epoch checkpoint, so a kill loses at most one epoch.
+Several workers may share one ``--out``: each claims a condition with an OS file lock before training
+it and skips the conditions other workers hold, so none is trained twice (see ``run_sweep``).
 
 Command line::
 
     python -m lecture_utils.sweep --models mobilenet_v1,mobilenet_v2,c_mobilenet_v2 \\
         --widths 1.0,0.75,0.5,0.35 --resolutions 224,192,160,128,96 --epochs 10 \\
-        --dataset animals10 --out runs/sweep.jsonl [--shard 1/4]
+        --dataset animals10 --out runs/sweep.jsonl [--shard 1/4 | --shard slurm]
     python -m lecture_utils.sweep merge runs/a.jsonl runs/b.jsonl --out runs/all.jsonl
 
 Model names: ``mobilenet_v1``, ``mobilenet_v2``, ``c_mobilenet_v2``, and the ablation names
@@ -34,7 +36,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 __all__ = [
     "MODELS",
@@ -43,11 +45,13 @@ __all__ = [
     "DEFAULT_RESOLUTIONS",
     "Condition",
     "PartialLineWarning",
+    "DuplicateRecordWarning",
     "parse_model_name",
     "expand_grid",
     "lesson09_plan",
     "run_plan",
     "parse_shard",
+    "slurm_shard",
     "shard_grid",
     "condition_key",
     "record_key",
@@ -76,6 +80,10 @@ AUGMENT_NAMES = ("course", "light", "none")
 
 class PartialLineWarning(UserWarning):
     """A results file held a line that was not a whole JSON object (an interrupted write)."""
+
+
+class DuplicateRecordWarning(UserWarning):
+    """A results file held a condition more than once; only the first record of it is kept."""
 
 
 # --------------------------------------------------------------------------- names and grid
@@ -272,16 +280,50 @@ def run_plan(out: str | os.PathLike, conditions: Sequence[Condition], progress: 
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """Parse ``"i/N"`` (1-based: ``1/4`` .. ``4/4``) into ``(i, N)``."""
+    """Parse ``"i/N"`` (1-based: ``1/4`` .. ``4/4``) into ``(i, N)``; ``"slurm"`` reads it from a SLURM array job."""
+    if str(text).strip().lower() == "slurm":
+        return slurm_shard()
     parts = str(text).split("/")
     try:
         i, n = (int(p) for p in parts)
     except ValueError:
-        raise ValueError(f"shard must look like i/N with 1 <= i <= N (e.g. 1/4), got {text!r}") from None
+        raise ValueError(f"shard must look like i/N with 1 <= i <= N (e.g. 1/4), or slurm, got {text!r}") from None
     if n < 1 or not 1 <= i <= n:
         hint = " (shards are numbered from 1)" if i == 0 else ""
         raise ValueError(f"shard must be i/N with 1 <= i <= N, got {text!r}{hint}")
     return i, n
+
+
+def slurm_shard(environ: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """This task's ``(i, N)`` in a SLURM array job (``sbatch --array=0-3`` gives 1/4 .. 4/4).
+
+    Read from SLURM_ARRAY_TASK_ID, _MIN, _MAX and, where set, _COUNT and _STEP; the array's ids
+    must be evenly spaced (``0-3``, ``1-8``, ``0-15:4``), so that every task maps to one shard.
+    """
+    env = os.environ if environ is None else environ
+    names = ("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_MAX")
+    missing = [n for n in names if not env.get(n, "").strip()]
+    if missing:
+        raise ValueError(
+            f"--shard slurm needs the variables of a SLURM array job ({', '.join(missing)} not set): "
+            "submit with sbatch --array=0-N (e.g. --array=0-3 for 4 shards), or give --shard i/N")
+    try:
+        task, low, high = (int(env[n]) for n in names)
+        step = int(env.get("SLURM_ARRAY_TASK_STEP") or 0)
+        count = int(env.get("SLURM_ARRAY_TASK_COUNT") or 0)
+    except ValueError:
+        shown = {n: env.get(n) for n in (*names, "SLURM_ARRAY_TASK_STEP", "SLURM_ARRAY_TASK_COUNT")}
+        raise ValueError(f"--shard slurm: SLURM_ARRAY_TASK_* must be integers, got {shown}") from None
+    if step < 1:  # no step given: the ids are evenly spaced from min to max
+        step = (high - low) // (count - 1) if count > 1 and (high - low) % (count - 1) == 0 else 1
+    if count < 1:
+        count = (high - low) // step + 1
+    regular = high >= low and high == low + (count - 1) * step and (task - low) % step == 0 and low <= task <= high
+    if not regular:
+        raise ValueError(
+            f"--shard slurm needs evenly spaced array ids (e.g. --array=0-3, 1-8 or 0-15:4); this task has "
+            f"id {task} of {count} between {low} and {high} (step {step}); use --shard i/N instead")
+    return (task - low) // step + 1, count
 
 
 def shard_grid(conditions: Sequence[Condition], index: int, count: int) -> list[Condition]:
@@ -384,7 +426,31 @@ def load_results(path: str | os.PathLike) -> list[dict]:
             )
             continue
         records.append(rec)
-    return records
+    return _drop_duplicates(records, path.name)
+
+
+def _drop_duplicates(records: list[dict], name: str) -> list[dict]:
+    """Keep the first record of each condition (records without the key fields are all kept), and say so."""
+    seen: set = set()
+    kept = []
+    for rec in records:
+        try:
+            key = condition_key(rec)
+        except ValueError:
+            kept.append(rec)
+            continue
+        if key not in seen:
+            seen.add(key)
+            kept.append(rec)
+    dropped = len(records) - len(kept)
+    if dropped:
+        warnings.warn(
+            f"{name}: dropped {dropped} duplicate record(s) of conditions written more than once "
+            "(kept the first record of each); rewrite the file with `python -m lecture_utils.sweep merge`",
+            DuplicateRecordWarning,
+            stacklevel=3,
+        )
+    return kept
 
 
 def merge_results(paths: Iterable[str | os.PathLike]) -> list[dict]:
@@ -694,15 +760,63 @@ def _missing_data_message(dataset: str, root: str | None, exc: Exception) -> str
 
 
 def _remove_finished_checkpoints(ckpt_dir: Path, conditions: Sequence[Condition], done: set) -> None:
-    """Delete what a kill between "line written" and "checkpoint deleted" may have left behind."""
+    """Delete what a kill between "line written" and "checkpoint deleted" may have left behind,
+    and the claim files of finished conditions (a worker that claims one of those finds it done)."""
     if not ckpt_dir.is_dir():
         return
     for cond in conditions:
         if cond.key in done:
-            for leftover in ckpt_dir.glob(f"{cond.slug()}.pt*"):  # the checkpoint and a half-saved .tmp
+            for leftover in ckpt_dir.glob(f"{cond.slug()}.pt*"):  # the checkpoint and half-saved .tmp files
                 leftover.unlink(missing_ok=True)
-    if not any(ckpt_dir.iterdir()):
-        ckpt_dir.rmdir()
+            _claim_path(ckpt_dir, cond).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # another worker may have put a file there meanwhile
+        left = [p.name for p in ckpt_dir.iterdir()]
+        if left == [APPEND_LOCK]:  # no claim left, so no worker is about to append
+            (ckpt_dir / APPEND_LOCK).unlink()
+            left = []
+        if not left:
+            ckpt_dir.rmdir()
+
+
+APPEND_LOCK = "append.lock"
+
+
+def _append_locked(out: Path, ckpt_dir: Path, record: dict) -> None:
+    """Append under a lock shared by the workers: on NFS, O_APPEND writes of two machines can overwrite each other."""
+    from filelock import FileLock
+
+    with FileLock(str(ckpt_dir / APPEND_LOCK), timeout=120):
+        append_record(out, record)
+
+
+def _claim_path(ckpt_dir: Path, cond: Condition) -> Path:
+    return ckpt_dir / f"{cond.slug()}.lock"
+
+
+def _claim(ckpt_dir: Path, cond: Condition) -> Any:
+    """Take the condition's lock without waiting: the held ``filelock.FileLock``, or None if another worker holds it.
+
+    An OS lock (flock): the kernel releases it when its holder dies, so a dead worker's claim expires by itself.
+    """
+    from filelock import FileLock, Timeout
+
+    for _ in range(3):  # another worker may remove the empty folder between our mkdir and open
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(_claim_path(ckpt_dir, cond)), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            return None
+        except FileNotFoundError:
+            continue
+        return lock
+    raise OSError(f"cannot create the claim file {_claim_path(ckpt_dir, cond)}")
+
+
+def _is_done(out: Path, cond: Condition) -> bool:
+    with warnings.catch_warnings():  # the first read of the file has already reported its broken lines
+        warnings.simplefilter("ignore")
+        return any(condition_key(r) == cond.key for r in load_results(out))
 
 
 def check_out_writable(out: str | os.PathLike) -> Path:
@@ -732,6 +846,8 @@ def run_sweep(
 
     ``runner(condition, checkpoint_path) -> dict`` trains one condition (default: ``TorchRunner``
     built from ``runner_kwargs``). Returns the records in ``out`` that belong to ``conditions``.
+    Workers sharing ``out`` each claim a condition (a lock file in ``<out>.ckpt/``) before training it
+    and skip those another worker holds; a dead worker's claim expires and a later worker resumes it.
     """
     from tqdm.auto import tqdm
     from tqdm.contrib import DummyTqdmFile
@@ -757,32 +873,51 @@ def run_sweep(
         raise ValueError(f"runner options {sorted(runner_kwargs)} only apply to the default runner")
     bar = tqdm(total=len(todo_grid), initial=len(todo_grid) - len(todo), desc="sweep", unit="cond",
                disable=not progress, dynamic_ncols=True)
+    pending = todo
     try:
-        for cond in todo:
-            bar.set_postfix_str(cond.label())
-            checkpoint = ckpt_dir / f"{cond.slug()}.pt"
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            started = time.time()
-            if progress:  # prints of the trainer go above the bar instead of through it
-                with contextlib.redirect_stdout(DummyTqdmFile(sys.stdout)):
-                    result = runner(cond, checkpoint)
-            else:
-                result = runner(cond, checkpoint)
-            record = {
-                **result,
-                **asdict(cond),
-                "wall_time_s": round(time.time() - started, 3),
-                "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "versions": _versions(),
-                "format": FORMAT_VERSION,
-            }
-            append_record(out, record)
-            checkpoint.unlink(missing_ok=True)
-            if progress and record.get("val_acc"):
-                bar.write(f"{cond.label()}: val acc {record['val_acc'][-1]:.3f} ({record['wall_time_s']:.1f} s)")
-            bar.update(1)
+        while pending:
+            held_elsewhere = []
+            for cond in pending:
+                claim = _claim(ckpt_dir, cond)
+                if claim is None:  # another worker is training it
+                    held_elsewhere.append(cond)
+                    continue
+                try:
+                    if _is_done(out, cond):  # another worker finished it since we read the file
+                        bar.update(1)
+                        continue
+                    bar.set_postfix_str(cond.label())
+                    checkpoint = ckpt_dir / f"{cond.slug()}.pt"
+                    started = time.time()
+                    if progress:  # prints of the trainer go above the bar instead of through it
+                        with contextlib.redirect_stdout(DummyTqdmFile(sys.stdout)):
+                            result = runner(cond, checkpoint)
+                    else:
+                        result = runner(cond, checkpoint)
+                    record = {
+                        **result,
+                        **asdict(cond),
+                        "wall_time_s": round(time.time() - started, 3),
+                        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        "versions": _versions(),
+                        "format": FORMAT_VERSION,
+                    }
+                    _append_locked(out, ckpt_dir, record)
+                    checkpoint.unlink(missing_ok=True)
+                    if progress and record.get("val_acc"):
+                        bar.write(f"{cond.label()}: val acc {record['val_acc'][-1]:.3f} "
+                                  f"({record['wall_time_s']:.1f} s)")
+                    bar.update(1)
+                finally:
+                    claim.release()
+            if len(held_elsewhere) == len(pending):
+                break  # every one left is being trained by a live worker
+            pending = held_elsewhere  # try those once more: a holder that died meanwhile has released its claim
     finally:
         bar.close()
+    if pending:
+        print(f"{len(pending)} condition(s) left to the workers training them now: "
+              + ", ".join(c.label() for c in pending))
     _remove_finished_checkpoints(ckpt_dir, todo_grid, {condition_key(r) for r in load_results(out)})
     wanted = {c.key for c in conditions}
     return [r for r in load_results(out) if condition_key(r) in wanted]
@@ -830,7 +965,9 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", default=None, help="folder of the data set (default: the data set's own)")
     p.add_argument("--out", required=True, help="results file (JSON Lines); rerun with the same file to resume")
     p.add_argument("--shard", default=None,
-                   help="run shard i of N (1-based, e.g. 2/4): every N-th condition of the grid")
+                   help="run shard i of N (1-based, e.g. 2/4): every N-th condition of the grid; "
+                   "'slurm' takes i/N from a SLURM array job (sbatch --array=0-3 gives 4 shards). "
+                   "Not needed for several workers on one --out with working file locks")
     p.add_argument("--batch-size", type=int, default=192, help="(default: %(default)s)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: %(default)s)")
     p.add_argument("--augment", choices=AUGMENT_NAMES, default="course",

@@ -12,6 +12,7 @@ import contextlib
 import math
 import os
 import random
+import socket
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -274,9 +275,11 @@ class ModelTrainer:
         if isinstance(generator, torch.Generator):
             state["loader_generator"] = generator.get_state()
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
+        # a name of this process's own (host and pid): two processes saving the same checkpoint never
+        # rename each other's temp file, and the rename never leaves a half-written checkpoint
+        tmp = path.with_name(f"{path.name}.{socket.gethostname()}-{os.getpid()}.tmp")
         torch.save(state, tmp)
-        os.replace(tmp, path)  # never leave a half-written checkpoint
+        os.replace(tmp, path)
 
     def _load_checkpoint(self, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
                          scheduler: Any, train_loader: Iterable) -> tuple[int, History]:

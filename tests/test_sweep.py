@@ -533,3 +533,175 @@ def test_plan_dry_run_counts_lesson09s_reference_conditions(tmp_path, capsys):
     # 60 grid + 48 ablation + 36 augmentation conditions, each once: the ablation repeats 8 grid
     # conditions (seed 0), the comparison 4 of the grid and 12 of the ablation (light), 4 of them in all three
     assert capsys.readouterr().out.strip() == f"1 of {60 + 48 + 36 - 8 - 4 - 12 + 4} conditions done in {out}"
+# ----------------------------------------------------------------- several workers on one results file
+
+WORKER = ROOT / "tests" / "sweep_worker.py"
+
+
+def _worker(out: Path, conditions: int, seconds: float, go: Path | None = None) -> subprocess.Popen:
+    """A real sweep process on `out` whose runner sleeps instead of training (tests/sweep_worker.py)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    args = [sys.executable, str(WORKER), str(out), str(conditions), str(seconds)] + ([str(go)] if go else [])
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 30) -> str:
+    stdout, stderr = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, stderr
+    return stdout
+
+
+def _wait_for(check, what: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"waited {timeout} s for {what}"
+        time.sleep(0.02)
+
+
+def _calls(out: Path) -> list[tuple[str, int]]:
+    path = Path(f"{out}.calls")
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [(slug, int(pid)) for slug, pid in (line.split() for line in lines)]
+
+
+def test_three_workers_on_one_file_train_each_of_six_conditions_once(tmp_path):
+    out, go = tmp_path / "sweep.jsonl", tmp_path / "go"
+    workers = [_worker(out, 6, 0.3, go) for _ in range(3)]
+    try:
+        _wait_for(lambda: len(list(tmp_path.glob("go.*.ready"))) == 3, "three workers ready")
+        go.touch()  # all three start the same grid at the same moment
+        for w in workers:
+            _finish(w)
+    finally:
+        for w in workers:
+            w.kill()
+            w.wait()
+    calls = _calls(out)
+    slugs = [slug for slug, _ in calls]
+    assert sorted(slugs) == sorted(c.slug() for c in expand_grid(
+        ["mobilenet_v1", "mobilenet_v2"], [1.0], [32, 48, 64], epochs=1, dataset="sample"))
+    assert len({pid for _, pid in calls}) >= 2, "the workers must have shared the grid"
+    lines = out.read_text().splitlines()
+    assert len(lines) == 6 and len({sweep.condition_key(json.loads(l)) for l in lines}) == 6
+    assert not (tmp_path / "sweep.jsonl.ckpt").exists(), "claims and checkpoints of finished conditions are removed"
+
+
+def test_a_condition_of_a_killed_worker_is_finished_by_a_later_worker(tmp_path):
+    out = tmp_path / "sweep.jsonl"
+    first, second = (c.slug() for c in expand_grid(["mobilenet_v1"], [1.0], [32, 48], 1, "sample"))
+    stuck = _worker(out, 2, 120)  # claims the first condition and stays in it
+    try:
+        _wait_for(lambda: [s for s, _ in _calls(out)] == [first], "the first worker to start its condition")
+        # while its holder lives, the claim holds: another worker does the other condition and leaves that one
+        helper = _finish(_worker(out, 2, 0.1))
+        assert [s for s, _ in _calls(out)] == [first, second]
+        assert "1 condition(s) left to the workers training them now: mobilenet_v1 w1 r32" in helper
+    finally:
+        stuck.send_signal(signal.SIGKILL)
+        stuck.wait()
+        stuck.stdout.close()
+        stuck.stderr.close()
+    _finish(_worker(out, 2, 0.1))  # started after the kill: the dead worker's claim has expired
+    assert [s for s, _ in _calls(out)] == [first, second, first]
+    records = {r["resolution"]: r for r in load_results(out)}
+    assert sorted(records) == [32, 48] and len(out.read_text().splitlines()) == 2
+    assert records[32]["resumed"] is True, "the later worker picks up the killed worker's checkpoint"
+    assert records[32]["worker_pid"] != stuck.pid
+
+
+def test_a_worker_that_finds_its_claimed_condition_already_written_skips_it(tmp_path):
+    out = tmp_path / "r.jsonl"
+    grid = expand_grid(["mobilenet_v2"], [0.35], [32, 48], 1, "sample")
+    calls: list = []
+
+    def run(cond, checkpoint):  # while this worker trains the first, another one finishes the second
+        if not calls:
+            append_record(out, {**sweep.asdict(grid[1]), "val_acc": [0.9]})
+        return fake_runner(calls)(cond, checkpoint)
+
+    run_sweep(out, grid, runner=run, progress=False)
+    assert calls == grid[:1]
+    assert len(out.read_text().splitlines()) == 2
+
+
+def test_a_condition_claimed_by_another_process_is_skipped(tmp_path):
+    from filelock import FileLock
+
+    out = tmp_path / "r.jsonl"
+    grid = expand_grid(["mobilenet_v2"], [0.35], [32, 48], 1, "sample")
+    held = tmp_path / "r.jsonl.ckpt" / f"{grid[0].slug()}.lock"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time, filelock\n"
+                               f"lock = filelock.FileLock({str(held)!r}); lock.acquire(); print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        calls: list = []
+        run_sweep(out, grid, runner=fake_runner(calls), progress=False)
+        assert calls == grid[1:]
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()
+    assert FileLock(str(held), timeout=0).acquire(), "the kernel releases a dead holder's lock"
+
+
+def test_duplicate_records_in_a_file_are_read_once_with_a_warning(tmp_path):
+    out = tmp_path / "r.jsonl"
+    rec = {"model": "mobilenet_v2", "width": 0.5, "resolution": 96, "epochs": 10, "dataset": "animals10", "seed": 0}
+    for acc, res in [(0.6, 96), (0.7, 96), (0.8, 128), (0.65, 96)]:
+        append_record(out, {**rec, "resolution": res, "val_acc": [acc]})
+    with pytest.warns(sweep.DuplicateRecordWarning, match="dropped 2 duplicate record"):
+        records = load_results(out)
+    assert [(r["resolution"], r["val_acc"]) for r in records] == [(96, [0.6]), (128, [0.8])]
+
+
+# ----------------------------------------------------------------- shards from a SLURM array job
+
+@pytest.mark.parametrize("env, expected", [
+    (dict(ID="0", MIN="0", MAX="3", COUNT="4", STEP="1"), (1, 4)),
+    (dict(ID="3", MIN="0", MAX="3", COUNT="4", STEP="1"), (4, 4)),
+    (dict(ID="5", MIN="1", MAX="8", COUNT="8"), (5, 8)),  # --array=1-8
+    (dict(ID="8", MIN="0", MAX="12", COUNT="4", STEP="4"), (3, 4)),  # --array=0-12:4
+    (dict(ID="5", MIN="1", MAX="7", COUNT="4"), (3, 4)),  # --array=1,3,5,7
+    (dict(ID="7", MIN="7", MAX="7", COUNT="1"), (1, 1)),  # --array=7
+])
+def test_slurm_array_variables_give_this_tasks_shard(env, expected):
+    assert sweep.slurm_shard({f"SLURM_ARRAY_TASK_{k}": v for k, v in env.items()}) == expected
+
+
+def test_slurm_array_tasks_together_cover_the_grid_once():
+    grid = expand_grid(**FULL_GRID)
+    env = dict(SLURM_ARRAY_TASK_MIN="10", SLURM_ARRAY_TASK_MAX="16", SLURM_ARRAY_TASK_COUNT="7")
+    keys = [c.key for task in range(10, 17)
+            for c in shard_grid(grid, *sweep.slurm_shard({**env, "SLURM_ARRAY_TASK_ID": str(task)}))]
+    assert sorted(keys, key=repr) == sorted((c.key for c in grid), key=repr)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({}, "SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_MIN, SLURM_ARRAY_TASK_MAX not set"),
+    (dict(ID="2", MIN="0", MAX="5", COUNT="3"), "evenly spaced"),  # --array=0,2,5
+    (dict(ID="x", MIN="0", MAX="3"), "must be integers"),
+])
+def test_slurm_shard_without_a_regular_array_job_says_what_to_do(env, message):
+    with pytest.raises(ValueError, match=message):
+        sweep.slurm_shard({f"SLURM_ARRAY_TASK_{k}": v for k, v in env.items()})
+
+
+def test_cli_shard_slurm_runs_the_array_tasks_part(tmp_path, capsys, monkeypatch):
+    for key, value in dict(ID="1", MIN="0", MAX="1", COUNT="2", STEP="1").items():
+        monkeypatch.setenv(f"SLURM_ARRAY_TASK_{key}", value)
+    args = ["--models", "mobilenet_v2", "--widths", "0.35", "--resolutions", "32,48,64,96", "--epochs", "1",
+            "--dataset", "sample", "--out", str(tmp_path / "r.jsonl"), "--shard", "slurm", "--dry-run"]
+    assert sweep.main(args) == 0
+    assert capsys.readouterr().out.splitlines() == ["todo  mobilenet_v2 w0.35 r48", "todo  mobilenet_v2 w0.35 r96",
+                                                    "0 of 2 done"]
+
+
+def test_cli_shard_slurm_outside_an_array_job_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    for key in ("ID", "MIN", "MAX", "COUNT", "STEP"):
+        monkeypatch.delenv(f"SLURM_ARRAY_TASK_{key}", raising=False)
+    with pytest.raises(SystemExit) as exc:
+        sweep.main(["--shard", "slurm", "--out", str(tmp_path / "r.jsonl"), "--dry-run"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "--shard slurm needs the variables of a SLURM array job" in err and "Traceback" not in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -366,3 +367,20 @@ def test_a_finished_run_in_a_read_only_folder_is_read_back_without_writing(reado
     done = run_fit(2, checkpoint=readonly_dir / "run.ckpt")
     subprocess.run(["mount", "-o", "remount,ro", str(readonly_dir)], check=True)
     assert run_fit(2, checkpoint=readonly_dir / "run.ckpt") == done  # nothing left to train or save
+def test_checkpoint_temp_file_is_named_after_this_process(tmp_path, monkeypatch):
+    import os
+    import socket
+
+    renames = []
+    real_replace = os.replace
+
+    def recording_replace(src, dst):
+        renames.append((Path(src).name, Path(dst).name))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", recording_replace)
+    run_fit(2, checkpoint=tmp_path / "run.ckpt")
+    # two processes saving the same checkpoint must never rename each other's temp file
+    expected = f"run.ckpt.{socket.gethostname()}-{os.getpid()}.tmp"
+    assert renames == [(expected, "run.ckpt")] * 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.ckpt"]

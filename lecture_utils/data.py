@@ -34,6 +34,8 @@ from torch.utils.data.dataloader import default_collate
 from torchvision import datasets
 from torchvision.transforms import v2
 
+from lecture_utils import LectureWarning
+
 DATASET_NAMES = ("sample", "fashion_mnist", "cifar10", "animals10")
 SPLITS = ("train", "val")
 
@@ -78,11 +80,11 @@ _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".
 _FOLDER_LAYOUT = "<root>/train/<class>/*.png|jpg and <root>/val/<class>/*.png|jpg"
 
 
-class UnreadableImageWarning(UserWarning):
+class UnreadableImageWarning(LectureWarning):
     """An image file could not be decoded; its sample was skipped."""
 
 
-class MissingClassWarning(UserWarning):
+class MissingClassWarning(LectureWarning):
     """The validation split has no images of a training class; labels still follow the training split."""
 
 

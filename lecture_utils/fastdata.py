@@ -57,6 +57,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset, Subset
 
+from lecture_utils import LectureWarning
 from lecture_utils.data import AUGMENTATIONS, AugmentSpec, augment_spec
 
 __all__ = [
@@ -79,7 +80,7 @@ CACHE_FORMAT = 1  # bump when the cached bytes would change (decode or resize ru
 _GREY = (0.299, 0.587, 0.114)
 
 
-class StreamingFallbackWarning(UserWarning):
+class StreamingFallbackWarning(LectureWarning):
     """The image cache does not fit the device's memory budget; batches are streamed from the host."""
 
 

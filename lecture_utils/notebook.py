@@ -24,9 +24,16 @@ def in_colab() -> bool:
 
 
 def quiet_warnings() -> None:
-    """Hide warnings of libraries (deprecations, user warnings) so checked cells stay stable."""
+    """Hide other libraries' warnings (deprecations...) so checked cells stay stable; keep this package's own.
+
+    A student must still see what ``lecture_utils`` warns about (an unreadable image, a validation split
+    without some class, a cut-off results line): every :class:`lecture_utils.LectureWarning` is shown.
+    """
+    from lecture_utils import LectureWarning
+
     warnings.filterwarnings("ignore")
     os.environ.setdefault("PYTHONWARNINGS", "ignore")  # also for subprocesses and DataLoader workers
+    warnings.filterwarnings("default", category=LectureWarning)
 
 
 def _seed(seed: int) -> None:

@@ -38,6 +38,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from lecture_utils import LectureWarning
+
 __all__ = [
     "MODELS",
     "SWITCHES",
@@ -78,11 +80,11 @@ KEY_FIELDS = ("model", "width", "resolution", "epochs", "dataset", "subset", "se
 AUGMENT_NAMES = ("course", "light", "none")
 
 
-class PartialLineWarning(UserWarning):
+class PartialLineWarning(LectureWarning):
     """A results file held a line that was not a whole JSON object (an interrupted write)."""
 
 
-class DuplicateRecordWarning(UserWarning):
+class DuplicateRecordWarning(LectureWarning):
     """A results file held a condition more than once; only the first record of it is kept."""
 
 

@@ -38,3 +38,17 @@ def test_show_source_prints_code_outside_ipython(capsys):
 def test_show_source_rejects_builtins():
     with pytest.raises(ValueError, match="classes and functions"):
         show_source(len)
+
+
+def test_setup_hides_other_libraries_warnings_but_shows_the_packages_own(monkeypatch):
+    import warnings
+
+    from lecture_utils.data import MissingClassWarning
+
+    monkeypatch.setenv("LECTURE_PROFILE", "quick")
+    with warnings.catch_warnings(record=True) as caught:
+        setup("01")
+        warnings.warn("a library's deprecation", DeprecationWarning)
+        warnings.warn("a library's note", UserWarning)
+        warnings.warn("val/ has no coat images", MissingClassWarning)
+    assert [str(w.message) for w in caught] == ["val/ has no coat images"]

@@ -149,3 +149,31 @@ def compare(records: Sequence[dict], variants: Sequence[str], baseline: str = "m
             verdict = "no difference this run can resolve"
         out.append(Comparison(variant, baseline, n, mean, se, agree, verdict))
     return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m lecture_utils.results NAME``: how reference run NAME was made, per file and in all."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m lecture_utils.results",
+                                     description="Summarise the provenance of a stored reference run.")
+    parser.add_argument("name", help="reference run name, e.g. lesson09 (files data/reference/NAME-*.jsonl)")
+    parser.add_argument("--folder", default=None, help="folder of the files (default: data/reference)")
+    args = parser.parse_args(argv)
+    try:
+        files = reference_files(args.name, args.folder)
+    except FileNotFoundError as exc:
+        parser.error(str(exc))
+    for path in files + [None]:
+        records = sweep.load_results(path) if path else load_reference(args.name, args.folder)
+        p = provenance(records)
+        print(f"{path.name if path else 'all files'}: {p['conditions']} conditions, {p['wall_time_h']:.2f} h "
+              f"of training (median {p['median_condition_s']:.0f} s, longest {p['longest_condition_s']:.0f} s per "
+              f"condition), finished {p['first_finished']} .. {p['last_finished']}")
+    print(f"commits: {', '.join(p['commits'])}; torch {', '.join(p['torch'])}; CPU {', '.join(p['cpu'])}; "
+          f"threads {', '.join(p['threads'])}; {p['commands']} distinct command lines")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

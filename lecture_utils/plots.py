@@ -1,5 +1,5 @@
-"""The lessons' plots: training curves, cost bars, accuracy vs MACs with the Pareto front, and
-width x resolution grids.
+"""The lessons' plots: training curves, cost bars, lines against reference points, accuracy vs MACs
+with the Pareto front, and width x resolution grids.
 
 Every function returns its matplotlib Figure (a pyplot figure: in a notebook it is shown once,
 whether it is assigned or is the cell's value; in scripts close it with ``plt.close(fig)``).
@@ -68,11 +68,17 @@ def _is_history(obj: Any) -> bool:
         all(k in obj for k in _LOSS_KEYS + _ACC_KEYS) or ("loss" in obj and "accuracy" in obj))
 
 
-def plot_history(history: Mapping[str, Any], title: str | None = None) -> Figure:
+def plot_history(history: Mapping[str, Any], title: str | None = None, num_classes: int | None = None,
+                 train_loss_label: str | None = None) -> Figure:
     """Loss and accuracy per epoch, train (solid) vs val (dashed).
 
-    `history` is one history or a mapping name -> history (one colour per name).
+    `history` is one history or a mapping name -> history (one colour per name). With `num_classes`
+    a grey line marks chance: accuracy 1/num_classes and the loss ln(num_classes) of a uniform guess.
+    `train_loss_label` names the train loss where it is not the val loss's quantity (e.g. with auxiliary losses).
     """
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
+                                    or num_classes < 2):
+        raise ValueError(f"num_classes must be an int >= 2 (or None for no chance line), got {num_classes!r}")
     runs = {"": history} if _is_history(history) else dict(history)
     if not runs or not all(_is_history(h) for h in runs.values()):
         raise ValueError("plot_history needs a history (train_loss, train_acc, val_loss, val_acc) "
@@ -86,8 +92,14 @@ def plot_history(history: Mapping[str, Any], title: str | None = None) -> Figure
             for split, style in (("train", "-"), ("val", "--")):
                 values = curves[f"{split}_{kind}"]
                 epochs = range(1, len(values) + 1)
+                split_label = train_loss_label if (kind, split) == ("loss", "train") and train_loss_label else split
                 ax.plot(epochs, values, style, color=color, marker="o", markersize=3,
-                        label=f"{prefix}{split}")
+                        label=f"{prefix}{split_label}")
+    if num_classes is not None:
+        ax_acc.axhline(1 / num_classes, color="grey", linestyle=":", linewidth=1.2,
+                       label=f"chance (1/{num_classes})")
+        ax_loss.axhline(math.log(num_classes), color="grey", linestyle=":", linewidth=1.2,
+                        label=f"uniform guess (ln {num_classes})")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for ax in (ax_loss, ax_acc):
@@ -109,11 +121,12 @@ def format_count(value: float) -> str:
 
 
 def plot_bars(data: Mapping[str, Mapping[str, Any]], metrics: Sequence[str] | None = None,
-              log: bool = False, title: str | None = None) -> Figure:
+              log: bool = False, title: str | None = None, xlabel: str | None = None) -> Figure:
     """One bar panel per metric (e.g. params, MACs) across models, each bar labelled with its value.
 
     `data` is ``{model: {metric: value}}``, or grouped ``{group: {model: {metric: value}}}``
-    (e.g. widths as groups, one bar per model).
+    (e.g. widths as groups, one bar per model). The y axis is labelled with the metric (and
+    "log scale" with `log`, for when one bar dwarfs the rest); `xlabel` names the bars.
     """
     if not data:
         raise ValueError("plot_bars needs at least one entry")
@@ -145,11 +158,46 @@ def plot_bars(data: Mapping[str, Mapping[str, Any]], metrics: Sequence[str] | No
             ax.set_xticks(range(len(series)), series, rotation=30, ha="right")
         if log:
             ax.set_yscale("log")
+        ax.set_ylabel(f"{metric} (log scale)" if log else metric)
+        if xlabel:
+            ax.set_xlabel(xlabel)
         ax.set_title(metric)
         ax.margins(y=0.15)
         ax.grid(axis="y", alpha=0.3)
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def plot_lines(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], xlabel: str, ylabel: str,
+               reference: Mapping[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+               log_x: bool = False, log_y: bool = False, title: str | None = None) -> Figure:
+    """Lines with markers, one per ``{name: (xs, ys)}``; `reference` points (e.g. a paper's table) as open markers.
+
+    `log_y` (or `log_x`) draws that axis on a log scale and says so in its label.
+    """
+    if not series:
+        raise ValueError("plot_lines needs at least one series {name: (xs, ys)}")
+    fig, (ax,) = _new_figure(1, width=6.0, height=4.0)
+    for group, style in ((series, "line"), (reference or {}, "points")):
+        for name, pair in group.items():
+            if len(pair) != 2 or len(pair[0]) != len(pair[1]):
+                raise ValueError(f"series {name!r} must be a pair (xs, ys) of equal length")
+            xs, ys = [float(v) for v in pair[0]], [float(v) for v in pair[1]]
+            if style == "line":
+                ax.plot(xs, ys, marker="o", markersize=4, label=name)
+            else:
+                ax.plot(xs, ys, linestyle="none", marker="s", markersize=8, markerfacecolor="none",
+                        markeredgewidth=1.5, label=name)
+    if log_x:
+        ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set(xlabel=f"{xlabel} (log scale)" if log_x else xlabel, ylabel=f"{ylabel} (log scale)" if log_y else ylabel)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
     return fig
 
 

@@ -171,6 +171,30 @@ def hook_macs(model: nn.Module, resolution: Resolution = 224, in_chans: int = 3)
     return sum(row.macs for row in layer_table(model, resolution, in_chans))
 
 
+def pool_shapes(model: nn.Module, resolution: Resolution = 224, in_chans: int = 3) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(C, H, W) of the feature map entering ``model.avgpool`` and of what leaves it, for one image.
+
+    Shows what the classifier sees at a small input: e.g. an ImageNet network's last maps at 32 px.
+    """
+    _check_model(model, in_chans)
+    pool = getattr(model, "avgpool", None)
+    if not isinstance(pool, nn.Module):
+        raise ValueError(f"{type(model).__name__} has no `avgpool` module; pool_shapes needs a model of "
+                         "the zoo with one (all except the manifold toys)")
+    shapes: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
+
+    def hook(_module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        shapes.append((tuple(inputs[0].shape[1:]), tuple(output.shape[1:])))
+
+    handle = pool.register_forward_hook(hook)
+    try:
+        with _eval_mode(model), torch.no_grad():
+            model(_dummy_input(model, resolution, in_chans))
+    finally:
+        handle.remove()
+    return shapes[0]
+
+
 def format_layer_table(rows: list[LayerRow], only_macs: bool = False) -> str:
     """The rows of :func:`layer_table` as fixed-width text with a total line.
 

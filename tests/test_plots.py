@@ -18,6 +18,7 @@ from lecture_utils.plots import (  # noqa: E402
     plot_bars,
     plot_grid,
     plot_history,
+    plot_lines,
 )
 
 HISTORY = {"train_loss": [2.0, 1.0, 0.5], "train_acc": [0.2, 0.5, 0.7],
@@ -52,6 +53,53 @@ def test_plot_history_accepts_several_named_histories_and_the_course_format():
 def test_plot_history_rejects_a_dict_without_history_keys():
     with pytest.raises(ValueError, match="train_loss"):
         plot_history({"loss": [1.0]})
+
+
+def test_plot_history_chance_line_sits_at_one_over_num_classes():
+    fig = plot_history(HISTORY, num_classes=10)
+    ax_loss, ax_acc = fig.axes
+    chance = [line for line in ax_acc.lines if line.get_label() == "chance (1/10)"]
+    assert len(chance) == 1 and list(chance[0].get_ydata()) == [0.1, 0.1]
+    uniform = [line for line in ax_loss.lines if line.get_label().startswith("uniform guess")]
+    assert len(uniform) == 1 and uniform[0].get_ydata()[0] == pytest.approx(2.302585, abs=1e-6)
+
+
+def test_plot_history_names_the_train_loss_when_asked():
+    fig = plot_history(HISTORY, train_loss_label="train (main + 0.3 aux)")
+    ax_loss, ax_acc = fig.axes
+    assert [t.get_text() for t in ax_loss.get_legend().get_texts()] == ["train (main + 0.3 aux)", "val"]
+    assert [t.get_text() for t in ax_acc.get_legend().get_texts()] == ["train", "val"]
+
+
+@pytest.mark.parametrize("bad", [1, 0, 2.5, True])
+def test_plot_history_rejects_a_num_classes_below_two_or_not_int(bad):
+    with pytest.raises(ValueError, match="num_classes"):
+        plot_history(HISTORY, num_classes=bad)
+
+
+def test_plot_bars_log_scale_is_named_on_the_y_axis():
+    fig = plot_bars({"conv1": {"parameters": 23_296}, "fc6": {"parameters": 37_752_832}}, log=True,
+                    xlabel="layer")
+    (ax,) = fig.axes
+    assert ax.get_yscale() == "log"
+    assert ax.get_ylabel() == "parameters (log scale)"
+    assert ax.get_xlabel() == "layer"
+
+
+def test_plot_lines_draws_series_as_lines_and_reference_as_unconnected_points():
+    fig = plot_lines({"ours": ([1, 4, 8], [0.1, 1.0, 13.0])}, "layers", "gradient norm",
+                     reference={"paper": ([1, 8], [0.2, 10.0])}, log_y=True)
+    (ax,) = fig.axes
+    assert ax.get_yscale() == "log" and ax.get_xscale() == "linear"
+    assert ax.get_ylabel() == "gradient norm (log scale)"
+    ours, paper = ax.lines
+    assert list(ours.get_ydata()) == [0.1, 1.0, 13.0] and ours.get_linestyle() == "-"
+    assert list(paper.get_xdata()) == [1.0, 8.0] and paper.get_linestyle() == "None"
+
+
+def test_plot_lines_rejects_pairs_of_unequal_length():
+    with pytest.raises(ValueError, match="equal length"):
+        plot_lines({"a": ([1, 2], [1.0])}, "x", "y")
 
 
 def test_plot_bars_one_panel_per_metric_with_the_given_heights():

@@ -321,3 +321,18 @@ def test_zoo_layer_table_params_cover_every_parameter_that_runs(zoo):
     unused = sum(p.numel() for n, p in zoo.model.named_parameters() if n.startswith("aux"))
     assert listed == total - unused
     assert math.prod(rows[-1].out_shape) == 1000
+
+
+@pytest.mark.parametrize(("name", "resolution", "expected"), [
+    ("vgg16", 32, ((512, 1, 1), (512, 7, 7))),      # 5 halvings: 32 -> 1, then copied to 7x7
+    ("resnet18", 32, ((512, 1, 1), (512, 1, 1))),   # stride 32 in all
+    ("resnet18", 224, ((512, 7, 7), (512, 1, 1))),
+    ("alexnet", 64, ((256, 1, 1), (256, 6, 6))),
+])
+def test_pool_shapes_gives_the_map_entering_and_leaving_avgpool(name, resolution, expected):
+    assert profile.pool_shapes(create_model(name, num_classes=10), resolution) == expected
+
+
+def test_pool_shapes_needs_an_avgpool_module():
+    with pytest.raises(ValueError, match="avgpool"):
+        profile.pool_shapes(nn.Sequential(nn.Conv2d(3, 4, 3)), 32)

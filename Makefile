@@ -87,6 +87,6 @@ $(REF)/lesson09-ablation.jsonl: setup
 # the course's augmentation and none against light, 3 seeds (light's seeds are in the grid and the ablation)
 $(REF)/lesson09-augment.jsonl: setup
 	for aug in course none; do for seed in 0 1 2; do \
-	    $(SWEEP) --models mobilenet_v2,c_mobilenet_v2 --widths 0.35 --resolutions 20,12 \
+	    $(SWEEP) --models mobilenet_v2,c_mobilenet_v2 --widths 0.35 --resolutions 12 \
 	        --augment $$aug --seed $$seed --out $@ $(REF_ARGS) || exit 1; \
 	done; done

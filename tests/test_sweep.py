@@ -511,7 +511,7 @@ def test_lesson09_plan_is_the_grid_the_ablation_and_the_augmentation_comparison(
     plan = sweep.lesson09_plan((28, 24, 20, 16, 12), 10, "fashion_mnist", subset=1000)
     assert len(plan["grid"]) == 60 and {c.augment for c in plan["grid"]} == {"light"}
     assert len(plan["ablation"]) == 4 * 2 * 2 * 3 and {c.resolution for c in plan["ablation"]} == {20, 12}
-    assert len(plan["augment"]) == 3 * 2 * 2 * 3 and {c.width for c in plan["augment"]} == {0.35}
+    assert len(plan["augment"]) == 3 * 2 * 3 and {(c.width, c.resolution) for c in plan["augment"]} == {(0.35, 12)}
     shared = {c.key for c in plan["ablation"]} & {c.key for c in plan["grid"]}
     assert len(shared) == 2 * 2 * 2  # seed 0 of mobilenet_v2 and c_mobilenet_v2: trained once
 
@@ -530,9 +530,9 @@ def test_plan_dry_run_counts_lesson09s_reference_conditions(tmp_path, capsys):
     (first, *_rest) = sweep.lesson09_conditions("reference")
     sweep.append_record(out, {**first.__dict__, "val_acc": [0.5]})
     assert sweep.main(["plan", "lesson09", "--profile", "reference", "--out", str(out), "--dry-run"]) == 0
-    # 60 grid + 48 ablation + 36 augmentation conditions, each once: the ablation repeats 8 grid
-    # conditions (seed 0), the comparison 4 of the grid and 12 of the ablation (light), 4 of them in all three
-    assert capsys.readouterr().out.strip() == f"1 of {60 + 48 + 36 - 8 - 4 - 12 + 4} conditions done in {out}"
+    # 60 grid + 48 ablation + 18 augmentation conditions, each once: the ablation repeats 8 grid
+    # conditions (seed 0), the comparison 2 of the grid and 6 of the ablation (light), 2 of them in all three
+    assert capsys.readouterr().out.strip() == f"1 of {60 + 48 + 18 - 8 - 2 - 6 + 2} conditions done in {out}"
 # ----------------------------------------------------------------- several workers on one results file
 
 WORKER = ROOT / "tests" / "sweep_worker.py"

@@ -265,7 +265,8 @@ def test_projection_shortcut_is_1x1_conv_bn_relu6_with_the_block_stride():
     model = create_model("c_mobilenet_v2", leaky_after_add=False)
     block = _blocks(model)[1]  # 16 -> 24, stride 2
     conv, bn, act = block.shortcut
-    assert (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride) == (16, 24, (1, 1), (2, 2))
+    # the stride is taken by subsampling the input (see the next test: the same numbers as a stride-2 conv)
+    assert (conv.in_channels, conv.out_channels, conv.kernel_size, block.stride) == (16, 24, (1, 1), 2)
     assert isinstance(bn, nn.BatchNorm2d) and isinstance(act, nn.ReLU6)
     assert block.act is None
 
@@ -357,3 +358,25 @@ def test_conv_norm_act_without_norm_and_with_groups():
     assert [type(m) for m in block] == [nn.Conv2d, nn.ReLU6]
     assert block[0].groups == 8 and block[0].bias is not None
     assert _count(block) == 8 * 9 + 8
+
+
+def test_projection_shortcut_is_a_stride_2_1x1_conv_bn_relu6():
+    from torch.nn import functional as F
+
+    from lecture_utils.models.mobilenet_v2 import InvertedResidual
+
+    torch.manual_seed(0)
+    block = InvertedResidual(8, 16, stride=2, expand_ratio=6, projection_shortcut=True).eval()
+    x = torch.randn(2, 8, 15, 15)
+    conv, bn = block.shortcut[0], block.shortcut[1]
+    expected = F.relu6(bn(F.conv2d(x, conv.weight, stride=2)))
+    assert torch.allclose(block(x) - block.conv(x), expected, atol=1e-6)
+
+
+def test_c_mobilenet_v2_trains_channels_last_at_224_on_the_cpu():
+    # a strided 1x1 conv here crashed PyTorch 2.14's CPU backward (8 channels, 112 x 112, channels_last)
+    torch.manual_seed(0)
+    model = create_model("c_mobilenet_v2", num_classes=10, width_multiplier=0.35).to(memory_format=torch.channels_last)
+    x = torch.randn(5, 3, 224, 224).contiguous(memory_format=torch.channels_last)
+    model(x).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())

@@ -79,8 +79,12 @@ class InvertedResidual(nn.Module):
 
         self.use_identity = stride == 1 and in_ch == out_ch
         self.shortcut: nn.Module | None = None
+        self.stride = stride
         if projection_shortcut and not self.use_identity:
-            self.shortcut = ConvNormAct(in_ch, out_ch, 1, stride=stride, activation=nn.ReLU6)
+            # A 1x1 conv with stride s (padding 0) reads every s-th pixel: forward() subsamples x and
+            # the conv has stride 1, the same numbers. (PyTorch 2.14's CPU kernel for a strided 1x1 conv
+            # corrupts memory in the backward pass on channels_last input with 8 channels at 112 x 112.)
+            self.shortcut = ConvNormAct(in_ch, out_ch, 1, activation=nn.ReLU6)
         self.is_residual = self.use_identity or self.shortcut is not None
         self.act: nn.Module | None = nn.LeakyReLU(0.01) if leaky_after_add and self.is_residual else None
 
@@ -90,7 +94,7 @@ class InvertedResidual(nn.Module):
         if self.use_identity:
             out = out + x
         elif self.shortcut is not None:
-            out = out + self.shortcut(x)
+            out = out + self.shortcut(x[:, :, :: self.stride, :: self.stride] if self.stride > 1 else x)
         if self.act is not None:
             out = self.act(out)
         return out

@@ -229,11 +229,12 @@ def _records_to_groups(records: Sequence[Mapping[str, Any]], x: str, y: str, gro
 def plot_acc_vs_macs(results: Mapping[str, Sequence[tuple[str, float, float]]] | Sequence[Mapping[str, Any]],
                      x: str = "macs", y: str = "val_acc", group: str | None = "model",
                      label: str | Sequence[str] | None = None, log_x: bool = True, pareto: bool = True,
-                     title: str | None = None) -> Figure:
+                     title: str | None = None, panels: bool = False) -> Figure:
     """Accuracy against MACs, one colour per group, points labelled, each group's Pareto front drawn.
 
     `results` is ``{group: [(label, macs, acc), ...]}`` or a list of records (dicts) read through
-    the keys `x`, `y`, `group` and `label` (e.g. the sweep's rows).
+    the keys `x`, `y`, `group` and `label` (e.g. the sweep's rows). With ``panels`` each group gets
+    its own panel (on shared axes, so labels do not overlap), with the other groups' fronts drawn thin.
     """
     if isinstance(results, Mapping):
         groups = {str(k): [(str(p[0]), float(p[1]), float(p[2])) for p in v] for k, v in results.items()}
@@ -241,26 +242,38 @@ def plot_acc_vs_macs(results: Mapping[str, Sequence[tuple[str, float, float]]] |
         groups = _records_to_groups(list(results), x, y, group, label)
     if not any(groups.values()):
         raise ValueError("plot_acc_vs_macs needs at least one point")
-    fig, (ax,) = _new_figure(1, width=7.0, height=5.0)
+    fronts = {name: [points[k] for k in pareto_front([(p[1], p[2]) for p in points])] if pareto and len(points) > 1
+              else [] for name, points in groups.items()}
+    colors = {name: f"C{i % 10}" for i, name in enumerate(groups)}
+    if panels:
+        fig, axes = _new_figure(len(groups), width=4.6, height=4.4)
+        for ax in axes[1:]:
+            ax.sharex(axes[0])
+            ax.sharey(axes[0])
+    else:
+        fig, axes = _new_figure(1, width=7.0, height=5.0)
     for i, (name, points) in enumerate(groups.items()):
-        color = f"C{i % 10}"
-        xs = [p[1] for p in points]
-        ys = [p[2] for p in points]
-        ax.scatter(xs, ys, color=color, label=name or None, zorder=3)
+        ax = axes[i] if panels else axes[0]
+        ax.scatter([p[1] for p in points], [p[2] for p in points], color=colors[name], label=name or None, zorder=3)
         for text, px, py in points:
             if text:
                 ax.annotate(text, (px, py), textcoords="offset points", xytext=(4, 3), fontsize="x-small")
-        if pareto and len(points) > 1:
-            front = pareto_front([(px, py) for _, px, py in points])
-            ax.step([xs[k] for k in front], [ys[k] for k in front], where="post", color=color,
-                    alpha=0.6, linewidth=1.2)
-    if log_x:
-        ax.set_xscale("log")
-    ax.set(xlabel="MACs" if x == "macs" else x, ylabel="validation accuracy" if y == "val_acc" else y)
-    ax.grid(alpha=0.3, which="both")
-    if any(groups):
-        ax.legend(fontsize="small")
-    ax.set_title(title or "accuracy vs cost (lines: Pareto front of each group)")
+        shown = fronts if panels else {name: fronts[name]}
+        for other, front in shown.items():
+            if front:
+                ax.step([p[1] for p in front], [p[2] for p in front], where="post", color=colors[other],
+                        alpha=0.6 if other == name else 0.35, linewidth=1.2 if other == name else 0.8)
+    for ax in axes:
+        if log_x:
+            ax.set_xscale("log")
+        ax.set(xlabel="MACs" if x == "macs" else x, ylabel="validation accuracy" if y == "val_acc" else y)
+        ax.grid(alpha=0.3, which="both")
+        if any(groups):
+            ax.legend(fontsize="small", loc="lower right")
+    if panels:
+        fig.suptitle(title or "accuracy vs cost (lines: Pareto fronts; thin: the other groups')")
+    else:
+        axes[0].set_title(title or "accuracy vs cost (lines: Pareto front of each group)")
     return fig
 
 

@@ -179,3 +179,12 @@ def test_plot_grid_several_panels_share_one_colour_scale():
 def test_plot_grid_array_needs_matching_labels():
     with pytest.raises(ValueError, match="labels"):
         plot_grid(np.zeros((2, 3)), row_labels=["a"], col_labels=["x", "y", "z"])
+
+
+def test_acc_vs_macs_in_panels_gives_each_group_its_axes_and_all_fronts():
+    data = {"a": [("a1", 1e6, 0.5), ("a2", 2e6, 0.7)], "b": [("b1", 1e6, 0.6), ("b2", 3e6, 0.65)]}
+    fig = plot_acc_vs_macs(data, panels=True)
+    assert len(fig.axes) == 2 and fig.axes[0].get_xscale() == "log"
+    assert [len(ax.collections) for ax in fig.axes] == [1, 1]  # each panel scatters its own group
+    assert [len(ax.lines) for ax in fig.axes] == [2, 2]  # and draws both groups' fronts
+    assert {t.get_text() for t in fig.axes[1].texts} == {"b1", "b2"}

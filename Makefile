@@ -64,7 +64,17 @@ REF_ARGS  = --dataset fashion_mnist --data-root $(FMNIST) --subset 1000,1000 --e
             --device cpu --threads 1 --no-progress
 SWEEP     = $(BIN)/python -m lecture_utils.sweep
 
-.PHONY: reference-09 $(REF)/lesson09-grid.jsonl $(REF)/lesson09-ablation.jsonl $(REF)/lesson09-augment.jsonl
+.PHONY: reference-lessons
+# Lessons 01-08's reference runs into one file (python -m lecture_utils.sweep plan lessons); `make -j2
+# reference-lessons` starts two workers that share the file, one compute thread each.
+LESSONS_PLAN = $(SWEEP) plan lessons --profile reference --out $(REF)/lessons.jsonl --data-root $(FMNIST) \
+               --device cpu --threads 1 --no-progress
+reference-lessons: reference-lessons-worker1 reference-lessons-worker2
+
+reference-lessons-worker1 reference-lessons-worker2: setup
+	$(LESSONS_PLAN)
+
+.PHONY: reference-lessons-worker1 reference-lessons-worker2 reference-09 $(REF)/lesson09-grid.jsonl $(REF)/lesson09-ablation.jsonl $(REF)/lesson09-augment.jsonl
 
 reference-09: $(REF)/lesson09-grid.jsonl $(REF)/lesson09-ablation.jsonl $(REF)/lesson09-augment.jsonl
 

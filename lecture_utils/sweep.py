@@ -17,7 +17,9 @@ Command line::
 Model names: ``mobilenet_v1``, ``mobilenet_v2``, ``c_mobilenet_v2``, and the ablation names
 ``mobilenet_v2+leaky`` (LeakyReLU after the residual add only) and ``mobilenet_v2+proj``
 (projection shortcut on stride-2 / channel-changing blocks only). ``mobilenet_v2+leaky+proj``
-is the same network as ``c_mobilenet_v2`` and is recorded under that name.
+is the same network as ``c_mobilenet_v2`` and is recorded under that name. Every other network of
+the zoo trains under its ``create_model`` name at width 1 (``alexnet``, ``vgg16_bn``, ``googlenet``,
+``resnet18``, ...); ``wide_resnetD_K`` is WRN-D-K (e.g. ``wide_resnet16_4``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 import time
 import warnings
@@ -51,6 +54,10 @@ __all__ = [
     "parse_model_name",
     "expand_grid",
     "lesson09_plan",
+    "lesson09_profile_plan",
+    "lesson09_conditions",
+    "LESSON_REFERENCE",
+    "lessons_reference_plan",
     "run_plan",
     "parse_shard",
     "slurm_shard",
@@ -76,7 +83,8 @@ DEFAULT_WIDTHS = (1.0, 0.75, 0.5, 0.35)
 DEFAULT_RESOLUTIONS = (224, 192, 160, 128, 96)
 MIN_RESOLUTION = 1  # the MobileNets pad every stride-2 conv: any input keeps a 1x1 map (prepare checks the model)
 FORMAT_VERSION = 2  # 2: augment is part of a condition (version 1 files trained with the course's)
-KEY_FIELDS = ("model", "width", "resolution", "epochs", "dataset", "subset", "seed", "augment")
+KEY_FIELDS = ("model", "width", "resolution", "epochs", "dataset", "subset", "seed", "augment", "lr")
+DEFAULT_LR = 1e-3  # the course's Adam learning rate; records without "lr" trained with it
 AUGMENT_NAMES = ("course", "light", "none")
 
 
@@ -91,16 +99,32 @@ class DuplicateRecordWarning(LectureWarning):
 # --------------------------------------------------------------------------- names and grid
 
 
-def parse_model_name(name: str) -> tuple[str, str, dict[str, bool]]:
-    """Split a sweep model name into (canonical name, create_model name, switch kwargs).
+WIDTH_MODELS = ("mobilenet_v1", "mobilenet_v2", "c_mobilenet_v2")  # the ones with a width multiplier
+
+
+def parse_model_name(name: str) -> tuple[str, str, dict[str, Any]]:
+    """Split a sweep model name into (canonical name, create_model name, keyword arguments).
 
     ``"mobilenet_v2+leaky"`` -> ``("mobilenet_v2+leaky", "c_mobilenet_v2",
-    {"leaky_after_add": True, "projection_shortcut": False})``.
+    {"leaky_after_add": True, "projection_shortcut": False})``; ``"wide_resnet16_4"`` ->
+    ``("wide_resnet16_4", "wide_resnet", {"depth": 16, "widen_factor": 4})``.
     """
-    allowed = ", ".join(MODELS + tuple(f"mobilenet_v2+{s}" for s in SWITCHES))
+    from lecture_utils.models import list_models
+
+    zoo = [m for m in list_models() if m not in MODELS and m != "wide_resnet"]
+    allowed = ", ".join(MODELS + tuple(f"mobilenet_v2+{s}" for s in SWITCHES) + tuple(zoo)
+                        + ("wide_resnetD_K (e.g. wide_resnet16_4)",))
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"model name must be a non-empty string; allowed: {allowed}")
     base, *parts = name.strip().split("+")
+    wrn = re.fullmatch(r"wide_resnet(\d+)_(\d+)", base)
+    if wrn and not parts:
+        depth, k = int(wrn.group(1)), int(wrn.group(2))
+        if (depth - 4) % 6 or depth < 10 or k < 1:
+            raise ValueError(f"{name!r}: a wide ResNet needs depth 6n + 4 >= 10 (10, 16, 22, 28, 40) and width k >= 1")
+        return base, "wide_resnet", {"depth": depth, "widen_factor": k}
+    if base in zoo and not parts:
+        return base, base, {}
     if base not in MODELS:
         raise ValueError(f"unknown model {name!r}; allowed: {allowed}")
     if not parts:
@@ -121,7 +145,9 @@ def parse_model_name(name: str) -> tuple[str, str, dict[str, bool]]:
 
 def _family(model: str) -> str:
     """Initial weights are shared within a family: every MobileNetV2 variant starts from mobilenet_v2's."""
-    return "mobilenet_v1" if model == "mobilenet_v1" else "mobilenet_v2"
+    if model.split("+")[0] in ("mobilenet_v2", "c_mobilenet_v2"):
+        return "mobilenet_v2"
+    return model
 
 
 def _check_width(width: Any) -> float:
@@ -188,6 +214,7 @@ class Condition:
     subset: int | tuple[int, int] | None = None
     seed: int = 0
     augment: str = "course"
+    lr: float = DEFAULT_LR
 
     @property
     def key(self) -> tuple:
@@ -197,13 +224,16 @@ class Condition:
     def label(self) -> str:
         """Short human-readable name, e.g. ``mobilenet_v2 w0.35 r96``."""
         extra = "" if (self.seed, self.augment) == (0, "course") else f" {self.augment} s{self.seed}"
+        if self.lr != DEFAULT_LR:
+            extra += f" lr{self.lr:g}"
         return f"{self.model} w{self.width:g} r{self.resolution}{extra}"
 
     def slug(self) -> str:
         """File-name-safe name of the condition (for its checkpoint)."""
         sub = "all" if self.subset is None else "-".join(map(str, _subset_tuple(self.subset)))
+        lr = "" if self.lr == DEFAULT_LR else f"_lr{self.lr:g}"
         return (f"{self.model}_w{self.width:g}_r{self.resolution}_e{self.epochs}_{self.dataset}_n{sub}"
-                f"_s{self.seed}_{self.augment}")
+                f"_s{self.seed}_{self.augment}{lr}")
 
 
 def _unique(items: Iterable, key: Callable[[Any], Any] | None = None) -> list:
@@ -226,6 +256,7 @@ def expand_grid(
     subset: int | None = None,
     seed: int = 0,
     augment: str = "course",
+    lr: float = DEFAULT_LR,
 ) -> list[Condition]:
     """All conditions, model-major then width then resolution (so a model's initial weights are reused).
 
@@ -241,7 +272,18 @@ def expand_grid(
     if not isinstance(dataset, str) or not dataset:
         raise ValueError("dataset must be a non-empty name")
     augment = _check_augment(augment)
-    return [Condition(m, w, r, epochs, dataset, subset, int(seed), augment) for m in names for w in ws for r in rs]
+    lr = _check_lr(lr)
+    for m in names:
+        if m.split("+")[0] not in WIDTH_MODELS and ws != [1.0]:
+            raise ValueError(f"{m} has no width multiplier: give width 1 for it, got {ws}")
+    return [Condition(m, w, r, epochs, dataset, subset, int(seed), augment, lr)
+            for m in names for w in ws for r in rs]
+
+
+def _check_lr(lr: Any) -> float:
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"learning rate must be a number > 0, got {lr!r}")
+    return float(lr)
 
 
 ABLATION_VARIANTS = ("mobilenet_v2", "mobilenet_v2+leaky", "mobilenet_v2+proj", "c_mobilenet_v2")
@@ -355,7 +397,7 @@ def _check_augment(augment: Any) -> str:
 
 
 def condition_key(record: dict) -> tuple:
-    """The identity of a result: model, width, resolution, epochs, dataset, subset, seed, augment."""
+    """The identity of a result: model, width, resolution, epochs, dataset, subset, seed, augment, lr."""
     try:
         return (
             str(record["model"]),
@@ -366,6 +408,7 @@ def condition_key(record: dict) -> tuple:
             _subset_key(record.get("subset")),
             int(record.get("seed", 0)),
             _check_augment(record.get("augment", "course")),
+            float(record.get("lr", DEFAULT_LR)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"a result needs the fields {', '.join(KEY_FIELDS)}: {exc}") from None
@@ -516,7 +559,6 @@ class TorchRunner:
         dataset: str,
         data_root: str | None = None,
         batch_size: int = 192,
-        lr: float = 1e-3,
         device: str | None = None,
         subset: int | tuple[int, int] | None = None,
         fast: bool = True,
@@ -532,9 +574,7 @@ class TorchRunner:
         self.augment, self.command = _check_augment(augment), command
         self.subset = _check_subset(subset)
         self.batch_size = _positive_int(batch_size, "batch size")
-        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-            raise ValueError(f"learning rate must be a number > 0, got {lr!r}")
-        self.lr, self.seed, self.progress = float(lr), int(seed), progress
+        self.seed, self.progress = int(seed), progress
         self.device = device
         self.num_workers = num_workers
         self.cache_dir = cache_dir
@@ -603,8 +643,10 @@ class TorchRunner:
     def _build(self, model: str, width: float):
         from lecture_utils.models import create_model
 
-        _, factory, switches = parse_model_name(model)
-        return create_model(factory, num_classes=self.num_classes, width_multiplier=width, **switches)
+        _, factory, kwargs = parse_model_name(model)
+        if factory in WIDTH_MODELS:
+            kwargs = {**kwargs, "width_multiplier": width}
+        return create_model(factory, num_classes=self.num_classes, **kwargs)
 
     def initial_state(self, model: str, width: float) -> dict:
         """The initial state_dict of (model, width): seeded, cached, identical across resolutions."""
@@ -665,9 +707,11 @@ class TorchRunner:
         _rewind(train_loader, self.seed, done)
         _rewind(val_loader, self.seed, done)
         net = net.to(self.device)
-        optimizer = torch.optim.Adam(net.parameters(), lr=self.lr)
+        optimizer = torch.optim.Adam(net.parameters(), lr=cond.lr)
+        # GoogLeNet trains with its two auxiliary classifiers (loss = main + 0.3 x each), as in lesson 03;
         # epoch_step=epochs: the trainer prints the first and the last epoch of each condition
-        trainer = ModelTrainer(epoch_step=cond.epochs, device=self.device)
+        aux = parse_model_name(cond.model)[1] == "googlenet"
+        trainer = ModelTrainer(epoch_step=cond.epochs, device=self.device, aux=aux)
         history = trainer.fit(
             net,
             train_loader,
@@ -696,10 +740,11 @@ class TorchRunner:
             "val_images": val_images,
             "init_seed": init_seed(cond.model, cond.width, self.seed),
             "batch_size": self.batch_size,
-            "lr": self.lr,
             "optimizer": "Adam",
             "loss": "CrossEntropyLoss",
             "val_acc_augmented": None if val_acc_augmented is None else float(val_acc_augmented),
+            # seconds of each training phase run by this process (an epoch resumed from a checkpoint has none)
+            "train_seconds": [round(t, 3) for t in trainer.train_seconds],
             "amp_bf16": bool(trainer.amp),
             "fast_data": self.fast,
             "device": str(self.device),
@@ -1015,26 +1060,62 @@ def _merge_main(argv: list[str]) -> int:
     return 0
 
 
-def lesson09_conditions(profile: str) -> list[Condition]:
-    """Every condition of lesson 09 in `profile`: ``reference`` (the stored CPU run) or ``full``."""
+def lesson09_profile_plan(profile: str) -> dict[str, list[Condition]]:
+    """``lesson09_plan`` of `profile`: ``reference`` (the stored CPU run) or ``full`` (the full profile's settings)."""
     from lecture_utils.settings import REFERENCE_09_RESOLUTIONS, lesson_settings
 
     if profile == "reference":
-        plan = lesson09_plan(REFERENCE_09_RESOLUTIONS, 10, "fashion_mnist", subset=1000)
-    elif profile == "full":
+        return lesson09_plan(REFERENCE_09_RESOLUTIONS, 10, "fashion_mnist", subset=1000)
+    if profile == "full":
         cfg = lesson_settings("09", "full")
-        plan = lesson09_plan(cfg.resolutions, cfg.epochs, cfg.dataset)
-    else:
-        raise ValueError(f"unknown plan profile {profile!r}; allowed: reference, full")
+        return lesson09_plan(cfg.resolutions, cfg.epochs, cfg.dataset)
+    raise ValueError(f"unknown plan profile {profile!r}; allowed: reference, full")
+
+
+def lesson09_conditions(profile: str) -> list[Condition]:
+    """Every condition of lesson 09 in `profile` (reference or full), each once."""
+    plan = lesson09_profile_plan(profile)
     return _unique((c for part in plan.values() for c in part), key=lambda c: c.key)
+
+
+# Lessons 01-08's reference runs (data/reference/lessons.jsonl): the network each lesson trains, at the
+# lesson's quick resolution, on Fashion-MNIST (all 10,000 test images for validation), light augmentation,
+# batch 192. Heaviest first, so that two workers sharing the file finish together. Measured cost of one
+# training step of 64 images on one core: VGG16 3.7 s, WRN-16-2 0.47 s, AlexNet (64 px) 0.90 s,
+# ResNeXt-50 0.78 s, GoogLeNet / ResNet-18 0.23 s, MobileNet v1 / v2 at width 0.5 0.05 / 0.07 s.
+#   lesson: [(model, width, train images per class, epochs, Adam learning rate), ...]
+LESSON_REFERENCE = {
+    "02": [("vgg16", 1.0, 500, 3, 1e-4), ("vgg16_bn", 1.0, 500, 3, 1e-4)],  # 1e-3 leaves VGG16_bn at chance
+    "01": [("alexnet", 1.0, 2000, 4, 1e-4)],  # no batch norm: Adam 1e-3 is too large for it
+    "05": [("resnext50_32x4d", 1.0, 2000, 4, 1e-3)],
+    "06": [("wide_resnet16_2", 1.0, 2000, 4, 1e-3)],
+    "08": [("mobilenet_v2", 0.5, 6000, 8, 1e-3)],
+    "03": [("googlenet", 1.0, 2000, 5, 1e-3)],
+    "04": [("resnet18", 1.0, 2000, 5, 1e-3)],
+    "07": [("mobilenet_v1", 0.5, 6000, 8, 1e-3)],
+}
+
+
+def lessons_reference_plan() -> dict[str, list[Condition]]:
+    """The reference conditions of lessons 01-08, ``{"01": [...], ...}`` (see ``LESSON_REFERENCE``)."""
+    from lecture_utils.settings import lesson_settings
+
+    plan = {}
+    for lesson, runs in LESSON_REFERENCE.items():
+        resolution = lesson_settings(lesson, "quick").resolution
+        plan[lesson] = [c for model, width, n, epochs, lr in runs
+                        for c in expand_grid([model], [width], [resolution], epochs, "fashion_mnist",
+                                             subset=(n, 1000), seed=0, augment="light", lr=lr)]
+    return plan
 
 
 def _plan_main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="python -m lecture_utils.sweep plan",
         description="Run every condition of lesson 09 (grid, ablation, augmentation comparison) into one "
-        "file, resumably: the file lesson 09 reads (runs/09_sweep_full.jsonl for the full profile).")
-    p.add_argument("lesson", choices=["lesson09"])
+        "file, resumably: the file lesson 09 reads (runs/09_sweep_full.jsonl for the full profile); or, "
+        "with 'lessons --profile reference', the reference runs of lessons 01-08.")
+    p.add_argument("lesson", choices=["lesson09", "lessons"])
     p.add_argument("--profile", choices=["full", "reference"], default="full",
                    help="full: the course's resolutions on the full data set (GPU); reference: the stored "
                    "CPU run of data/reference/ (default: %(default)s)")
@@ -1046,7 +1127,13 @@ def _plan_main(argv: list[str]) -> int:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     try:
-        conditions = lesson09_conditions(args.profile)
+        if args.lesson == "lessons":
+            if args.profile != "reference":
+                raise ValueError("lessons 01-08 have a reference plan only (--profile reference); their full "
+                                 "profile is each notebook's own training cell")
+            conditions = [c for part in lessons_reference_plan().values() for c in part]
+        else:
+            conditions = lesson09_conditions(args.profile)
         if args.dry_run:
             done = {condition_key(r) for r in load_results(args.out)}
             print(f"{sum(c.key in done for c in conditions)} of {len(conditions)} conditions done in {args.out}")
@@ -1073,7 +1160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         grid = expand_grid(args.models, args.widths, args.resolutions, args.epochs, args.dataset,
-                           subset=args.subset, seed=args.seed, augment=args.augment)
+                           subset=args.subset, seed=args.seed, augment=args.augment, lr=args.lr)
         shard = parse_shard(args.shard) if args.shard else None
         if args.dry_run:
             mine = shard_grid(grid, *shard) if shard else grid
@@ -1084,7 +1171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         records = run_sweep(
             args.out, grid, shard=shard, progress=not args.no_progress,
-            data_root=args.data_root, batch_size=args.batch_size, lr=args.lr, device=args.device,
+            data_root=args.data_root, batch_size=args.batch_size, device=args.device,
             fast=not args.no_fast, num_workers=args.num_workers, cache_dir=args.cache_dir,
             threads=args.threads, augment=args.augment,
             command=" ".join(["python -m lecture_utils.sweep", *argv]),

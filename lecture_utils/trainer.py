@@ -13,6 +13,7 @@ import math
 import os
 import random
 import socket
+import time
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -92,6 +93,7 @@ class ModelTrainer:
         self.device = resolve_device(device)
         self.BC_mode = bool(BC_mode)
         self.aux = bool(aux)
+        self.train_seconds: list[float] = []  # filled by fit
         self.channels_last = bool(channels_last)
         # bf16 autocast needs no loss scaling; on CPU it is slower than float32, so CUDA only.
         self.amp = bool(amp) and self.device.type == "cuda"
@@ -138,11 +140,14 @@ class ModelTrainer:
         if checkpoint is not None and start < int(epochs):
             check_writable_file(checkpoint, "checkpoint")  # before an epoch is spent, not after
         plot = _LivePlot() if live_plot else None
+        self.train_seconds = []  # wall time of each training phase this call ran (not of resumed epochs)
         for epoch in range(start, int(epochs)):
             self._bar = _epoch_bar(epoch, int(epochs), train_loader, val_loader) if progress else None
             try:
                 try:
+                    started = time.perf_counter()
                     train_loss, train_acc = self.model_train(model, train_loader, criterion, optimizer, epoch)
+                    self.train_seconds.append(time.perf_counter() - started)
                 except NonFiniteLossError as exc:
                     if checkpoint is not None and checkpoint.is_file():
                         raise NonFiniteLossError(

@@ -31,7 +31,7 @@ def test_every_reference_record_carries_its_provenance(reference):
 
 
 def test_median_grid_condition_is_far_above_chance(reference):
-    grid = sweep.lesson09_plan((28, 24, 20, 16, 12), 10, "fashion_mnist", subset=1000)["grid"]
+    grid = sweep.lesson09_profile_plan("reference")["grid"]
     by_key = {sweep.condition_key(r): r for r in reference}
     accuracy = [results.final(by_key[c.key]) for c in grid]
     assert statistics.median(accuracy) > 0.5 and min(accuracy) > 0.3  # chance: 0.1
@@ -46,7 +46,7 @@ def test_the_cheapest_stored_condition_reproduces_its_first_epoch(reference, tmp
     cond = sweep.Condition(stored["model"], stored["width"], stored["resolution"], 1, stored["dataset"],
                            stored["subset"], stored["seed"], stored["augment"])
     runner = sweep.TorchRunner(dataset=cond.dataset, subset=cond.subset, seed=cond.seed, augment=cond.augment,
-                               batch_size=stored["batch_size"], lr=stored["lr"], device="cpu", threads=1)
+                               batch_size=stored["batch_size"], device="cpu", threads=1)
     with torch.random.fork_rng():
         live = runner(cond, tmp_path / "c.pt")
     # Same data, seed, weights and batches. On the machine that made the reference (same CPU model, same

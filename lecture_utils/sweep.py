@@ -117,14 +117,15 @@ def parse_model_name(name: str) -> tuple[str, str, dict[str, Any]]:
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"model name must be a non-empty string; allowed: {allowed}")
     base, *parts = name.strip().split("+")
+    if base in zoo and not parts:
+        return base, base, {}
     wrn = re.fullmatch(r"wide_resnet(\d+)_(\d+)", base)
     if wrn and not parts:
         depth, k = int(wrn.group(1)), int(wrn.group(2))
         if (depth - 4) % 6 or depth < 10 or k < 1:
-            raise ValueError(f"{name!r}: a wide ResNet needs depth 6n + 4 >= 10 (10, 16, 22, 28, 40) and width k >= 1")
+            raise ValueError(f"{name!r}: a wide ResNet needs depth 6n + 4 >= 10 (10, 16, 22, 28, 40) and width "
+                             f"k >= 1; allowed: {allowed}")
         return base, "wide_resnet", {"depth": depth, "widen_factor": k}
-    if base in zoo and not parts:
-        return base, base, {}
     if base not in MODELS:
         raise ValueError(f"unknown model {name!r}; allowed: {allowed}")
     if not parts:

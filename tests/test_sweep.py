@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from dataclasses import asdict
+
 from lecture_utils import sweep
 from lecture_utils.sweep import (
+    KEY_FIELDS,
     Condition,
     PartialLineWarning,
     append_record,
@@ -92,10 +95,41 @@ def test_ablation_names_map_to_the_c_mobilenet_v2_switches():
     assert parse_model_name("mobilenet_v2") == ("mobilenet_v2", "mobilenet_v2", {})
 
 
-@pytest.mark.parametrize("name", ["resnet50", "mobilenet_v1+leaky", "mobilenet_v2+relu", "mobilenet_v2+leaky+leaky", ""])
+@pytest.mark.parametrize("name", ["resnet51", "resnet50+leaky", "mobilenet_v1+leaky", "mobilenet_v2+relu",
+                                  "mobilenet_v2+leaky+leaky", "wide_resnet17_4", "wide_resnet", ""])
 def test_unknown_model_names_list_the_allowed_ones(name):
     with pytest.raises(ValueError, match="allowed: mobilenet_v1, mobilenet_v2, c_mobilenet_v2"):
         parse_model_name(name)
+
+
+def test_every_network_of_the_zoo_is_a_sweep_model():
+    from lecture_utils.models import create_model, list_models
+
+    for name in list_models():
+        if name == "wide_resnet":  # needs its depth and width in the name
+            continue
+        canonical, factory, kwargs = parse_model_name(name)
+        assert (canonical, factory) == (name, name)
+    assert parse_model_name("wide_resnet16_4") == ("wide_resnet16_4", "wide_resnet", {"depth": 16, "widen_factor": 4})
+    # the WRN-16-4 of the sweep is the network create_model builds for those arguments
+    params = sum(p.numel() for p in create_model("wide_resnet", depth=16, widen_factor=4, num_classes=10).parameters())
+    assert round(params / 1e6, 1) == 2.7  # WRN-16-4 on CIFAR-10: 2.7M in the paper's Table 1
+
+
+def test_networks_without_a_width_multiplier_train_at_width_1_only():
+    with pytest.raises(ValueError, match="resnet18 has no width multiplier: give width 1"):
+        expand_grid(["resnet18"], [0.5], [32], epochs=1, dataset="sample")
+    (cond,) = expand_grid(["resnet18"], [1.0], [32], epochs=1, dataset="sample", lr=1e-4)
+    assert cond.lr == 1e-4 and "lr0.0001" in cond.slug() and cond.label().endswith("lr0.0001")
+
+
+def test_the_learning_rate_is_part_of_a_condition_and_old_records_read_as_the_course_lr():
+    a, b = (expand_grid(["mobilenet_v2"], [1.0], [32], epochs=1, dataset="sample", lr=lr)[0] for lr in (1e-3, 1e-4))
+    assert a.key != b.key
+    record = {k: v for k, v in asdict(a).items() if k != "lr"}  # written before lr was part of the key
+    assert sweep.condition_key(record) == a.key
+    with pytest.raises(ValueError, match="learning rate must be a number > 0"):
+        expand_grid(["mobilenet_v2"], [1.0], [32], epochs=1, dataset="sample", lr=0)
 
 
 @pytest.mark.parametrize("widths, resolutions, match", [
@@ -413,7 +447,7 @@ def test_records_written_before_augment_was_recorded_read_as_the_course_augmenta
     calls: list = []
     run_sweep(out, [cond], runner=fake_runner(calls), progress=False)
     assert calls == [] and cond.augment == "course"
-    assert sweep.condition_key({**old, "augment": False})[-1] == "none"
+    assert sweep.condition_key({**old, "augment": False})[KEY_FIELDS.index("augment")] == "none"
 
 
 def test_unknown_augmentation_is_refused_with_the_allowed_names():

@@ -26,6 +26,8 @@ __all__ = [
     "Comparison",
     "paired_differences",
     "compare",
+    "linear_baseline",
+    "load_linear_baseline",
 ]
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "data" / "reference"
@@ -151,9 +153,94 @@ def compare(records: Sequence[dict], variants: Sequence[str], baseline: str = "m
     return out
 
 
+LINEAR_BASELINE_FILE = "linear-baseline.json"
+
+
+def linear_baseline(root: str | Path | None = None, max_iter: int = 300, weight_decay: float = 1e-4) -> dict[str, Any]:
+    """Softmax regression on Fashion-MNIST's raw pixels: the line every network should clear.
+
+    784 pixel values in [0, 1] (plus a bias) -> 10 logits, fitted on all 60,000 training images by
+    full-batch L-BFGS in float64 with an L2 penalty of `weight_decay` on the weights, and scored on
+    the 10,000 test images. No convolution, no hidden layer: a straight line per class.
+    """
+    import platform
+    import time
+
+    import torch
+
+    from lecture_utils.data import get_dataset
+
+    def arrays(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        ds = get_dataset("fashion_mnist", split, root=root)
+        x = torch.tensor(ds.images, dtype=torch.float64).reshape(len(ds), -1) / 255.0  # a copy: the file is read-only
+        return x, torch.as_tensor(ds.targets, dtype=torch.long)
+
+    started = time.time()
+    (x, y), (xv, yv) = arrays("train"), arrays("val")
+    w = torch.zeros(x.shape[1], 10, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(10, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, history_size=20,
+                                  tolerance_grad=1e-9, tolerance_change=1e-12, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(x @ w + b, y) + weight_decay * (w * w).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        train_acc = float(((x @ w + b).argmax(1) == y).double().mean())
+        val_acc = float(((xv @ w + b).argmax(1) == yv).double().mean())
+    return {
+        "model": "softmax regression on raw pixels (784 -> 10)",
+        "train_images": len(y), "val_images": len(yv), "train_acc": train_acc, "val_acc": val_acc,
+        "weight_decay": weight_decay, "max_iter": max_iter, "optimizer": "L-BFGS (strong Wolfe), float64",
+        "wall_time_s": round(time.time() - started, 1), "torch": torch.__version__,
+        "cpu": sweep._cpu_name(), "threads": torch.get_num_threads(), "commit": sweep._git_commit(),
+        "python": platform.python_version(),
+    }
+
+
+def load_linear_baseline(folder: str | Path | None = None) -> dict[str, Any]:
+    """The stored linear baseline (``data/reference/linear-baseline.json``)."""
+    import json
+
+    path = (Path(folder) if folder is not None else REFERENCE_DIR) / LINEAR_BASELINE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found; make it with: python -m lecture_utils.results linear-baseline")
+    return json.loads(path.read_text())
+
+
+def _linear_main(argv: Sequence[str]) -> int:
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m lecture_utils.results linear-baseline",
+                                     description="Fit softmax regression on Fashion-MNIST's raw pixels and store "
+                                     "its accuracy (the baseline every lesson's network is compared with).")
+    parser.add_argument("--data-root", default=None, help="folder of the raw files (default: the data set's own)")
+    parser.add_argument("--out", default=str(REFERENCE_DIR / LINEAR_BASELINE_FILE), help="(default: %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        result = linear_baseline(args.data_root)
+    except FileNotFoundError as exc:
+        parser.error(str(exc))
+    result["command"] = " ".join(["python -m lecture_utils.results linear-baseline", *argv])
+    Path(args.out).write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    print(f"softmax regression on raw pixels: train {result['train_acc']:.4f}, test {result['val_acc']:.4f} "
+          f"({result['wall_time_s']:.0f} s) -> {args.out}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m lecture_utils.results NAME``: how reference run NAME was made, per file and in all."""
     import argparse
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["linear-baseline"]:
+        return _linear_main(argv[1:])
 
     parser = argparse.ArgumentParser(prog="python -m lecture_utils.results",
                                      description="Summarise the provenance of a stored reference run.")

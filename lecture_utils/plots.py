@@ -69,12 +69,13 @@ def _is_history(obj: Any) -> bool:
 
 
 def plot_history(history: Mapping[str, Any], title: str | None = None, num_classes: int | None = None,
-                 train_loss_label: str | None = None) -> Figure:
+                 train_loss_label: str | None = None, baseline: tuple[str, float] | None = None) -> Figure:
     """Loss and accuracy per epoch, train (solid) vs val (dashed).
 
     `history` is one history or a mapping name -> history (one colour per name). With `num_classes`
     a grey line marks chance: accuracy 1/num_classes and the loss ln(num_classes) of a uniform guess.
     `train_loss_label` names the train loss where it is not the val loss's quantity (e.g. with auxiliary losses).
+    `baseline` ``(label, accuracy)`` draws a reference accuracy (e.g. the linear baseline) as a line.
     """
     if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
                                     or num_classes < 2):
@@ -100,6 +101,9 @@ def plot_history(history: Mapping[str, Any], title: str | None = None, num_class
                        label=f"chance (1/{num_classes})")
         ax_loss.axhline(math.log(num_classes), color="grey", linestyle=":", linewidth=1.2,
                         label=f"uniform guess (ln {num_classes})")
+    if baseline is not None:
+        ax_acc.axhline(float(baseline[1]), color="black", linestyle="-.", linewidth=1.0,
+                       label=f"{baseline[0]} ({float(baseline[1]):.3f})")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     for ax in (ax_loss, ax_acc):
@@ -229,12 +233,14 @@ def _records_to_groups(records: Sequence[Mapping[str, Any]], x: str, y: str, gro
 def plot_acc_vs_macs(results: Mapping[str, Sequence[tuple[str, float, float]]] | Sequence[Mapping[str, Any]],
                      x: str = "macs", y: str = "val_acc", group: str | None = "model",
                      label: str | Sequence[str] | None = None, log_x: bool = True, pareto: bool = True,
-                     title: str | None = None, panels: bool = False) -> Figure:
+                     title: str | None = None, panels: bool = False,
+                     baseline: tuple[str, float] | None = None) -> Figure:
     """Accuracy against MACs, one colour per group, points labelled, each group's Pareto front drawn.
 
     `results` is ``{group: [(label, macs, acc), ...]}`` or a list of records (dicts) read through
     the keys `x`, `y`, `group` and `label` (e.g. the sweep's rows). With ``panels`` each group gets
     its own panel (on shared axes, so labels do not overlap), with the other groups' fronts drawn thin.
+    `baseline` ``(label, accuracy)`` draws a reference accuracy as a horizontal line.
     """
     if isinstance(results, Mapping):
         groups = {str(k): [(str(p[0]), float(p[1]), float(p[2])) for p in v] for k, v in results.items()}
@@ -264,11 +270,14 @@ def plot_acc_vs_macs(results: Mapping[str, Sequence[tuple[str, float, float]]] |
                 ax.step([p[1] for p in front], [p[2] for p in front], where="post", color=colors[other],
                         alpha=0.6 if other == name else 0.35, linewidth=1.2 if other == name else 0.8)
     for ax in axes:
+        if baseline is not None:
+            ax.axhline(float(baseline[1]), color="black", linestyle="-.", linewidth=1.0,
+                       label=f"{baseline[0]} ({float(baseline[1]):.3f})")
         if log_x:
             ax.set_xscale("log")
         ax.set(xlabel="MACs" if x == "macs" else x, ylabel="validation accuracy" if y == "val_acc" else y)
         ax.grid(alpha=0.3, which="both")
-        if any(groups):
+        if any(groups) or baseline is not None:
             ax.legend(fontsize="small", loc="lower right")
     if panels:
         fig.suptitle(title or "accuracy vs cost (lines: Pareto fronts; thin: the other groups')")

@@ -28,6 +28,11 @@ __all__ = [
     "compare",
     "linear_baseline",
     "load_linear_baseline",
+    "lesson_reference",
+    "describe",
+    "images_per_second",
+    "zoo_rows",
+    "zoo_table",
 ]
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "data" / "reference"
@@ -153,6 +158,85 @@ def compare(records: Sequence[dict], variants: Sequence[str], baseline: str = "m
     return out
 
 
+AUGMENT_WORDS = {"none": "no augmentation", "light": "light augmentation", "course": "the course's augmentation"}
+
+
+def lesson_reference(lesson: str, folder: str | Path | None = None) -> list[dict]:
+    """Lesson `lesson`'s stored reference records (``data/reference/lessons.jsonl``), in plan order.
+
+    The first is the lesson's reference run; the others are the runs measured beside it (see
+    ``sweep.LESSON_REFERENCE``). A condition missing from the file raises ValueError with the command.
+    """
+    plan = sweep.lessons_reference_plan()
+    key = f"{int(lesson):02d}" if str(lesson).isdigit() else str(lesson)
+    if key not in plan:
+        raise ValueError(f"no reference run for lesson {lesson!r}; lessons with one: {', '.join(sorted(plan))}")
+    by_key = {sweep.condition_key(r): r for r in load_reference("lessons", folder)}
+    missing = [c.label() for c in plan[key] if c.key not in by_key]
+    if missing:
+        raise ValueError(f"lesson {key}'s reference run lacks {', '.join(missing)}; make it with "
+                         "`make -j2 reference-lessons` (python -m lecture_utils.sweep plan lessons --profile reference)")
+    return [by_key[c.key] for c in plan[key]]
+
+
+def images_per_second(record: dict) -> float:
+    """Training images per second of a record: training images / median seconds of a training phase."""
+    seconds = record.get("train_seconds") or []
+    if not seconds:
+        raise ValueError(f"{record.get('model')}: the record has no train_seconds (it was resumed or is older)")
+    return int(record["train_images"]) / statistics.median(seconds)
+
+
+def describe(record: dict) -> str:
+    """One line: what was trained, how, and what it reached."""
+    per_class = int(record["train_images"]) // int(record["num_classes"])
+    width = f" x{record['width']:g}" if record["model"].startswith(("mobilenet", "c_mobilenet")) else ""
+    return (f"{record['model']}{width} at {record['resolution']} px, {per_class:,} training images per class, "
+            f"{record['epochs']} epochs, Adam {record['lr']:g}, {AUGMENT_WORDS.get(record['augment'], record['augment'])}: "
+            f"validation accuracy {final(record):.3f} (training {final(record, 'train_acc'):.3f}), "
+            f"{float(record['wall_time_s']) / 60:.1f} min on {record['threads']} thread(s)")
+
+
+def zoo_rows(folder: str | Path | None = None) -> list[dict[str, Any]]:
+    """One row per lesson's reference run: lesson, model, resolution, params, MACs, accuracies, images/s."""
+    rows = []
+    for lesson in sorted(sweep.lessons_reference_plan()):
+        rec = lesson_reference(lesson, folder)[0]
+        rows.append({"lesson": lesson, "model": rec["model"], "resolution": rec["resolution"],
+                     "params": rec["params"], "macs": rec["macs"], "val_acc": final(rec),
+                     "train_acc": final(rec, "train_acc"), "epochs": rec["epochs"],
+                     "train_images": rec["train_images"], "num_classes": rec["num_classes"],
+                     "images_per_s": images_per_second(rec)})
+    return rows
+
+
+ZOO_COMMON_RESOLUTION = 64  # the smallest that every network of the series accepts (AlexNet needs >= 63 px)
+
+
+def _macs_at(record: dict, resolution: int) -> int:
+    from lecture_utils.models import create_model
+    from lecture_utils.profile import hook_macs
+
+    _, factory, kwargs = sweep.parse_model_name(record["model"])
+    if factory in sweep.WIDTH_MODELS:
+        kwargs = {**kwargs, "width_multiplier": record["width"]}
+    return hook_macs(create_model(factory, num_classes=int(record["num_classes"]), **kwargs), resolution)
+
+
+def zoo_table(folder: str | Path | None = None, common: int = ZOO_COMMON_RESOLUTION) -> tuple[list[dict], str]:
+    """``zoo_rows`` with multiply-adds at one `common` resolution added, and the rows as a text table."""
+    rows = zoo_rows(folder)
+    for row, rec in zip(rows, (lesson_reference(r["lesson"], folder)[0] for r in rows)):
+        row["macs_common"] = _macs_at(rec, common)
+    lines = [f"{'lesson':<6} {'network':<16} {'px':>3} {'params':>7} {'MACs':>7} {f'MACs@{common}':>8} "
+             f"{'img/cls':>7} {'ep':>2} {'val acc':>7} {'train':>5} {'img/s':>5}"]
+    for r in rows:
+        lines.append(f"{r['lesson']:<6} {r['model']:<16} {r['resolution']:>3} {r['params'] / 1e6:>6.2f}M "
+                     f"{r['macs'] / 1e6:>6.1f}M {r['macs_common'] / 1e6:>7.1f}M {r['train_images'] // r['num_classes']:>7,} "
+                     f"{r['epochs']:>2} {r['val_acc']:>7.3f} {r['train_acc']:>5.3f} {r['images_per_s']:>5.0f}")
+    return rows, "\n".join(lines)
+
+
 LINEAR_BASELINE_FILE = "linear-baseline.json"
 
 
@@ -175,7 +259,7 @@ def linear_baseline(root: str | Path | None = None, max_iter: int = 300, weight_
         x = torch.tensor(ds.images, dtype=torch.float64).reshape(len(ds), -1) / 255.0  # a copy: the file is read-only
         return x, torch.as_tensor(ds.targets, dtype=torch.long)
 
-    started = time.time()
+    started, commit = time.time(), sweep._git_commit()
     (x, y), (xv, yv) = arrays("train"), arrays("val")
     w = torch.zeros(x.shape[1], 10, dtype=torch.float64, requires_grad=True)
     b = torch.zeros(10, dtype=torch.float64, requires_grad=True)
@@ -197,7 +281,7 @@ def linear_baseline(root: str | Path | None = None, max_iter: int = 300, weight_
         "train_images": len(y), "val_images": len(yv), "train_acc": train_acc, "val_acc": val_acc,
         "weight_decay": weight_decay, "max_iter": max_iter, "optimizer": "L-BFGS (strong Wolfe), float64",
         "wall_time_s": round(time.time() - started, 1), "torch": torch.__version__,
-        "cpu": sweep._cpu_name(), "threads": torch.get_num_threads(), "commit": sweep._git_commit(),
+        "cpu": sweep._cpu_name(), "threads": torch.get_num_threads(), "commit": commit,
         "python": platform.python_version(),
     }
 
@@ -241,6 +325,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["linear-baseline"]:
         return _linear_main(argv[1:])
+    if argv[:1] == ["zoo"]:
+        print(zoo_table()[1])
+        print(f"linear baseline (softmax regression on raw pixels): {load_linear_baseline()['val_acc']:.3f}")
+        return 0
 
     parser = argparse.ArgumentParser(prog="python -m lecture_utils.results",
                                      description="Summarise the provenance of a stored reference run.")

@@ -581,6 +581,8 @@ class TorchRunner:
         self.cache_dir = cache_dir
         # CPU threads for training: 1 avoids oversubscription when several runs share few cores
         self.threads = None if threads is None else _positive_int(threads, "threads")
+        # the code that trains is the code imported now: read its commit once, not when a condition ends
+        self.commit = _git_commit()
         self.num_classes: int | None = None
         self._loaders: dict[str, dict[str, Any]] = {"train": {}, "val": {}}
         self._init: dict[tuple[str, float], dict] = {}
@@ -752,7 +754,7 @@ class TorchRunner:
             "device_name": device_name,
             "cpu": _cpu_name(),
             "threads": torch.get_num_threads(),
-            "commit": _git_commit(),
+            "commit": self.commit,
             "command": self.command,
         }
 
@@ -769,14 +771,14 @@ def _cpu_name() -> str:
 
 
 def _git_commit() -> str | None:
-    """The checkout's commit (with ``+dirty`` when it has local changes), or None outside git."""
+    """The checkout's commit (with ``+dirty`` when the package's code has local changes), or None outside git."""
     import subprocess
 
     here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."], cwd=here,
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None

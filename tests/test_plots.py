@@ -188,3 +188,16 @@ def test_acc_vs_macs_in_panels_gives_each_group_its_axes_and_all_fronts():
     assert [len(ax.collections) for ax in fig.axes] == [1, 1]  # each panel scatters its own group
     assert [len(ax.lines) for ax in fig.axes] == [2, 2]  # and draws both groups' fronts
     assert {t.get_text() for t in fig.axes[1].texts} == {"b1", "b2"}
+
+
+def test_a_baseline_is_drawn_as_a_labelled_line_on_the_accuracy_axes():
+    from lecture_utils.plots import plot_acc_vs_macs, plot_history
+
+    history = {"train_loss": [1.0, 0.5], "train_acc": [0.5, 0.7], "val_loss": [1.1, 0.6], "val_acc": [0.4, 0.6]}
+    fig = plot_history(history, baseline=("linear baseline", 0.8465))
+    acc_axes = fig.axes[1]
+    line = [ln for ln in acc_axes.get_lines() if ln.get_label().startswith("linear baseline")]
+    assert len(line) == 1 and list(line[0].get_ydata()) == [0.8465, 0.8465]
+    assert line[0].get_label() == "linear baseline (0.847)"
+    fig = plot_acc_vs_macs({"zoo": [("a", 1e6, 0.9), ("b", 1e8, 0.8)]}, baseline=("linear baseline", 0.8465))
+    assert any(ln.get_label() == "linear baseline (0.847)" for ln in fig.axes[0].get_lines())

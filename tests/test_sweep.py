@@ -466,15 +466,20 @@ def test_a_resolution_the_model_cannot_take_fails_before_training(monkeypatch):
         runner._check_fits("mobilenet_v2", 32)  # AlexNet needs >= 63 px
 
 
-def test_runner_records_augmented_validation_accuracy_and_provenance(tmp_path):
+def test_runner_records_augmented_validation_accuracy_and_provenance(tmp_path, monkeypatch):
     import torch
 
     _tiny_image_folder(tmp_path / "data", per_class=4)
+    monkeypatch.setattr(sweep, "_git_commit", lambda: "commit-when-the-code-was-imported")
     runner = sweep.TorchRunner(dataset="sample", data_root=str(tmp_path / "data"), batch_size=4,
                                device="cpu", threads=1, augment="light", command="python -m lecture_utils.sweep x")
     (cond,) = expand_grid(["mobilenet_v2"], [0.35], [16], 1, "sample", augment="light")
+    # the checkout moves on while the run trains (a commit, an edit): the record keeps the code that ran
+    monkeypatch.setattr(sweep, "_git_commit", lambda: "a-later-commit+dirty")
     with torch.random.fork_rng():
         rec = runner(cond, tmp_path / "a.pt")
+    assert rec["commit"] == "commit-when-the-code-was-imported"
+    assert len(rec["train_seconds"]) == 1 and rec["train_seconds"][0] > 0
     assert 0.0 <= rec["val_acc_augmented"] <= 1.0 and rec["val_acc_augmented"] * 8 == round(rec["val_acc_augmented"] * 8)
     assert rec["threads"] == 1 and rec["command"] == "python -m lecture_utils.sweep x" and "cores" in rec["cpu"]
 

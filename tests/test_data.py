@@ -15,7 +15,6 @@ from PIL import Image
 
 from lecture_utils import data
 from lecture_utils.data import (
-    ANIMALS10_STATS,
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_STATS,
     SAMPLE_STATS,
@@ -106,8 +105,12 @@ def test_fashion_mnist_stats_match_published_values():
     assert FASHION_MNIST_STATS["std"] == pytest.approx([0.3530] * 3, abs=1e-4)
 
 
-def test_animals10_stats_are_the_course_values():
-    assert ANIMALS10_STATS == {"mean": [0.5177, 0.5003, 0.4126], "std": [0.2133, 0.2130, 0.2149]}
+@pytest.mark.skipif(not all(data.find_fashion_mnist_raw(s) for s in ("train", "val")),
+                    reason="needs the Fashion-MNIST raw files (apt-get install dataset-fashion-mnist)")
+def test_fashion_mnist_stats_are_those_of_its_training_images():
+    images = data.get_dataset("fashion_mnist", "train").images.astype(np.float64) / 255.0
+    assert FASHION_MNIST_STATS["mean"] == pytest.approx([images.mean()] * 3, abs=1e-4)
+    assert FASHION_MNIST_STATS["std"] == pytest.approx([images.std()] * 3, abs=1e-4)
 
 
 # --- the embedded sample ----------------------------------------------------------------------

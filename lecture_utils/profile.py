@@ -6,13 +6,13 @@ Costs are multiply-adds (MACs), the quantity the papers call "Mult-Adds" (Mobile
 MobileNetV2: 300M at 224 x 224); one multiplication plus one addition counts once, and
 FLOPs = 2 x MACs. The headline number counts convolutions (grouped and depthwise included)
 and fully connected layers, without their biases: this is what the closed forms in
-:mod:`lecture_utils.costs` and :func:`hook_macs` compute, and what the papers' tables count.
+:mod:`lecture_utils.costs` and :func:`conv_linear_macs` compute, and what the papers' tables count.
 The other counters differ only by what they add on top:
 
 * ``flop_counter_macs`` (torch's ``FlopCounterMode``, FLOPs / 2): the same conv and linear
-  multiply-adds, no biases; equal to :func:`hook_macs`.
-* ``count_macs(backend="aten")`` (ptflops): + 1 per output element of every conv/linear bias.
-* ``count_macs(backend="pytorch")`` (ptflops, ``count_functional=False``): + biases as above,
+  multiply-adds, no biases; equal to :func:`conv_linear_macs`.
+* ``ptflops_macs(backend="aten")`` (ptflops): + 1 per output element of every conv/linear bias.
+* ``ptflops_macs(backend="pytorch")`` (ptflops, ``count_functional=False``): + biases as above,
   + batch norm (2 per element with affine, else 1), + ``nn.ReLU``/``ReLU6``/``LeakyReLU``/...
   modules (1 per output element), + ``nn`` pooling modules (1 per input element).
   Residual additions, concatenations, ``torch.flatten`` and functional calls are not counted
@@ -41,11 +41,11 @@ from torch import nn
 __all__ = [
     "LayerRow",
     "count_params",
-    "count_macs",
+    "ptflops_macs",
     "flop_counter_macs",
     "layer_table",
     "format_layer_table",
-    "hook_macs",
+    "conv_linear_macs",
     "summary",
 ]
 
@@ -166,7 +166,7 @@ def layer_table(model: nn.Module, resolution: Resolution = 224, in_chans: int = 
     return rows
 
 
-def hook_macs(model: nn.Module, resolution: Resolution = 224, in_chans: int = 3) -> int:
+def conv_linear_macs(model: nn.Module, resolution: Resolution = 224, in_chans: int = 3) -> int:
     """Total conv + linear multiply-adds from :func:`layer_table` (the project's headline count)."""
     return sum(row.macs for row in layer_table(model, resolution, in_chans))
 
@@ -242,7 +242,7 @@ def _ptflops_cleanup(model: nn.Module) -> Iterator[None]:
                 del module._forward_hooks[key]
 
 
-def count_macs(
+def ptflops_macs(
     model: nn.Module, resolution: Resolution = 224, backend: str = "pytorch", in_chans: int = 3
 ) -> int:
     """Multiply-adds by ptflops with an explicit ``backend`` ("pytorch" or "aten"), quietly.

@@ -215,12 +215,12 @@ ZOO_COMMON_RESOLUTION = 64  # the smallest that every network of the series acce
 
 def _macs_at(record: dict, resolution: int) -> int:
     from lecture_utils.models import create_model
-    from lecture_utils.profile import hook_macs
+    from lecture_utils.profile import conv_linear_macs
 
     _, factory, kwargs = sweep.parse_model_name(record["model"])
     if factory in sweep.WIDTH_MODELS:
         kwargs = {**kwargs, "width_multiplier": record["width"]}
-    return hook_macs(create_model(factory, num_classes=int(record["num_classes"]), **kwargs), resolution)
+    return conv_linear_macs(create_model(factory, num_classes=int(record["num_classes"]), **kwargs), resolution)
 
 
 def zoo_table(folder: str | Path | None = None, common: int = ZOO_COMMON_RESOLUTION) -> tuple[list[dict], str]:

@@ -686,7 +686,7 @@ class TorchRunner:
         import torch
         from torch import nn
 
-        from lecture_utils.profile import count_macs, count_params, hook_macs
+        from lecture_utils.profile import ptflops_macs, count_params, conv_linear_macs
         from lecture_utils.trainer import ModelTrainer, load_checkpoint_history, seed_everything
 
         mine = (self.dataset, self.subset, self.seed, self.augment)
@@ -699,8 +699,8 @@ class TorchRunner:
         net = self._build(cond.model, cond.width)
         net.load_state_dict(self.initial_state(cond.model, cond.width))
         params = count_params(net)
-        macs = hook_macs(net, cond.resolution)  # conv + FC multiply-adds: what the papers' tables count
-        macs_ptflops = count_macs(net, cond.resolution, backend="pytorch")  # + BN, activations, biases
+        macs = conv_linear_macs(net, cond.resolution)  # conv + FC multiply-adds: what the papers' tables count
+        macs_ptflops = ptflops_macs(net, cond.resolution, backend="pytorch")  # + BN, activations, biases
         seed_everything(cond.seed)
         train_loader = self._loaders["train"][f"R{cond.resolution}"]
         val_loader = self._loaders["val"][f"R{cond.resolution}"]

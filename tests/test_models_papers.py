@@ -14,7 +14,7 @@ def _count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _hook_macs(model: nn.Module, resolution: int) -> int:
+def _conv_linear_macs(model: nn.Module, resolution: int) -> int:
     """Multiply-adds of every Conv2d and Linear in one forward pass of a single image."""
     total = 0
 
@@ -56,7 +56,7 @@ def test_mobilenet_v1_params_match_paper_table_6(width, paper_params_m):
 )
 def test_mobilenet_v1_mult_adds_match_paper_tables_6_and_7(width, resolution, paper_macs_m):
     model = create_model("mobilenet_v1", width_multiplier=width)
-    assert round(_hook_macs(model, resolution) / 1e6) == paper_macs_m
+    assert round(_conv_linear_macs(model, resolution) / 1e6) == paper_macs_m
 
 
 def test_mobilenet_v1_has_13_depthwise_separable_layers_of_table_1():

@@ -109,8 +109,8 @@ def test_layer_table_counts_grouped_conv_and_linear_by_hand():
     assert rows[3].name == "3"
 
 
-def test_hook_macs_is_the_table_total():
-    assert profile.hook_macs(_tiny_net(), 32) == CONV1_MACS + DEPTHWISE_MACS + LINEAR_MACS
+def test_conv_linear_macs_is_the_table_total():
+    assert profile.conv_linear_macs(_tiny_net(), 32) == CONV1_MACS + DEPTHWISE_MACS + LINEAR_MACS
 
 
 def test_count_params_counts_shared_weights_once_and_can_skip_frozen():
@@ -135,8 +135,8 @@ def test_flop_counter_and_ptflops_on_tiny_net_differ_by_the_documented_extras():
     pool = 8 * 16 * 16  # ptflops: one per input element
     hook = CONV1_MACS + DEPTHWISE_MACS + LINEAR_MACS
     assert profile.flop_counter_macs(model, 32) == hook
-    assert profile.count_macs(model, 32, backend="aten") == hook + bias
-    assert profile.count_macs(model, 32, backend="pytorch") == hook + bias + norm + relu + pool
+    assert profile.ptflops_macs(model, 32, backend="aten") == hook + bias
+    assert profile.ptflops_macs(model, 32, backend="pytorch") == hook + bias + norm + relu + pool
 
 
 def test_format_layer_table_lists_conv_rows_and_the_total():
@@ -156,13 +156,13 @@ def _mixed_mode_model() -> nn.Sequential:
     "count",
     [
         profile.layer_table,
-        profile.hook_macs,
+        profile.conv_linear_macs,
         profile.flop_counter_macs,
-        profile.count_macs,
-        lambda m, r: profile.count_macs(m, r, backend="aten"),
+        profile.ptflops_macs,
+        lambda m, r: profile.ptflops_macs(m, r, backend="aten"),
         profile.summary,
     ],
-    ids=["layer_table", "hook_macs", "flop_counter", "ptflops_pytorch", "ptflops_aten", "summary"],
+    ids=["layer_table", "conv_linear_macs", "flop_counter", "ptflops_pytorch", "ptflops_aten", "summary"],
 )
 def test_counters_restore_each_modules_mode_and_leave_bn_statistics(count):
     model = _mixed_mode_model()
@@ -173,17 +173,17 @@ def test_counters_restore_each_modules_mode_and_leave_bn_statistics(count):
         assert torch.equal(value, before[key]), key
 
 
-def test_count_macs_prints_nothing(capsys):
-    profile.count_macs(_tiny_net(), 32, backend="pytorch")
-    profile.count_macs(_tiny_net(), 32, backend="aten")
+def test_ptflops_macs_prints_nothing(capsys):
+    profile.ptflops_macs(_tiny_net(), 32, backend="pytorch")
+    profile.ptflops_macs(_tiny_net(), 32, backend="aten")
     assert capsys.readouterr() == ("", "")
 
 
-def test_count_macs_leaves_no_ptflops_attributes_or_hooks():
+def test_ptflops_macs_leaves_no_ptflops_attributes_or_hooks():
     model = _tiny_net()
     attrs = set(model.__dict__)
     for backend in ("pytorch", "aten"):
-        profile.count_macs(model, 32, backend=backend)
+        profile.ptflops_macs(model, 32, backend=backend)
     assert set(model.__dict__) == attrs
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
     assert not any(hasattr(m, "__flops__") for m in model.modules())
@@ -192,9 +192,9 @@ def test_count_macs_leaves_no_ptflops_attributes_or_hooks():
 def test_googlenet_in_train_mode_is_counted_in_eval_mode_and_stays_in_train_mode():
     model = create_model("googlenet", num_classes=10).train()
     assert isinstance(model(torch.zeros(2, 3, 32, 32)), tuple)  # train mode: logits + two aux heads
-    macs = profile.hook_macs(model, 32)
+    macs = profile.conv_linear_macs(model, 32)
     assert profile.flop_counter_macs(model, 32) == macs
-    assert profile.count_macs(model, 32, backend="aten") > macs
+    assert profile.ptflops_macs(model, 32, backend="aten") > macs
     assert "Total params" in profile.summary(model, 32, depth=1)
     assert all(m.training for m in model.modules())
 
@@ -223,8 +223,8 @@ def test_summary_rejects_the_settings_it_fixes():
 @pytest.mark.parametrize(
     ("call", "kwargs"),
     [
-        (profile.count_macs, {"backend": "fvcore"}),
-        (profile.hook_macs, {"resolution": 0}),
+        (profile.ptflops_macs, {"backend": "fvcore"}),
+        (profile.conv_linear_macs, {"resolution": 0}),
         (profile.layer_table, {"resolution": (32,)}),
         (profile.flop_counter_macs, {"in_chans": 0}),
     ],
@@ -235,19 +235,19 @@ def test_bad_arguments_raise_value_error(call, kwargs):
 
 
 # --------------------------------------------------------------------------- paper numbers
-def test_torchvision_mobilenet_v2_hook_macs_equal_closed_form_300m():
+def test_torchvision_mobilenet_v2_conv_linear_macs_equal_closed_form_300m():
     model = torchvision.models.mobilenet_v2(weights=None)
-    macs = profile.hook_macs(model, 224)
+    macs = profile.conv_linear_macs(model, 224)
     assert macs == costs.mobilenet_v2_macs(1.0, 224)
     assert macs / 1e6 == pytest.approx(300, abs=1)  # paper: 300M
 
 
 def test_mobilenet_v2_1_0_at_224_is_300m_macs():
-    assert profile.hook_macs(create_model("mobilenet_v2"), 224) / 1e6 == pytest.approx(300, abs=1)
+    assert profile.conv_linear_macs(create_model("mobilenet_v2"), 224) / 1e6 == pytest.approx(300, abs=1)
 
 
 def test_mobilenet_v1_1_0_at_224_is_569m_macs():
-    assert profile.hook_macs(create_model("mobilenet_v1"), 224) / 1e6 == pytest.approx(569, abs=1)
+    assert profile.conv_linear_macs(create_model("mobilenet_v1"), 224) / 1e6 == pytest.approx(569, abs=1)
 
 
 # MobileNet v1 paper, Tables 6 and 7: (width, resolution, million Mult-Adds, million params).
@@ -259,16 +259,16 @@ def test_mobilenet_v1_1_0_at_224_is_569m_macs():
 )
 def test_mobilenet_v1_width_and_resolution_match_paper(width_multiplier, resolution, paper_macs, paper_params):
     model = create_model("mobilenet_v1", width_multiplier=width_multiplier)
-    macs = profile.hook_macs(model, resolution)
+    macs = profile.conv_linear_macs(model, resolution)
     assert macs == costs.mobilenet_v1_macs(width_multiplier, resolution)
     assert macs / 1e6 == pytest.approx(paper_macs, abs=1)
     assert round(profile.count_params(model) / 1e6, 1) == paper_params
 
 
 @pytest.mark.parametrize("width_multiplier", [0.75, 0.5, 0.35, 1.4])
-def test_mobilenet_v2_hook_macs_equal_table_closed_form(width_multiplier):
+def test_mobilenet_v2_conv_linear_macs_equal_table_closed_form(width_multiplier):
     model = create_model("mobilenet_v2", width_multiplier=width_multiplier)
-    assert profile.hook_macs(model, 96) == costs.mobilenet_v2_macs(width_multiplier, 96)
+    assert profile.conv_linear_macs(model, 96) == costs.mobilenet_v2_macs(width_multiplier, 96)
 
 
 # --------------------------------------------------------------------------- every model of the zoo
@@ -284,7 +284,7 @@ class _Measured:
         self.model = create_model(name)  # left in train mode: the counters must switch to eval themselves
         self.reference = reference_counts(self.model, self.resolution)
         self.rows = profile.layer_table(self.model, self.resolution)
-        self.hook = sum(row.macs for row in self.rows)  # what hook_macs returns
+        self.hook = sum(row.macs for row in self.rows)  # what conv_linear_macs returns
 
 
 @pytest.fixture(scope="module", params=list_models())
@@ -292,25 +292,25 @@ def zoo(request) -> _Measured:
     return _Measured(request.param)
 
 
-def test_zoo_hook_macs_equal_closed_form_summed_over_layers(zoo):
+def test_zoo_conv_linear_macs_equal_closed_form_summed_over_layers(zoo):
     assert not _unknown(zoo.reference), f"{zoo.name}: layers the reference does not know: {_unknown(zoo.reference)}"
     assert zoo.hook == zoo.reference["macs"]
     assert zoo.model.training
 
 
-def test_zoo_flop_counter_mode_equals_hook_macs(zoo):
+def test_zoo_flop_counter_mode_equals_conv_linear_macs(zoo):
     # FlopCounterMode counts 2 FLOPs per conv/matmul multiply-add and nothing else
     assert profile.flop_counter_macs(zoo.model, zoo.resolution) == zoo.hook
 
 
-def test_zoo_ptflops_aten_equals_hook_macs_plus_biases(zoo):
-    assert profile.count_macs(zoo.model, zoo.resolution, backend="aten") == zoo.hook + zoo.reference["bias"]
+def test_zoo_ptflops_aten_equals_conv_linear_macs_plus_biases(zoo):
+    assert profile.ptflops_macs(zoo.model, zoo.resolution, backend="aten") == zoo.hook + zoo.reference["bias"]
 
 
-def test_zoo_ptflops_pytorch_equals_hook_macs_plus_bias_norm_activation_pool(zoo):
+def test_zoo_ptflops_pytorch_equals_conv_linear_macs_plus_bias_norm_activation_pool(zoo):
     ref = zoo.reference
     extras = ref["bias"] + ref["norm"] + ref["activation"] + ref["pool"]
-    assert profile.count_macs(zoo.model, zoo.resolution, backend="pytorch") == zoo.hook + extras
+    assert profile.ptflops_macs(zoo.model, zoo.resolution, backend="pytorch") == zoo.hook + extras
 
 
 def test_zoo_layer_table_params_cover_every_parameter_that_runs(zoo):

@@ -33,6 +33,8 @@ __all__ = [
     "images_per_second",
     "zoo_rows",
     "zoo_table",
+    "best",
+    "best_epoch",
 ]
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "data" / "reference"
@@ -193,8 +195,20 @@ def describe(record: dict) -> str:
     width = f" x{record['width']:g}" if record["model"].startswith(("mobilenet", "c_mobilenet")) else ""
     return (f"{record['model']}{width} at {record['resolution']} px, {per_class:,} training images per class, "
             f"{record['epochs']} epochs, Adam {record['lr']:g}, {AUGMENT_WORDS.get(record['augment'], record['augment'])}: "
-            f"validation accuracy {final(record):.3f} (training {final(record, 'train_acc'):.3f}), "
+            f"validation accuracy {final(record):.3f} after the last epoch (best {best(record):.3f} after epoch "
+            f"{best_epoch(record)}), training {final(record, 'train_acc'):.3f}; "
             f"{float(record['wall_time_s']) / 60:.1f} min on {record['threads']} thread(s)")
+
+
+def best(record: dict, key: str = "val_acc") -> float:
+    """The best epoch's value of a per-epoch accuracy list."""
+    return max(float(v) for v in record[key])
+
+
+def best_epoch(record: dict, key: str = "val_acc") -> int:
+    """The (1-based) epoch of the best value; the first of equals."""
+    values = [float(v) for v in record[key]]
+    return values.index(max(values)) + 1
 
 
 def zoo_rows(folder: str | Path | None = None) -> list[dict[str, Any]]:
@@ -203,7 +217,7 @@ def zoo_rows(folder: str | Path | None = None) -> list[dict[str, Any]]:
     for lesson in sorted(sweep.lessons_reference_plan()):
         rec = lesson_reference(lesson, folder)[0]
         rows.append({"lesson": lesson, "model": rec["model"], "resolution": rec["resolution"],
-                     "params": rec["params"], "macs": rec["macs"], "val_acc": final(rec),
+                     "params": rec["params"], "macs": rec["macs"], "val_acc": final(rec), "best_val_acc": best(rec),
                      "train_acc": final(rec, "train_acc"), "epochs": rec["epochs"],
                      "train_images": rec["train_images"], "num_classes": rec["num_classes"],
                      "images_per_s": images_per_second(rec)})
@@ -229,11 +243,12 @@ def zoo_table(folder: str | Path | None = None, common: int = ZOO_COMMON_RESOLUT
     for row, rec in zip(rows, (lesson_reference(r["lesson"], folder)[0] for r in rows)):
         row["macs_common"] = _macs_at(rec, common)
     lines = [f"{'lesson':<6} {'network':<16} {'px':>3} {'params':>7} {'MACs':>7} {f'MACs@{common}':>8} "
-             f"{'img/cls':>7} {'ep':>2} {'val acc':>7} {'train':>5} {'img/s':>5}"]
+             f"{'img/cls':>7} {'ep':>2} {'val acc':>7} {'best':>5} {'train':>5} {'img/s':>5}"]
     for r in rows:
         lines.append(f"{r['lesson']:<6} {r['model']:<16} {r['resolution']:>3} {r['params'] / 1e6:>6.2f}M "
                      f"{r['macs'] / 1e6:>6.1f}M {r['macs_common'] / 1e6:>7.1f}M {r['train_images'] // r['num_classes']:>7,} "
-                     f"{r['epochs']:>2} {r['val_acc']:>7.3f} {r['train_acc']:>5.3f} {r['images_per_s']:>5.0f}")
+                     f"{r['epochs']:>2} {r['val_acc']:>7.3f} {r['best_val_acc']:>5.3f} {r['train_acc']:>5.3f} "
+                     f"{r['images_per_s']:>5.0f}")
     return rows, "\n".join(lines)
 
 

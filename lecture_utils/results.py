@@ -341,8 +341,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["linear-baseline"]:
         return _linear_main(argv[1:])
     if argv[:1] == ["zoo"]:
-        print(zoo_table()[1])
-        print(f"linear baseline (softmax regression on raw pixels): {load_linear_baseline()['val_acc']:.3f}")
+        try:
+            table = zoo_table()[1]
+            baseline = load_linear_baseline()["val_acc"]
+        except (ValueError, FileNotFoundError) as exc:
+            print(f"python -m lecture_utils.results zoo: error: {exc}", file=sys.stderr)
+            return 2
+        print(table)
+        print(f"linear baseline (softmax regression on raw pixels): {baseline:.3f}")
         return 0
 
     parser = argparse.ArgumentParser(prog="python -m lecture_utils.results",

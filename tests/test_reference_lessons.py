@@ -83,8 +83,9 @@ def test_the_cheapest_reference_reproduces_its_first_epoch(reference, tmp_path):
     import torch
 
     stored = min(reference, key=lambda r: (r["macs"] * r["train_images"], r["model"], r["augment"]))
+    subset = tuple(stored["subset"])  # JSON gives (train, val) back as a list
     cond = sweep.Condition(stored["model"], stored["width"], stored["resolution"], 1, stored["dataset"],
-                           stored["subset"], stored["seed"], stored["augment"], stored["lr"])
+                           subset, stored["seed"], stored["augment"], stored["lr"])
     runner = sweep.TorchRunner(dataset=cond.dataset, subset=cond.subset, seed=cond.seed, augment=cond.augment,
                                batch_size=stored["batch_size"], device="cpu", threads=1)
     with torch.random.fork_rng():

@@ -217,6 +217,14 @@ class Condition:
     augment: str = "course"
     lr: float = DEFAULT_LR
 
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any], **changes: Any) -> Condition:
+        """The condition a results record was trained at (read as ``condition_key`` reads it), with `changes`."""
+        fields = {name: record[name] for name in ("model", "width", "resolution", "epochs", "dataset")}
+        fields.update(subset=_check_subset(record.get("subset")), seed=int(record.get("seed", 0)),
+                      augment=_check_augment(record.get("augment", "course")), lr=float(record.get("lr", DEFAULT_LR)))
+        return cls(**{**fields, **changes})
+
     @property
     def key(self) -> tuple:
         """What makes two runs the same condition (see ``KEY_FIELDS``)."""

@@ -6,7 +6,9 @@ import statistics
 
 import pytest
 
-from lecture_utils import data, results, sweep
+from lecture_utils import results, sweep
+
+from reference_rerun import assert_first_epoch_reproduces, needs_raw
 
 PROVENANCE = ("command", "commit", "cpu", "threads", "wall_time_s", "finished_at", "versions")
 
@@ -37,25 +39,7 @@ def test_median_grid_condition_is_far_above_chance(reference):
     assert statistics.median(accuracy) > 0.5 and min(accuracy) > 0.3  # chance: 0.1
 
 
-@pytest.mark.skipif(not all(data.find_fashion_mnist_raw(s) for s in ("train", "val")),
-                    reason="needs the Fashion-MNIST raw files (apt-get install dataset-fashion-mnist)")
+@needs_raw
 def test_the_cheapest_stored_condition_reproduces_its_first_epoch(reference, tmp_path):
-    import torch
-
     stored = min((r for r in reference if (r["augment"], r["seed"]) == ("light", 0)), key=lambda r: (r["macs"], r["model"]))
-    cond = sweep.Condition(stored["model"], stored["width"], stored["resolution"], 1, stored["dataset"],
-                           stored["subset"], stored["seed"], stored["augment"])
-    runner = sweep.TorchRunner(dataset=cond.dataset, subset=cond.subset, seed=cond.seed, augment=cond.augment,
-                               batch_size=stored["batch_size"], device="cpu", threads=1)
-    with torch.random.fork_rng():
-        live = runner(cond, tmp_path / "c.pt")
-    # Same data, seed, weights and batches. On the machine that made the reference (same CPU model, same
-    # torch, one thread, as recorded) the epoch repeats bit for bit (measured), so there nothing may
-    # differ: another seed moves the first epoch's train loss by 0.002-0.017. Elsewhere, other kernels
-    # round differently: two threads instead of one moved the train loss by 0.002, the train accuracy by
-    # 0.0015 and the val loss by 0.024 (measured), as much as another seed, so off that machine the test
-    # can only catch gross errors (a broken data path or model), with tolerances about five times those drifts.
-    same_machine = (stored["cpu"], stored["versions"]["torch"]) == (sweep._cpu_name(), torch.__version__)
-    tolerance = {"train_loss": 0.01, "train_acc": 0.01, "val_loss": 0.1, "val_acc": 0.01}
-    for key, tol in tolerance.items():
-        assert live[key][0] == pytest.approx(stored[key][0], abs=1e-6 if same_machine else tol), key
+    assert_first_epoch_reproduces(stored, tmp_path)

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from lecture_utils import data, results, sweep
+from lecture_utils import results, sweep
+
+from reference_rerun import assert_first_epoch_reproduces, needs_raw
 
 ROOT = Path(__file__).resolve().parent.parent
 PROVENANCE = ("command", "commit", "cpu", "threads", "wall_time_s", "finished_at", "versions", "train_seconds")
-HAVE_RAW = all(data.find_fashion_mnist_raw(s) for s in ("train", "val"))
 
 
 @pytest.fixture(scope="module")
@@ -78,20 +79,7 @@ def test_the_zoo_table_in_readme_is_the_one_the_stored_runs_give():
     assert table in (ROOT / "README.md").read_text()
 
 
-@pytest.mark.skipif(not HAVE_RAW, reason="needs the Fashion-MNIST raw files (apt-get install dataset-fashion-mnist)")
+@needs_raw
 def test_the_cheapest_reference_reproduces_its_first_epoch(reference, tmp_path):
-    import torch
-
     stored = min(reference, key=lambda r: (r["macs"] * r["train_images"], r["model"], r["augment"]))
-    subset = tuple(stored["subset"])  # JSON gives (train, val) back as a list
-    cond = sweep.Condition(stored["model"], stored["width"], stored["resolution"], 1, stored["dataset"],
-                           subset, stored["seed"], stored["augment"], stored["lr"])
-    runner = sweep.TorchRunner(dataset=cond.dataset, subset=cond.subset, seed=cond.seed, augment=cond.augment,
-                               batch_size=stored["batch_size"], device="cpu", threads=1)
-    with torch.random.fork_rng():
-        live = runner(cond, tmp_path / "c.pt")
-    # as in test_reference09: bit for bit on the machine that made it, within drift elsewhere
-    same_machine = (stored["cpu"], stored["versions"]["torch"]) == (sweep._cpu_name(), torch.__version__)
-    tolerance = {"train_loss": 0.01, "train_acc": 0.01, "val_loss": 0.1, "val_acc": 0.01}
-    for key, tol in tolerance.items():
-        assert live[key][0] == pytest.approx(stored[key][0], abs=1e-6 if same_machine else tol), key
+    assert_first_epoch_reproduces(stored, tmp_path)

@@ -744,3 +744,10 @@ def test_cli_shard_slurm_outside_an_array_job_is_a_clear_error(tmp_path, capsys,
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "--shard slurm needs the variables of a SLURM array job" in err and "Traceback" not in err
+
+
+def test_a_condition_read_back_from_its_json_record_is_the_same_condition():
+    (cond,) = expand_grid(["resnet18"], [1.0], [32], 3, "sample", subset=(20, 10), seed=2, augment="none", lr=1e-4)
+    record = json.loads(json.dumps(asdict(cond)))  # subset comes back as a list
+    assert sweep.Condition.from_record(record) == cond
+    assert sweep.Condition.from_record(record, epochs=1).key == cond.key[:3] + (1,) + cond.key[4:]

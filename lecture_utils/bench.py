@@ -6,13 +6,14 @@ Command line::
 
 1. Makes (once, then reuses) a folder of JPEGs shaped like Animals-10: about 300 x 225 pixels,
    10 classes told apart by the shape and fill of what is drawn on them.
-2. Times training steps on it with (a) the course's pipeline: ImageFolder + transforms.v2
-   (augment) + DataLoader(batch 192, shuffle, num_workers=0), fp32, NCHW; and (b) the fast path
-   (:mod:`lecture_utils.fastdata`: decode once, augment per sample on the device, channels_last;
-   bf16 autocast and cudnn.benchmark on CUDA). Both start from the same weights; each repeat runs
-   a fixed number of steps after untimed warm-up steps; the two pipelines alternate repeats so that a
-   busy machine slows both alike. The fast path's one-off decode is reported on its own and
-   folded into an over-10-epochs figure.
+2. Times ``ModelTrainer``'s own training step fed by (a) the course's pipeline:
+   ``data.make_loaders`` (ImageFolder + transforms.v2 augmentation + DataLoader, batch 192,
+   num_workers=0), fp32, NCHW; and (b) the cached path, ``data.make_loaders(..., cached=True)``
+   (decode once, augment per image on the device with kornia; channels_last, and bf16 autocast
+   on CUDA). Both start from the same weights; each repeat runs a fixed number of steps after
+   untimed warm-up steps; the two pipelines alternate repeats so that a busy machine slows both
+   alike. The cached path's one-off decode is reported on its own and folded into an
+   over-10-epochs figure.
 3. Trains both for a few epochs on the embedded sample (Fashion-MNIST) with the ``light``
    augmentation (``--acc-augment``) and prints their accuracy: on the last training epoch, on the
    validation images, and on the validation images augmented as in training.
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import math
 import os
@@ -32,7 +34,7 @@ import shutil
 import statistics
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-__all__ = ["make_jpeg_dataset", "StepStats", "train_steps", "evaluate", "run_bench", "main"]
+__all__ = ["make_jpeg_dataset", "StepStats", "train_steps", "run_bench", "main"]
 
 JPEG_SIZES = ((300, 225), (300, 200), (225, 300), (300, 240), (280, 210))  # (width, height)
 SHAPES = ("circle", "square", "triangle", "cross", "ring")
@@ -132,98 +134,47 @@ def make_jpeg_dataset(root: str | Path, images: int = 2000, val_fraction: float 
 
 
 # ---------------------------------------------------------------------------------------------
-# training steps, the same code for both pipelines
-
-
-class _Run:
-    """A model, its optimizer and how a pipeline feeds it (memory format, autocast, cudnn autotune)."""
-
-    def __init__(self, model: torch.nn.Module, device: torch.device, *, channels_last: bool,
-                 amp_dtype: torch.dtype | None, cudnn_benchmark: bool) -> None:
-        self.device = device
-        self.channels_last = channels_last
-        self.amp_dtype = amp_dtype
-        self.cudnn_benchmark = cudnn_benchmark
-        self.model = model.to(device)
-        if channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1e-3)  # the course's optimizer
-        self.criterion = torch.nn.CrossEntropyLoss()
-
-    def _inputs(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, non_blocking=True)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
-
-    def _autocast(self) -> Any:
-        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                              enabled=self.amp_dtype is not None)
-
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
+# timing ModelTrainer's own training step
 
 
 @dataclass
 class StepStats:
-    """What a run of training steps did: images seen, correct predictions, wall and fetch seconds."""
+    """What a run of training steps did: images seen, training accuracy, wall and fetch seconds."""
 
     images: int
-    correct: int
+    accuracy: float
     seconds: float
     fetch_seconds: float
 
 
-def train_steps(run: _Run, batches: Iterable, steps: int | None = None, progress: Any = None) -> StepStats:
-    """Train on `steps` batches of `batches` (all of them when None) and time it."""
-    if torch.backends.cudnn.is_available():
-        torch.backends.cudnn.benchmark = run.cudnn_benchmark
-    run.model.train()
-    images, fetch = 0, 0.0
-    correct = torch.zeros((), dtype=torch.int64, device=run.device)  # summed on the device: no sync per step
-    run._sync()
+def train_steps(trainer: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: Iterable,
+                steps: int | None = None, progress: Any = None) -> StepStats:
+    """One ``trainer.model_train`` pass over `steps` batches of `batches` (all when None), timed."""
+    seen, fetch = [0], [0.0]
+
+    def timed() -> Iterator:
+        iterator = iter(batches)
+        for _ in itertools.count() if steps is None else range(steps):
+            t0 = time.perf_counter()
+            batch = next(iterator, None)
+            fetch[0] += time.perf_counter() - t0
+            if batch is None:
+                return
+            seen[0] += len(batch[1])
+            yield batch
+            if progress is not None:
+                progress.update(1)
+
+    _sync(trainer.device)
     start = time.perf_counter()
-    iterator = iter(batches)
-    step = 0
-    while steps is None or step < steps:
-        t0 = time.perf_counter()
-        try:
-            x, y = next(iterator)
-        except StopIteration:
-            break
-        fetch += time.perf_counter() - t0
-        x, y = run._inputs(x), y.to(run.device, non_blocking=True)
-        with run._autocast():
-            outputs = run.model(x)
-            loss = run.criterion(outputs, y)
-        run.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        run.optimizer.step()
-        correct += (outputs.detach().argmax(dim=1) == y).sum()
-        images += len(y)
-        step += 1
-        if progress is not None:
-            progress.update(1)
-    run._sync()
-    return StepStats(images, int(correct), time.perf_counter() - start, fetch)
+    _, accuracy = trainer.model_train(model, timed(), None, optimizer, epoch=1)
+    _sync(trainer.device)
+    return StepStats(seen[0], accuracy, time.perf_counter() - start, fetch[0])
 
 
-@torch.no_grad()
-def evaluate(run: _Run, batches: Iterable) -> float:
-    """Top-1 accuracy of `run`'s model on `batches`, in [0, 1]."""
-    run.model.eval()
-    correct, total = 0, 0
-    for x, y in batches:
-        x, y = run._inputs(x), y.to(run.device, non_blocking=True)
-        with run._autocast():
-            correct += int((run.model(x).argmax(dim=1) == y).sum())
-        total += len(y)
-    return correct / max(total, 1)
-
-
-# ---------------------------------------------------------------------------------------------
-# the benchmark
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _parse_pair(text: str) -> tuple[int, int] | None:
@@ -273,50 +224,38 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _median_rate(runs: Sequence[StepStats]) -> tuple[float, list[float], float]:
-    rates = [r.images / r.seconds for r in runs]
-    fetch_share = sum(r.fetch_seconds for r in runs) / sum(r.seconds for r in runs)
-    return statistics.median(rates), rates, fetch_share
-
-
 def run_bench(args: argparse.Namespace, out: Any = None) -> dict[str, float]:
     """Run the benchmark described by parsed `args`; print the report to `out` and return its numbers."""
     from tqdm import tqdm
 
-    from lecture_utils import data, fastdata
+    from lecture_utils import data
+    from lecture_utils._util import positive_int, resolve_device
     from lecture_utils.models import create_model
+    from lecture_utils.trainer import ModelTrainer
 
     out = out or sys.stdout
 
     def say(line: str) -> None:
         print(line, file=out, flush=True)
 
-    if args.warmup < 0:
-        raise ValueError(f"--warmup must be >= 0, got {args.warmup}")
+    positive_int(args.warmup, "--warmup", minimum=0)
     for name in ("resolution", "batch_size", "images", "steps", "repeats", "epochs_acc", "acc_resolution",
                  "acc_batch_size"):
-        if getattr(args, name) <= 0:
-            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(args, name)}")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available; use --device cpu")
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        positive_int(getattr(args, name), f"--{name.replace('_', '-')}")
+    device = resolve_device(args.device)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     cuda = device.type == "cuda"
-    amp_dtype = torch.bfloat16 if cuda else None
-    disable = args.no_progress
     model_kwargs: dict[str, Any] = {"num_classes": 10}
     if args.width is not None:
         model_kwargs["width_multiplier"] = args.width
 
     torch.manual_seed(args.seed)
     initial = create_model(args.model, **model_kwargs)
-    initial_state = copy.deepcopy(initial.state_dict())
     where = f"{device.type} ({torch.cuda.get_device_name(device)})" if cuda else \
         f"cpu ({torch.get_num_threads()} thread{'s' if torch.get_num_threads() != 1 else ''})"
     say(f"bench: {args.model}{'' if args.width is None else f' width {args.width}'} at {args.resolution} px, "
         f"batch {args.batch_size}, {where}, torch {torch.__version__}")
-
     if hasattr(os, "getloadavg"):  # other work on the machine slows both pipelines, unevenly
         say(f"load average before the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
@@ -328,101 +267,85 @@ def run_bench(args: argparse.Namespace, out: Any = None) -> dict[str, float]:
         f"{time.perf_counter() - t0:.1f} s ({data_dir})")
     say("course pipeline: ImageFolder + transforms.v2 (flip, colour jitter, affine, resize) + "
         f"DataLoader(batch {args.batch_size}, shuffle, num_workers=0), fp32, NCHW")
-    say(f"fast pipeline: uint8 cache on {device.type} + per-sample augmentation on {device.type}, channels_last, "
-        + ("bf16 autocast, cudnn.benchmark" if cuda else "fp32"))
+    say(f"fast pipeline: uint8 cache on {device.type} + per-image augmentation on {device.type} (kornia), "
+        + ("channels_last, bf16 autocast, cudnn.benchmark" if cuda else "channels_last, fp32"))
 
-    course_loader = data.make_loaders("animals10", [args.resolution], batch_size=args.batch_size, root=data_dir,
-                                      seed=args.seed, num_workers=0)["train"][f"R{args.resolution}"]
-    train_set = data.get_dataset("animals10", "train", root=data_dir)
-    cache = fastdata.build_cache(train_set, [args.resolution])
-    decode_seconds = cache.seconds
-    stats = data.ANIMALS10_STATS
-    fast_loader = fastdata.FastLoader(
-        cache.images[args.resolution], cache.labels, sizes=cache.sizes, batch_size=args.batch_size, shuffle=True,
-        augment=True, mean=stats["mean"], std=stats["std"], device=device, seed=args.seed)
-    where_cache = "the device" if fast_loader.resident else "host memory (streamed)"
-    say(f"fast cache: {cache.decoded} images decoded and resized once in {decode_seconds:.2f} s, "
-        f"{fast_loader.nbytes / 2**20:.0f} MiB on {where_cache}")
+    # the course's loaders and the cached ones: one builder, the same images, order and augmentation ranges
+    options = dict(batch_size=args.batch_size, root=data_dir, seed=args.seed, device=device)
+    loaders = {"course": data.make_loaders("animals10", [args.resolution], **options)}
+    t0 = time.perf_counter()
+    loaders["fast"] = data.make_loaders("animals10", [args.resolution], cached=True, **options)
+    decode_seconds = time.perf_counter() - t0
+    key = f"R{args.resolution}"
+    n_train = len(loaders["fast"]["train"][key].dataset)
+    n_decoded = n_train + len(loaders["fast"]["val"][key].dataset)
+    say(f"fast cache: {n_decoded} images (train and val) decoded and resized once in {decode_seconds:.2f} s, "
+        f"{loaders['fast']['train'][key].nbytes / 2**20:.0f} MiB (train) on the device")
 
-    course = _Run(copy.deepcopy(initial), device, channels_last=False, amp_dtype=None, cudnn_benchmark=False)
-    fast = _Run(copy.deepcopy(initial), device, channels_last=True, amp_dtype=amp_dtype, cudnn_benchmark=cuda)
+    # ModelTrainer's own step for both; the flags are the fast path's (channels_last; bf16 on CUDA only)
+    trainers = {"course": ModelTrainer(epoch_step=0, device=device, channels_last=False, amp=False),
+                "fast": ModelTrainer(epoch_step=0, device=device, channels_last=True, amp=True)}
+    models = {name: copy.deepcopy(initial) for name in trainers}
+    optimizers = {name: torch.optim.Adam(models[name].parameters(), lr=1e-3) for name in trainers}
     total = 2 * (args.warmup + args.repeats * args.steps)
     results: dict[str, list[StepStats]] = {"course": [], "fast": []}
-    with tqdm(total=total, desc="timing", unit="step", disable=disable, leave=False) as bar:
-        for run, loader in ((course, course_loader), (fast, fast_loader)):
+
+    def steps(name: str, count: int, bar: Any) -> StepStats:
+        return train_steps(trainers[name], models[name], optimizers[name], loaders[name]["train"][key], count, bar)
+
+    with tqdm(total=total, desc="timing", unit="step", disable=args.no_progress, leave=False) as bar:
+        for name in trainers:
             if args.warmup:  # untimed: first-step setup, cudnn autotuning, the allocator's warm-up
-                train_steps(run, loader, steps=args.warmup, progress=bar)
+                steps(name, args.warmup, bar)
         for _ in range(args.repeats):  # alternate, so that a busy machine slows both alike
-            for name, run, loader in (("course", course, course_loader), ("fast", fast, fast_loader)):
-                results[name].append(train_steps(run, loader, steps=args.steps, progress=bar))
-    course_rate, course_rates, course_fetch = _median_rate(results["course"])
-    fast_rate, fast_rates, fast_fetch = _median_rate(results["fast"])
-    runs = f"{args.repeats} x {args.steps} steps"
-    say(f"course: {course_rate:.1f} images/s (median of {runs}: "
-        f"{' '.join(f'{r:.1f}' for r in course_rates)}; {100 * course_fetch:.0f}% of the time fetching batches)")
-    say(f"fast: {fast_rate:.1f} images/s (median of {runs}: "
-        f"{' '.join(f'{r:.1f}' for r in fast_rates)}; {100 * fast_fetch:.0f}% of the time fetching batches)")
-    n_train = len(cache)
+            for name in trainers:
+                results[name].append(steps(name, args.steps, bar))
+    rates = {}
+    for name in trainers:
+        runs = results[name]
+        per_run = [r.images / r.seconds for r in runs]
+        rates[name] = statistics.median(per_run)
+        fetch_share = sum(r.fetch_seconds for r in runs) / sum(r.seconds for r in runs)
+        say(f"{name}: {rates[name]:.1f} images/s (median of {args.repeats} x {args.steps} steps: "
+            f"{' '.join(f'{r:.1f}' for r in per_run)}; {100 * fetch_share:.0f}% of the time fetching batches)")
     epoch_images = AMORTISE_EPOCHS * n_train
-    amortised = epoch_images / (epoch_images / fast_rate + decode_seconds)
+    amortised = epoch_images / (epoch_images / rates["fast"] + decode_seconds)
     say(f"fast with the decode amortised over {AMORTISE_EPOCHS} epochs of {n_train} images: "
         f"{amortised:.1f} images/s")
-    say(f"speedup, steady state: {fast_rate / course_rate:.2f}")
+    say(f"speedup, steady state: {rates['fast'] / rates['course']:.2f}")
 
     # -- accuracy on the embedded sample: the speed must not come from doing less
     acc_r, key = args.acc_resolution, f"R{args.acc_resolution}"
-    course_loaders = data.make_loaders("sample", [acc_r], batch_size=args.acc_batch_size, subset=args.acc_subset,
-                                       seed=args.seed, num_workers=0, augment=args.acc_augment)
-    fast_loaders = fastdata.make_fast_loaders("sample", [acc_r], batch_size=args.acc_batch_size, subset=args.acc_subset,
-                                              seed=args.seed, device=device, augment=args.acc_augment)
-    # Validation on upright images and on images augmented as in training (with --acc-augment
-    # course the upright ones stay near chance: every training image was turned 30-70 degrees).
-    val_aug = _augmented_val_loaders(args, acc_r, fast_loaders["val"][key])
+    options = dict(batch_size=args.acc_batch_size, subset=args.acc_subset, seed=args.seed, augment=args.acc_augment)
+    acc_loaders = {"course": data.make_loaders("sample", [acc_r], **options),
+                   "fast": data.make_loaders("sample", [acc_r], cached=True, device=device, **options)}
+    # Validation on upright images and on the same images augmented as in training, one set for both
+    # (with --acc-augment course the upright ones stay near chance: every training image was turned 30-70 degrees).
+    val_augmented = acc_loaders["fast"]["val"][key].with_augment(args.acc_augment, seed=args.seed + 1)
     accuracy: dict[str, tuple[float, float, float]] = {}
-    steps_total = args.epochs_acc * (len(course_loaders["train"][key]) + len(fast_loaders["train"][key]))
-    with tqdm(total=steps_total, desc="accuracy", unit="step", disable=disable, leave=False) as bar:
-        for name, loaders, flags in (
-                ("course", course_loaders, dict(channels_last=False, amp_dtype=None, cudnn_benchmark=False)),
-                ("fast", fast_loaders, dict(channels_last=True, amp_dtype=amp_dtype, cudnn_benchmark=cuda))):
-            model = create_model(args.model, **model_kwargs)
-            model.load_state_dict(initial_state)
-            run = _Run(model, device, **flags)
-            for _epoch in range(args.epochs_acc):
-                last = train_steps(run, loaders["train"][key], progress=bar)
-            accuracy[name] = (last.correct / last.images, evaluate(run, loaders["val"][key]),
-                              evaluate(run, val_aug[name]))
-    n_acc_train = len(fast_loaders["train"][key].dataset)
-    n_acc_val = len(fast_loaders["val"][key].dataset)
+    steps_total = args.epochs_acc * sum(len(acc_loaders[name]["train"][key]) for name in trainers)
+    with tqdm(total=steps_total, desc="accuracy", unit="step", disable=args.no_progress, leave=False) as bar:
+        for name, trainer in trainers.items():
+            model = copy.deepcopy(initial)
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+            for _epoch in range(args.epochs_acc):  # each pass over a loader is its next epoch
+                last = train_steps(trainer, model, optimizer, acc_loaders[name]["train"][key], progress=bar)
+            accuracy[name] = (last.accuracy, trainer.model_evaluate(model, acc_loaders[name]["val"][key], None, 0)[1],
+                              trainer.model_evaluate(model, val_augmented, None, 0)[1])
+    n_acc_train = len(acc_loaders["fast"]["train"][key].dataset)
+    n_acc_val = len(acc_loaders["fast"]["val"][key].dataset)
     epochs = f"{args.epochs_acc} epoch{'s' if args.epochs_acc != 1 else ''}"
     say(f"sample, {epochs} at {acc_r} px, batch {args.acc_batch_size} ({n_acc_train} train / {n_acc_val} val images), "
-        f"augmentation {args.acc_augment}, accuracy "
-        "train (last epoch) / val / val augmented as in training:")
-    for name in ("course", "fast"):
+        f"augmentation {args.acc_augment}, accuracy train (last epoch) / val / val augmented as in training:")
+    for name in trainers:
         say(f"{name} accuracy: " + " / ".join(f"{a:.3f}" for a in accuracy[name]))
-    speedup = amortised / course_rate
+    speedup = amortised / rates["course"]
     say(f"speedup: {speedup:.2f}")
-    return {"course_images_per_s": course_rate, "fast_images_per_s": fast_rate,
+    return {"course_images_per_s": rates["course"], "fast_images_per_s": rates["fast"],
             "fast_amortised_images_per_s": amortised, "decode_seconds": decode_seconds,
             "course_accuracy": accuracy["course"][1], "fast_accuracy": accuracy["fast"][1],
             "course_accuracy_augmented": accuracy["course"][2], "fast_accuracy_augmented": accuracy["fast"][2],
             "speedup": speedup}
-
-
-def _augmented_val_loaders(args: argparse.Namespace, resolution: int, fast_val: Any) -> dict[str, Any]:
-    """The sample's validation images with the accuracy run's training augmentation, through each pipeline."""
-    from torch.utils.data import DataLoader, Subset
-
-    from lecture_utils import data
-
-    transform = data.define_transform(resolution, data.SAMPLE_STATS, augment=args.acc_augment)
-    course_set = data.get_dataset("sample", "val", transform=transform)
-    if args.acc_subset is not None:
-        indices = data.balanced_indices(data.dataset_targets(course_set), args.acc_subset[1], args.seed)
-        course_set = Subset(course_set, indices)
-    torch.manual_seed(args.seed + 1)
-    course = DataLoader(course_set, batch_size=args.acc_batch_size, shuffle=False, num_workers=0,
-                        collate_fn=data.collate_skip_none)
-    return {"course": course, "fast": fast_val.with_augment(args.acc_augment, seed=args.seed + 1)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from lecture_utils._util import positive_float, positive_int
+
 __all__ = [
     "conv_output_size",
     "conv_params",
@@ -44,33 +46,30 @@ KernelSize = int | Sequence[int]
 
 
 # --------------------------------------------------------------------------- argument checks
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
+# Every public function checks its own arguments once, in its first lines; what follows is the formula.
+def _ints(**values: object) -> None:
+    """ValueError naming the first keyword whose value is not an integer >= 1."""
+    for what, value in values.items():
+        positive_int(value, what)
 
 
-def _non_negative_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
-    return value
+def _pair(value: object, what: str) -> tuple[int, int]:
+    """An integer >= 1 or a pair of them (height, width), as nn.Conv2d accepts, as a pair."""
+    pair = tuple(value) if isinstance(value, Sequence) and len(value) == 2 else (value, value)
+    try:
+        return positive_int(pair[0], what), positive_int(pair[1], what)
+    except ValueError:
+        raise ValueError(f"{what} must be an integer >= 1 or a pair of them, got {value!r}") from None
 
 
-def _pair(name: str, value: object) -> tuple[int, int]:
-    """An int or a pair of ints (height, width), as nn.Conv2d accepts."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return _positive_int(name, value), value
-    if isinstance(value, Sequence) and len(value) == 2:
-        return _positive_int(name, value[0]), _positive_int(name, value[1])
-    raise ValueError(f"{name} must be a positive int or a pair of positive ints, got {value!r}")
-
-
-def _groups_divide(in_ch: int, out_ch: int, groups: int) -> None:
-    _positive_int("groups", groups)
+def _conv_kernel(in_ch: object, out_ch: object, kernel_size: object, groups: object) -> tuple[int, int]:
+    """Check a convolution's channels, groups and kernel; return the kernel as (k_h, k_w)."""
+    _ints(in_ch=in_ch, out_ch=out_ch, groups=groups)
     if in_ch % groups or out_ch % groups:
         raise ValueError(
             f"groups must divide in_ch and out_ch, got in_ch={in_ch}, out_ch={out_ch}, groups={groups}"
         )
+    return _pair(kernel_size, "kernel_size")
 
 
 # --------------------------------------------------------------------------- single layers
@@ -81,11 +80,8 @@ def conv_output_size(
 
     O = floor((I + 2P - D (K - 1) - 1) / S) + 1; e.g. AlexNet conv1: (256 + 4 - 11) // 4 + 1 = 63.
     """
-    _positive_int("size", size)
-    _positive_int("kernel_size", kernel_size)
-    _positive_int("stride", stride)
-    _non_negative_int("padding", padding)
-    _positive_int("dilation", dilation)
+    _ints(size=size, kernel_size=kernel_size, stride=stride, dilation=dilation)
+    positive_int(padding, "padding", minimum=0)
     span = dilation * (kernel_size - 1) + 1  # receptive field of one output value
     if size + 2 * padding < span:
         raise ValueError(
@@ -102,10 +98,7 @@ def conv_params(
 
     P = C_out * (C_in / g) * k_h * k_w + (C_out if bias else 0).
     """
-    _positive_int("in_ch", in_ch)
-    _positive_int("out_ch", out_ch)
-    _groups_divide(in_ch, out_ch, groups)
-    k_h, k_w = _pair("kernel_size", kernel_size)
+    k_h, k_w = _conv_kernel(in_ch, out_ch, kernel_size, groups)
     return out_ch * (in_ch // groups) * k_h * k_w + (out_ch if bias else 0)
 
 
@@ -116,26 +109,20 @@ def conv_macs(
 
     MACs = H_out * W_out * C_out * (C_in / g) * k_h * k_w.
     """
-    _positive_int("in_ch", in_ch)
-    _positive_int("out_ch", out_ch)
-    _groups_divide(in_ch, out_ch, groups)
-    k_h, k_w = _pair("kernel_size", kernel_size)
-    _positive_int("out_h", out_h)
-    _positive_int("out_w", out_w)
+    k_h, k_w = _conv_kernel(in_ch, out_ch, kernel_size, groups)
+    _ints(out_h=out_h, out_w=out_w)
     return out_h * out_w * out_ch * (in_ch // groups) * k_h * k_w
 
 
 def linear_params(in_features: int, out_features: int, bias: bool = True) -> int:
     """Learnable parameters of a fully connected layer: P = N_in * N_out + (N_out if bias else 0)."""
-    _positive_int("in_features", in_features)
-    _positive_int("out_features", out_features)
+    _ints(in_features=in_features, out_features=out_features)
     return in_features * out_features + (out_features if bias else 0)
 
 
 def linear_macs(in_features: int, out_features: int) -> int:
     """Multiply-adds of a fully connected layer for one input vector: MACs = N_in * N_out."""
-    _positive_int("in_features", in_features)
-    _positive_int("out_features", out_features)
+    _ints(in_features=in_features, out_features=out_features)
     return in_features * out_features
 
 
@@ -147,9 +134,9 @@ def depthwise_separable_macs(
 
     MACs = H W M k^2 + H W M N, with M input and N output channels.
     """
-    depthwise = conv_macs(in_ch, in_ch, kernel_size, out_h, out_w, groups=in_ch)
-    pointwise = conv_macs(in_ch, out_ch, 1, out_h, out_w)
-    return depthwise + pointwise
+    _ints(in_ch=in_ch, out_ch=out_ch, out_h=out_h, out_w=out_w)
+    k_h, k_w = _pair(kernel_size, "kernel_size")
+    return out_h * out_w * in_ch * k_h * k_w + out_h * out_w * in_ch * out_ch
 
 
 def depthwise_separable_ratio(out_ch: int, kernel_size: int) -> float:
@@ -157,8 +144,7 @@ def depthwise_separable_ratio(out_ch: int, kernel_size: int) -> float:
 
     (H W M k^2 + H W M N) / (H W M N k^2) = 1/N + 1/k^2; about 1/8 to 1/9 for k = 3.
     """
-    _positive_int("out_ch", out_ch)
-    _positive_int("kernel_size", kernel_size)
+    _ints(out_ch=out_ch, kernel_size=kernel_size)
     return 1.0 / out_ch + 1.0 / kernel_size**2
 
 
@@ -168,10 +154,7 @@ def standard_block_macs(h: int, w: int, c: int, k: int) -> int:
 
     MACs = H W C^2 k^2.
     """
-    _positive_int("h", h)
-    _positive_int("w", w)
-    _positive_int("c", c)
-    _positive_int("k", k)
+    _ints(h=h, w=w, c=c, k=k)
     return h * w * c * c * k * k
 
 
@@ -180,11 +163,7 @@ def bottleneck_block_macs(h: int, w: int, c: int, k: int, r: int) -> int:
 
     MACs = H W (C^2/r + C^2 k^2 / r^2 + C^2/r) = H W C^2 (2/r + k^2/r^2); r must divide C.
     """
-    _positive_int("h", h)
-    _positive_int("w", w)
-    _positive_int("c", c)
-    _positive_int("k", k)
-    _positive_int("r", r)
+    _ints(h=h, w=w, c=c, k=k, r=r)
     if c % r:
         raise ValueError(f"r must divide c (the inner width is C/r), got c={c}, r={r}")
     m = c // r
@@ -197,11 +176,7 @@ def inverted_residual_macs(h: int, w: int, c: int, k: int, t: int) -> int:
     1x1 expand + k x k depthwise + 1x1 linear projection:
     MACs = H W (C tC + tC k^2 + tC C) = H W t C (2C + k^2)   (paper: h w d' t (d' + k^2 + d'')).
     """
-    _positive_int("h", h)
-    _positive_int("w", w)
-    _positive_int("c", c)
-    _positive_int("k", k)
-    _positive_int("t", t)
+    _ints(h=h, w=w, c=c, k=k, t=t)
     return h * w * t * c * (2 * c + k * k)
 
 
@@ -210,8 +185,7 @@ def bottleneck_saving(k: int, r: int) -> float:
 
     H W C^2 k^2 / (H W C^2 (2/r + k^2/r^2)) = k^2 / (2/r + k^2/r^2); 8.47 at k = 3, r = 4.
     """
-    _positive_int("k", k)
-    _positive_int("r", r)
+    _ints(k=k, r=r)
     return k * k / (2.0 / r + k * k / r**2)
 
 
@@ -221,24 +195,15 @@ def inverted_residual_ratio(c: int, k: int = 3, t: int = 4) -> float:
     H W C^2 k^2 / (H W t C (2C + k^2)) = k^2 C / (t (2C + k^2)); at k = 3, t = 4 this is
     9C / (8C + 36), which tends to 9/8 = 1.125 as C grows.
     """
-    _positive_int("c", c)
-    _positive_int("k", k)
-    _positive_int("t", t)
+    _ints(c=c, k=k, t=t)
     return k * k * c / (t * (2 * c + k * k))
 
 
 # --------------------------------------------------------------------------- GoogLeNet, ResNeXt
-def _inception_layers(
-    in_ch: int,
-    ch1x1: int,
-    ch3x3red: int,
-    ch3x3: int,
-    ch5x5red: int,
-    ch5x5: int,
-    pool_proj: int,
-    k5: int,
+def _inception_convs(
+    in_ch: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int, ch5x5: int, pool_proj: int, k5: int
 ) -> list[tuple[int, int, int]]:
-    """(in_ch, out_ch, kernel) of every conv in an inception module (GoogLeNet Table 1 columns)."""
+    """(C_in, C_out, k) of every conv in an inception module (GoogLeNet Table 1 columns)."""
     return [
         (in_ch, ch1x1, 1),  # branch 1: 1x1
         (in_ch, ch3x3red, 1),  # branch 2: 1x1 reduce, then 3x3
@@ -262,11 +227,13 @@ def inception_params(
 ) -> int:
     """Parameters of an inception module with dimension reductions (GoogLeNet Fig. 2b).
 
-    Sum of conv_params over: 1x1; 1x1 reduce + 3x3; 1x1 reduce + k5 x k5; 3x3 max pool + 1x1.
-    Output channels: ch1x1 + ch3x3 + ch5x5 + pool_proj.
+    Sum of C_in k^2 C_out (+ C_out biases) over: 1x1; 1x1 reduce + 3x3; 1x1 reduce + k5 x k5;
+    3x3 max pool + 1x1. Output channels: ch1x1 + ch3x3 + ch5x5 + pool_proj.
     """
-    layers = _inception_layers(in_ch, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj, k5)
-    return sum(conv_params(i, o, k, bias=bias) for i, o, k in layers)
+    _ints(in_ch=in_ch, ch1x1=ch1x1, ch3x3red=ch3x3red, ch3x3=ch3x3, ch5x5red=ch5x5red, ch5x5=ch5x5,
+          pool_proj=pool_proj, k5=k5)
+    convs = _inception_convs(in_ch, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj, k5)
+    return sum(c_in * k * k * c_out + (c_out if bias else 0) for c_in, c_out, k in convs)
 
 
 def inception_macs(
@@ -285,16 +252,10 @@ def inception_macs(
 
     H W sum(C_in k^2 C_out) over the six convs listed in :func:`inception_params`.
     """
-    layers = _inception_layers(in_ch, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj, k5)
-    return sum(conv_macs(i, o, k, h, w) for i, o, k in layers)
-
-
-def _resnext_widths(in_ch: int, cardinality: int, bottleneck_width: int, out_ch: int | None):
-    _positive_int("in_ch", in_ch)
-    _positive_int("cardinality", cardinality)
-    _positive_int("bottleneck_width", bottleneck_width)
-    out_ch = in_ch if out_ch is None else _positive_int("out_ch", out_ch)
-    return cardinality * bottleneck_width, out_ch
+    _ints(h=h, w=w, in_ch=in_ch, ch1x1=ch1x1, ch3x3red=ch3x3red, ch3x3=ch3x3, ch5x5red=ch5x5red,
+          ch5x5=ch5x5, pool_proj=pool_proj, k5=k5)
+    convs = _inception_convs(in_ch, ch1x1, ch3x3red, ch3x3, ch5x5red, ch5x5, pool_proj, k5)
+    return h * w * sum(c_in * k * k * c_out for c_in, c_out, k in convs)
 
 
 def resnext_block_params(
@@ -305,12 +266,10 @@ def resnext_block_params(
     With D = cardinality * bottleneck_width: C_in D + k^2 D^2 / cardinality + D C_out, which equals
     cardinality * (C_in d + k^2 d^2 + d C_out) of the C-branch form (a); 32x4d at 256: 70,144.
     """
-    inner, out_ch = _resnext_widths(in_ch, cardinality, bottleneck_width, out_ch)
-    return (
-        conv_params(in_ch, inner, 1, bias=False)
-        + conv_params(inner, inner, k, groups=cardinality, bias=False)
-        + conv_params(inner, out_ch, 1, bias=False)
-    )
+    _ints(in_ch=in_ch, cardinality=cardinality, bottleneck_width=bottleneck_width, k=k)
+    out_ch = in_ch if out_ch is None else positive_int(out_ch, "out_ch")
+    d = cardinality * bottleneck_width
+    return in_ch * d + k * k * d * d // cardinality + d * out_ch
 
 
 def resnext_block_macs(
@@ -326,22 +285,13 @@ def resnext_block_macs(
 
     H W (C_in D + k^2 D^2 / cardinality + D C_out), D = cardinality * bottleneck_width.
     """
-    inner, out_ch = _resnext_widths(in_ch, cardinality, bottleneck_width, out_ch)
-    return (
-        conv_macs(in_ch, inner, 1, h, w)
-        + conv_macs(inner, inner, k, h, w, groups=cardinality)
-        + conv_macs(inner, out_ch, 1, h, w)
-    )
+    _ints(h=h, w=w, in_ch=in_ch, cardinality=cardinality, bottleneck_width=bottleneck_width, k=k)
+    out_ch = in_ch if out_ch is None else positive_int(out_ch, "out_ch")
+    d = cardinality * bottleneck_width
+    return h * w * (in_ch * d + k * k * d * d // cardinality + d * out_ch)
 
 
 # --------------------------------------------------------------------------- whole networks
-def _check_width_resolution(width_multiplier: float, resolution: int, num_classes: int) -> None:
-    if not isinstance(width_multiplier, (int, float)) or not 0 < width_multiplier:
-        raise ValueError(f"width_multiplier must be a number > 0, got {width_multiplier!r}")
-    _positive_int("resolution", resolution)
-    _positive_int("num_classes", num_classes)
-
-
 def _make_divisible(value: float, divisor: int = 8) -> int:
     """Round channels to the nearest multiple of ``divisor``, never below 90% of ``value``.
 
@@ -367,21 +317,19 @@ def mobilenet_v1_macs(
 
     Stem 3x3/2 conv 3 -> 32a, 13 depthwise separable layers, global pool, FC 1024a -> classes,
     channels max(int(C * a), 8) as in the reference code; paper: 569M at a = 1.0, resolution 224.
+    Every 3x3 conv has padding 1, so stride s takes H to ceil(H / s) = (H - 1) // s + 1.
     """
-    _check_width_resolution(width_multiplier, resolution, num_classes)
-
-    def width(channels: int) -> int:
-        return max(int(channels * width_multiplier), 8)
-
-    size = conv_output_size(resolution, 3, stride=2, padding=1)
-    in_ch = width(32)
-    total = conv_macs(3, in_ch, 3, size, size)
+    a = positive_float(width_multiplier, "width_multiplier")
+    _ints(resolution=resolution, num_classes=num_classes)
+    size = (resolution - 1) // 2 + 1
+    in_ch = max(int(32 * a), 8)
+    total = size * size * 3 * in_ch * 9  # stem: H W C_in C_out k^2
     for stride, channels in _MOBILENET_V1_BODY:
-        out_ch = width(channels)
-        size = conv_output_size(size, 3, stride=stride, padding=1)
-        total += depthwise_separable_macs(in_ch, out_ch, 3, size, size)
+        out_ch = max(int(channels * a), 8)
+        size = (size - 1) // stride + 1
+        total += size * size * in_ch * 9 + size * size * in_ch * out_ch  # eq. 4: H W M k^2 + H W M N
         in_ch = out_ch
-    return total + linear_macs(in_ch, num_classes)
+    return total + in_ch * num_classes  # FC
 
 
 # MobileNetV2 (Table 2) rows: expansion t, output channels c, repeats n, first stride s.
@@ -404,21 +352,21 @@ def mobilenet_v2_macs(
     Per block C_in -> tC_in -> C_out at stride s: H_in W_in C_in tC_in (expand, absent when t = 1)
     + H_out W_out tC_in 9 (depthwise) + H_out W_out tC_in C_out (project); channels rounded to
     multiples of 8, last conv max(1280, 1280a); paper: 300M at a = 1.0, resolution 224.
+    Every 3x3 conv has padding 1, so stride s takes H to ceil(H / s) = (H - 1) // s + 1.
     """
-    _check_width_resolution(width_multiplier, resolution, num_classes)
-    size = conv_output_size(resolution, 3, stride=2, padding=1)
-    in_ch = _make_divisible(32 * width_multiplier)
-    total = conv_macs(3, in_ch, 3, size, size)
+    a = positive_float(width_multiplier, "width_multiplier")
+    _ints(resolution=resolution, num_classes=num_classes)
+    size = (resolution - 1) // 2 + 1
+    in_ch = _make_divisible(32 * a)
+    total = size * size * 3 * in_ch * 9  # stem: H W C_in C_out k^2
     for t, c, n, s in MOBILENET_V2_SETTINGS:
-        out_ch = _make_divisible(c * width_multiplier)
+        out_ch = _make_divisible(c * a)
         for i in range(n):
-            hidden = in_ch * t
+            hidden = t * in_ch
             if t != 1:
-                total += conv_macs(in_ch, hidden, 1, size, size)
-            size = conv_output_size(size, 3, stride=s if i == 0 else 1, padding=1)
-            total += conv_macs(hidden, hidden, 3, size, size, groups=hidden)
-            total += conv_macs(hidden, out_ch, 1, size, size)
+                total += size * size * in_ch * hidden  # expand, at the input's size
+            size = (size - 1) // (s if i == 0 else 1) + 1
+            total += size * size * hidden * 9 + size * size * hidden * out_ch  # depthwise + project
             in_ch = out_ch
-    last_ch = _make_divisible(1280 * max(1.0, width_multiplier))
-    total += conv_macs(in_ch, last_ch, 1, size, size)
-    return total + linear_macs(last_ch, num_classes)
+    last_ch = _make_divisible(1280 * max(1.0, a))
+    return total + size * size * in_ch * last_ch + last_ch * num_classes  # last 1x1 conv + FC

@@ -21,7 +21,7 @@ import os
 import random
 import shutil
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from torchvision import datasets
 from torchvision.transforms import v2
 
 from lecture_utils import LectureWarning
+from lecture_utils._util import positive_int, resolve_device
 
 DATASET_NAMES = ("sample", "fashion_mnist", "cifar10", "animals10")
 SPLITS = ("train", "val")
@@ -125,7 +126,10 @@ def _check_split(split: str) -> None:
 
 @dataclass(frozen=True)
 class AugmentSpec:
-    """Ranges of one augmentation (flip, ColorJitter, RandomAffine), with torchvision's meaning."""
+    """Ranges of one augmentation (flip, ColorJitter, RandomAffine), with torchvision's meaning.
+
+    torchvision (:func:`define_transform`) and kornia (:func:`device_augment`) check the ranges.
+    """
 
     flip_p: float = 0.5
     brightness: float = 0.4
@@ -136,26 +140,10 @@ class AugmentSpec:
     translate: tuple[float, float] = (0.1, 0.3)
     scale: tuple[float, float] = (0.5, 0.75)
 
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.flip_p <= 1.0:
-            raise ValueError(f"flip_p must be in [0, 1], got {self.flip_p!r}")
-        for name in ("brightness", "contrast", "saturation"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if not 0.0 <= self.hue <= 0.5:
-            raise ValueError(f"hue must be in [0, 0.5], got {self.hue!r}")
-        for name in ("degrees", "translate", "scale"):
-            value = getattr(self, name)
-            if len(value) != 2 or value[0] > value[1]:
-                raise ValueError(f"{name} must be a (low, high) pair with low <= high, got {value!r}")
-        if not all(0.0 <= t <= 1.0 for t in self.translate):
-            raise ValueError(f"translate fractions must be in [0, 1], got {self.translate!r}")
-        if self.scale[0] <= 0:
-            raise ValueError(f"scale values must be positive, got {self.scale!r}")
 
-
-# The augmentations by name, defined once: define_transform (PIL, torchvision v2) and the cached
-# path (lecture_utils.fastdata, per-sample draws on the device) both read them.
+# The augmentations by name, defined once: define_transform (PIL images, torchvision v2, one draw per
+# image in the loader) and device_augment (a batch on the training device, kornia, one draw per image)
+# both read them.
 AUGMENTATIONS: dict[str, AugmentSpec | None] = {
     # the course's: every image turned 30-70 degrees the same way, shrunk to 0.5-0.75, shifted up
     # to 10 % across and 30 % down or up; saturation and hue do nothing to a grey image
@@ -184,6 +172,25 @@ def augment_name(augment: str | bool | AugmentSpec | None) -> str:
     """The name under which results record ``augment``: course, light, none (or custom)."""
     spec = augment_spec(augment)
     return next((name for name, s in AUGMENTATIONS.items() if s == spec), "custom")
+
+
+def device_augment(augment: str | bool | AugmentSpec | None) -> torch.nn.Module | None:
+    """``augment`` for a float batch ``[B, 3, H, W]`` in [0, 1] on any device (kornia), or None.
+
+    Every image gets its own draw of every parameter, as in :func:`define_transform`; one
+    difference: kornia draws the order of the four colour operations once per batch, torchvision
+    once per image. The affine acts on the resized image (torchvision's on the original).
+    """
+    spec = augment_spec(augment)
+    if spec is None:
+        return None
+    import kornia.augmentation as K
+
+    return torch.nn.Sequential(
+        K.RandomHorizontalFlip(p=spec.flip_p),
+        K.ColorJitter(brightness=spec.brightness, contrast=spec.contrast, saturation=spec.saturation,
+                      hue=spec.hue, p=1.0),
+        K.RandomAffine(degrees=spec.degrees, translate=spec.translate, scale=spec.scale, p=1.0))
 
 
 def define_transform(resolution: int, normal_val: Mapping[str, Sequence[float]] | None,
@@ -478,11 +485,6 @@ def balanced_indices(targets: Sequence[int], per_class: int, seed: int = 0) -> l
     return sorted(chosen)
 
 
-def balanced_subset(dataset: Dataset, per_class: int, seed: int = 0) -> Subset:
-    """A class-balanced, seeded subset with at most `per_class` items of each class."""
-    return Subset(dataset, balanced_indices(dataset_targets(dataset), per_class, seed))
-
-
 def compute_mean_std(dataset: Dataset) -> dict[str, list[float]]:
     """Per-channel mean and standard deviation over all pixels of `dataset`, in [0, 1] units.
 
@@ -529,39 +531,85 @@ def _split_subsets(subset: Any) -> dict[str, int | None]:
                      "or a mapping {'train': n, 'val': m}")
 
 
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The generator of epoch `epoch`'s shuffle (and, cached, augmentation): a function of both only."""
+    return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
+
+
+class EpochSampler(torch.utils.data.Sampler[int]):
+    """A shuffle that depends on (seed, epoch) only: ``set_epoch(e)`` picks epoch e's order.
+
+    Each pass moves on to the next epoch, so a plain ``for`` over the epochs reshuffles too.
+    ``ModelTrainer`` calls ``set_epoch`` before every epoch, which is what makes resuming exact.
+    """
+
+    def __init__(self, size: int, seed: int = 0) -> None:
+        self.size, self.seed, self.epoch = int(size), int(seed), 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = positive_int(epoch, "epoch", minimum=0)
+
+    def __iter__(self) -> Iterator[int]:
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        return iter(torch.randperm(self.size, generator=epoch_generator(self.seed, epoch)).tolist())
+
+
 def make_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 192,
                  normal_val: Mapping[str, Sequence[float]] | None = None,
                  augment: str | bool | AugmentSpec | None = True,
                  root: str | Path | None = None, subset: Any = None, seed: int = 0,
-                 num_workers: int = 0, download: bool = False) -> dict[str, dict[str, DataLoader]]:
-    """Loaders per split and resolution: ``{"train": {"R32": DataLoader, ...}, "val": {...}}``.
+                 num_workers: int = 0, download: bool = False, *, cached: bool = False,
+                 device: str | torch.device | None = None, cache_dir: str | Path | None = None,
+                 drop_last: bool = False) -> dict[str, dict[str, Any]]:
+    """Loaders per split and resolution: ``{"train": {"R32": loader, ...}, "val": {...}}``.
 
     `normal_val` defaults to the data set's own statistics; `augment` applies to train only;
-    `subset` is images per class (int for both splits, or ``(train, val)`` / a mapping);
-    the train loaders shuffle with a generator seeded by `seed`.
+    `subset` is images per class (int for both splits, or ``(train, val)`` / a mapping); the train
+    loaders shuffle by (`seed`, epoch) and have ``set_epoch``. ``cached=False``: DataLoaders that
+    read, resize and augment every image every epoch (torchvision, `num_workers` processes).
+    ``cached=True``: each image decoded once for all resolutions (`num_workers` threads, 0: one per
+    core, kept in `cache_dir` when given), kept on `device` and augmented there per image
+    (:class:`lecture_utils.fastdata.FastLoader`).
     """
     _check_name(name)
-    if int(batch_size) != batch_size or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    positive_int(batch_size, "batch_size")
+    positive_int(num_workers, "num_workers", minimum=0)
     keys = resolution_keys(resolutions)
     stats = normal_val if normal_val is not None else DEFAULT_STATS[name]
+    if "mean" not in stats or "std" not in stats:
+        raise ValueError("normal_val must have the keys 'mean' and 'std'")
     per_split = _split_subsets(subset)
-    loaders: dict[str, dict[str, DataLoader]] = {"train": {}, "val": {}}
+    if cached:
+        from lecture_utils.fastdata import FastLoader, build_cache
+
+        device = resolve_device(device)
+    loaders: dict[str, dict[str, Any]] = {"train": {}, "val": {}}
     for split in SPLITS:
+        train = split == "train"
         base = get_dataset(name, split, transform=None, root=root, download=download)
         indices = None
         if per_split[split] is not None:
             indices = balanced_indices(dataset_targets(base), per_split[split], seed)
+        if cached:
+            cache = build_cache(base, list(keys.values()), indices=indices, cache_dir=cache_dir,
+                                num_threads=num_workers)
         for key, size in keys.items():
-            transform = define_transform(size, stats, augment=augment if split == "train" else None)
+            if cached:
+                loaders[split][key] = FastLoader(
+                    cache.images[size], cache.labels, batch_size=batch_size, shuffle=train,
+                    augment=augment if train else None, mean=stats["mean"], std=stats["std"], device=device,
+                    seed=seed, drop_last=drop_last and train)
+                continue
             dataset = copy.copy(base)  # shares the file list / pixel arrays, own transform
-            dataset.transform = transform
+            dataset.transform = define_transform(size, stats, augment=augment if train else None)
             if indices is not None:
                 dataset = Subset(dataset, indices)
-            generator = torch.Generator().manual_seed(seed) if split == "train" else None
             loaders[split][key] = DataLoader(
-                dataset, batch_size=int(batch_size), shuffle=(split == "train"), generator=generator,
-                num_workers=num_workers, collate_fn=collate_skip_none,
+                dataset, batch_size=int(batch_size), sampler=EpochSampler(len(dataset), seed) if train else None,
+                num_workers=num_workers, collate_fn=collate_skip_none, drop_last=drop_last and train,
                 pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0)
     return loaders
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.figure import Figure
 
+from lecture_utils._util import positive_int
+
 __all__ = [
     "ACTIVATIONS",
     "DIMENSIONS",
@@ -70,12 +72,6 @@ class ManifoldResult:
     unexplained_variance: float
 
 
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
 def _check_points(points: np.ndarray) -> np.ndarray:
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2 or len(points) < 3:
@@ -95,9 +91,8 @@ def make_spiral(
     Point i sits at s_i = i / (N - 1) with radius s_i * scale and angle 2 pi turns s_i; ``noise``
     adds seeded Gaussian jitter (standard deviation relative to ``scale``). Returns (N, 2).
     """
-    _check_positive_int("num_points", num_points)
-    if num_points < 3:
-        raise ValueError(f"num_points must be >= 3, got {num_points}")
+    num_points = positive_int(int(num_points) if isinstance(num_points, np.integer) else num_points,
+                              "num_points", minimum=3)
     if not turns > 0 or not scale > 0 or not noise >= 0:
         raise ValueError(f"turns and scale must be > 0 and noise >= 0, got {turns}, {scale}, {noise}")
     s = np.linspace(0.0, 1.0, num_points)
@@ -110,7 +105,7 @@ def make_spiral(
 
 def random_embedding(n: int, seed: int = 0) -> np.ndarray:
     """The random matrix T (n x 2) with independent standard normal entries, seeded by (seed, n)."""
-    _check_positive_int("n", n)
+    n = positive_int(int(n) if isinstance(n, np.integer) else n, "n")  # numpy ints too (dims=np.arange(...))
     return np.random.default_rng([seed, n]).standard_normal((n, 2))
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lecture_utils import sweep
+from lecture_utils._util import cpu_name, git_commit
 
 __all__ = [
     "REFERENCE_DIR",
@@ -274,7 +275,7 @@ def linear_baseline(root: str | Path | None = None, max_iter: int = 300, weight_
         x = torch.tensor(ds.images, dtype=torch.float64).reshape(len(ds), -1) / 255.0  # a copy: the file is read-only
         return x, torch.as_tensor(ds.targets, dtype=torch.long)
 
-    started, commit = time.time(), sweep._git_commit()
+    started, commit = time.time(), git_commit()
     (x, y), (xv, yv) = arrays("train"), arrays("val")
     w = torch.zeros(x.shape[1], 10, dtype=torch.float64, requires_grad=True)
     b = torch.zeros(10, dtype=torch.float64, requires_grad=True)
@@ -296,7 +297,7 @@ def linear_baseline(root: str | Path | None = None, max_iter: int = 300, weight_
         "train_images": len(y), "val_images": len(yv), "train_acc": train_acc, "val_acc": val_acc,
         "weight_decay": weight_decay, "max_iter": max_iter, "optimizer": "L-BFGS (strong Wolfe), float64",
         "wall_time_s": round(time.time() - started, 1), "torch": torch.__version__,
-        "cpu": sweep._cpu_name(), "threads": torch.get_num_threads(), "commit": commit,
+        "cpu": cpu_name(), "threads": torch.get_num_threads(), "commit": commit,
         "python": platform.python_version(),
     }
 

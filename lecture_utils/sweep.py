@@ -1,11 +1,10 @@
-"""The MobileNet width x resolution experiment as a resumable, shardable sweep.
+"""The MobileNet width x resolution experiment (and any zoo network) as a resumable, shared sweep.
 
-Every condition (model, width multiplier, resolution) is trained with the course's protocol
-(Adam, lr 1e-3, batch 192, CrossEntropyLoss, the course's augmentation) and, once finished,
-appended to a JSON Lines file as one line. A rerun with the same ``--out`` skips what is done;
-the condition in progress keeps a per-epoch checkpoint, so a kill loses at most one epoch.
-Several workers may share one ``--out``: each claims a condition with an OS file lock before training
-it and skips the conditions other workers hold, so none is trained twice (see ``run_sweep``).
+Each condition (model, width, resolution, epochs, data, subset, seed, augmentation, learning rate) is
+trained with the course's protocol (Adam, batch 192, CrossEntropyLoss) and, once finished, appended to
+a JSON Lines file as one line. A rerun with the same ``--out`` skips what is done; the condition in
+progress keeps a per-epoch checkpoint, so a kill loses at most one epoch. Several workers may share
+one ``--out``: each claims a condition with an OS file lock before training it (see ``run_sweep``).
 
 Command line::
 
@@ -13,13 +12,12 @@ Command line::
         --widths 1.0,0.75,0.5,0.35 --resolutions 224,192,160,128,96 --epochs 10 \\
         --dataset animals10 --out runs/sweep.jsonl [--shard 1/4 | --shard slurm]
     python -m lecture_utils.sweep merge runs/a.jsonl runs/b.jsonl --out runs/all.jsonl
+    python -m lecture_utils.sweep plan lesson09 --out runs/09_sweep_full.jsonl
 
-Model names: ``mobilenet_v1``, ``mobilenet_v2``, ``c_mobilenet_v2``, and the ablation names
-``mobilenet_v2+leaky`` (LeakyReLU after the residual add only) and ``mobilenet_v2+proj``
-(projection shortcut on stride-2 / channel-changing blocks only). ``mobilenet_v2+leaky+proj``
-is the same network as ``c_mobilenet_v2`` and is recorded under that name. Every other network of
-the zoo trains under its ``create_model`` name at width 1 (``alexnet``, ``vgg16_bn``, ``googlenet``,
-``resnet18``, ...); ``wide_resnetD_K`` is WRN-D-K (e.g. ``wide_resnet16_4``).
+Model names: ``mobilenet_v1``, ``mobilenet_v2``, ``c_mobilenet_v2``; the ablations ``mobilenet_v2+leaky``
+(LeakyReLU after the residual add only) and ``mobilenet_v2+proj`` (projection shortcut only;
+``+leaky+proj`` is ``c_mobilenet_v2``); every other ``create_model`` name at width 1 (``alexnet``,
+``resnet18``, ...), and ``wide_resnetD_K`` for WRN-D-K.
 """
 
 from __future__ import annotations
@@ -42,38 +40,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from lecture_utils import LectureWarning
-
-__all__ = [
-    "MODELS",
-    "SWITCHES",
-    "DEFAULT_WIDTHS",
-    "DEFAULT_RESOLUTIONS",
-    "Condition",
-    "PartialLineWarning",
-    "DuplicateRecordWarning",
-    "parse_model_name",
-    "expand_grid",
-    "lesson09_plan",
-    "lesson09_profile_plan",
-    "lesson09_conditions",
-    "LESSON_REFERENCE",
-    "lessons_reference_plan",
-    "run_plan",
-    "parse_shard",
-    "slurm_shard",
-    "shard_grid",
-    "condition_key",
-    "record_key",
-    "init_seed",
-    "append_record",
-    "load_results",
-    "merge_results",
-    "write_results",
-    "check_out_writable",
-    "run_sweep",
-    "TorchRunner",
-    "main",
-]
+from lecture_utils._util import (check_writable_file, cpu_name, git_commit, positive_float, positive_int,
+                                  resolve_device, seed_everything, versions)
 
 # The three networks of the source experiment, in the order the lesson shows them.
 MODELS = ("mobilenet_v1", "mobilenet_v2", "c_mobilenet_v2")
@@ -152,13 +120,9 @@ def _family(model: str) -> str:
 
 
 def _check_width(width: Any) -> float:
-    try:
-        w = float(width)
-    except (TypeError, ValueError):
-        raise ValueError(f"width multiplier must be a number > 0, got {width!r}") from None
-    if not math.isfinite(w) or w <= 0:
-        raise ValueError(f"width multiplier must be a number > 0, got {width!r}")
-    return round(w, 6)
+    with contextlib.suppress(TypeError, ValueError):
+        width = float(width) if isinstance(width, str) else width  # from the command line
+    return round(positive_float(width, "width multiplier"), 6)
 
 
 def _check_resolution(resolution: Any) -> int:
@@ -181,9 +145,9 @@ def _check_subset(subset: Any) -> int | tuple[int, int] | None:
     if isinstance(subset, (list, tuple)):
         if len(subset) != 2:
             raise ValueError(f"subset must be n or (train, val) images per class, got {subset!r}")
-        train, val = (_positive_int(v, "subset (images per class)") for v in subset)
+        train, val = (positive_int(v, "subset (images per class)") for v in subset)
         return train if train == val else (train, val)
-    return _positive_int(subset, "subset (images per class)")
+    return positive_int(subset, "subset (images per class)")
 
 
 def _subset_from_text(text: str) -> int | tuple[int, int]:
@@ -195,12 +159,6 @@ def _subset_from_text(text: str) -> int | tuple[int, int]:
         return _check_subset(values[0] if len(values) == 1 else values)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _positive_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{what} must be an integer >= 1, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -276,7 +234,7 @@ def expand_grid(
     rs = _unique(_check_resolution(r) for r in resolutions)
     if not names or not ws or not rs:
         raise ValueError("models, widths and resolutions must each name at least one value")
-    epochs = _positive_int(epochs, "epochs")
+    epochs = positive_int(epochs, "epochs")
     subset = _check_subset(subset)
     if not isinstance(dataset, str) or not dataset:
         raise ValueError("dataset must be a non-empty name")
@@ -290,9 +248,7 @@ def expand_grid(
 
 
 def _check_lr(lr: Any) -> float:
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
-        raise ValueError(f"learning rate must be a number > 0, got {lr!r}")
-    return float(lr)
+    return positive_float(lr, "learning rate")
 
 
 ABLATION_VARIANTS = ("mobilenet_v2", "mobilenet_v2+leaky", "mobilenet_v2+proj", "c_mobilenet_v2")
@@ -423,9 +379,6 @@ def condition_key(record: dict) -> tuple:
         raise ValueError(f"a result needs the fields {', '.join(KEY_FIELDS)}: {exc}") from None
 
 
-record_key = condition_key
-
-
 def _subset_key(subset: Any) -> int | tuple[int, int] | None:
     return _check_subset(subset)  # JSON gives [train, val] back as a list; the key needs a tuple
 
@@ -541,17 +494,6 @@ def init_seed(model: str, width: float, seed: int = 0) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") & 0x7FFFFFFF
 
 
-def _versions() -> dict[str, str]:
-    import lecture_utils
-
-    out = {"python": platform.python_version(), "lecture_utils": lecture_utils.__version__}
-    for mod in ("torch", "torchvision"):
-        m = sys.modules.get(mod)
-        if m is not None:
-            out[mod] = getattr(m, "__version__", "?")
-    return out
-
-
 Runner = Callable[[Condition, Path], dict]
 
 
@@ -582,59 +524,42 @@ class TorchRunner:
         self.dataset, self.data_root, self.fast = dataset, data_root, fast
         self.augment, self.command = _check_augment(augment), command
         self.subset = _check_subset(subset)
-        self.batch_size = _positive_int(batch_size, "batch size")
+        self.batch_size = positive_int(batch_size, "batch size")
         self.seed, self.progress = int(seed), progress
         self.device = device
         self.num_workers = num_workers
         self.cache_dir = cache_dir
         # CPU threads for training: 1 avoids oversubscription when several runs share few cores
-        self.threads = None if threads is None else _positive_int(threads, "threads")
+        self.threads = None if threads is None else positive_int(threads, "threads")
         # the code that trains is the code imported now: read its commit once, not when a condition ends
-        self.commit = _git_commit()
+        self.commit = git_commit()
         self.num_classes: int | None = None
         self._loaders: dict[str, dict[str, Any]] = {"train": {}, "val": {}}
         self._init: dict[tuple[str, float], dict] = {}
-
-    # -- data
-    def _resolve_device(self) -> str:
-        import torch
-
-        if self.device is None:
-            self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"device {self.device!r} asked for, but CUDA is not available; use --device cpu")
-        return self.device
 
     def prepare(self, conditions: Sequence[Condition]) -> None:
         """Check the data set is there and build the loaders the conditions need (once per resolution)."""
         from lecture_utils import data
 
-        device = self._resolve_device()
+        self.device = resolve_device(self.device)
         try:
             train = data.get_dataset(self.dataset, "train", root=self.data_root)
         except (FileNotFoundError, RuntimeError, OSError) as exc:
             raise ValueError(_missing_data_message(self.dataset, self.data_root, exc)) from None
-        classes = getattr(train, "classes", None)
-        self.num_classes = len(classes) if classes else len({int(y) for y in getattr(train, "targets", [])})
+        self.num_classes = len(getattr(train, "classes", None) or {int(y) for y in getattr(train, "targets", [])})
         if not self.num_classes:
             raise ValueError(f"data set {self.dataset!r} has no classes")
         need = sorted({c.resolution for c in conditions if f"R{c.resolution}" not in self._loaders["train"]},
                       reverse=True)
-        if not need:
-            return
-        workers = self.num_workers
-        if workers is None:
-            workers = min(4, os.cpu_count() or 1) if device.startswith("cuda") and not self.fast else 0
-        kwargs = dict(batch_size=self.batch_size, augment=self.augment, root=self.data_root, subset=self.subset,
-                      seed=self.seed, num_workers=workers)
-        if self.fast:
-            from lecture_utils.fastdata import make_fast_loaders
-
-            loaders = make_fast_loaders(self.dataset, need, device=device, cache_dir=self.cache_dir, **kwargs)
-        else:
-            loaders = data.make_loaders(self.dataset, need, **kwargs)
-        for split in ("train", "val"):
-            self._loaders[split].update(loaders[split])
+        if need:
+            workers = self.num_workers
+            if workers is None:  # DataLoader processes for the plain path on a GPU; else one decode thread per core
+                workers = min(4, os.cpu_count() or 1) if self.device.type == "cuda" and not self.fast else 0
+            loaders = data.make_loaders(self.dataset, need, batch_size=self.batch_size, augment=self.augment,
+                                        root=self.data_root, subset=self.subset, seed=self.seed, num_workers=workers,
+                                        cached=self.fast, device=self.device, cache_dir=self.cache_dir)
+            for split in ("train", "val"):
+                self._loaders[split].update(loaders[split])
         for model, resolution in _unique((c.model, c.resolution) for c in conditions):
             self._check_fits(model, resolution)
 
@@ -694,8 +619,8 @@ class TorchRunner:
         import torch
         from torch import nn
 
-        from lecture_utils.profile import ptflops_macs, count_params, conv_linear_macs
-        from lecture_utils.trainer import ModelTrainer, load_checkpoint_history, seed_everything
+        from lecture_utils.profile import conv_linear_macs, count_params, ptflops_macs
+        from lecture_utils.trainer import ModelTrainer
 
         mine = (self.dataset, self.subset, self.seed, self.augment)
         if (cond.dataset, cond.subset, cond.seed, cond.augment) != mine:
@@ -710,13 +635,10 @@ class TorchRunner:
         macs = conv_linear_macs(net, cond.resolution)  # conv + FC multiply-adds: what the papers' tables count
         macs_ptflops = ptflops_macs(net, cond.resolution, backend="pytorch")  # + BN, activations, biases
         seed_everything(cond.seed)
+        # the trainer sets each loader's epoch, so every condition (in any order, on any shard, after any
+        # resume) sees the data order and augmentation draws of its own epochs
         train_loader = self._loaders["train"][f"R{cond.resolution}"]
         val_loader = self._loaders["val"][f"R{cond.resolution}"]
-        # The loaders outlive a condition: rewind them so that every condition (in any order, on any
-        # shard, after any resume) sees the data order and augmentation draws of its own epochs.
-        done = load_checkpoint_history(checkpoint).epochs if checkpoint.is_file() else 0
-        _rewind(train_loader, self.seed, done)
-        _rewind(val_loader, self.seed, done)
         net = net.to(self.device)
         optimizer = torch.optim.Adam(net.parameters(), lr=cond.lr)
         # GoogLeNet trains with its two auxiliary classifiers (loss = main + 0.3 x each), as in lesson 03;
@@ -740,7 +662,7 @@ class TorchRunner:
             # the validation images augmented as in training: what the training accuracy is measured on
             _, val_acc_augmented = trainer.model_evaluate(
                 net, val_loader.with_augment(self.augment, seed=self.seed + 1), nn.CrossEntropyLoss(), cond.epochs)
-        device_name = torch.cuda.get_device_name(self.device) if str(self.device).startswith("cuda") else "cpu"
+        device_name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu"
         return {
             "params": int(params),
             "macs": int(macs),
@@ -760,47 +682,11 @@ class TorchRunner:
             "fast_data": self.fast,
             "device": str(self.device),
             "device_name": device_name,
-            "cpu": _cpu_name(),
+            "cpu": cpu_name(),
             "threads": torch.get_num_threads(),
             "commit": self.commit,
             "command": self.command,
         }
-
-
-def _cpu_name() -> str:
-    """The CPU's model name (from /proc/cpuinfo on Linux), for a result's provenance."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
-    except OSError:
-        pass
-    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
-
-
-def _git_commit() -> str | None:
-    """The checkout's commit (with ``+dirty`` when the package's code has local changes), or None outside git."""
-    import subprocess
-
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
-                                timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."], cwd=here,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return commit + ("+dirty" if dirty else "")
-
-
-def _rewind(loader: Any, seed: int, epoch: int) -> None:
-    """Put a loader where a fresh one would be at ``epoch`` (fast loaders count epochs themselves)."""
-    if hasattr(loader, "set_epoch"):
-        loader.set_epoch(epoch)
-        return
-    generator = getattr(loader, "generator", None)
-    if generator is not None:  # a DataLoader: fit restores the generator's state from a checkpoint
-        generator.manual_seed(seed)
 
 
 def _dataset_size(loader: Any) -> int | None:
@@ -825,7 +711,7 @@ def _remove_finished_checkpoints(ckpt_dir: Path, conditions: Sequence[Condition]
         return
     for cond in conditions:
         if cond.key in done:
-            for leftover in ckpt_dir.glob(f"{cond.slug()}.pt*"):  # the checkpoint and half-saved .tmp files
+            for leftover in [*ckpt_dir.glob(f"{cond.slug()}.pt"), *ckpt_dir.glob(f".{cond.slug()}.pt.*.tmp")]:
                 leftover.unlink(missing_ok=True)
             _claim_path(ckpt_dir, cond).unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # another worker may have put a file there meanwhile
@@ -883,7 +769,6 @@ def check_out_writable(out: str | os.PathLike) -> Path:
 
     Raises ValueError naming what is wrong (a directory, a read-only folder, ...).
     """
-    from lecture_utils.files import check_writable_file
 
     out = check_writable_file(out, "results file", append=True)
     ckpt_dir = out.with_name(out.name + ".ckpt")
@@ -958,7 +843,7 @@ def run_sweep(
                         **asdict(cond),
                         "wall_time_s": round(time.time() - started, 3),
                         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                        "versions": _versions(),
+                        "versions": versions(),
                         "format": FORMAT_VERSION,
                     }
                     _append_locked(out, ckpt_dir, record)

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import random
-import socket
 import time
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -23,27 +21,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from lecture_utils.files import check_writable_file
+from lecture_utils._util import atomic_write, check_writable_file, positive_int, resolve_device, seed_everything
+
+__all__ = ["ModelTrainer", "History", "NonFiniteLossError", "CheckpointError", "load_checkpoint_history",
+           "seed_everything", "resolve_device", "set_epoch"]
 
 HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
 AUX_WEIGHT = 0.3  # GoogLeNet: auxiliary losses are added with weight 0.3 during training
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and PyTorch's (CPU and CUDA) random generators."""
-    if int(seed) != seed:
-        raise ValueError(f"seed must be an integer, got {seed!r}")
-    seed = int(seed)
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)  # also seeds every CUDA device
-
-
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """`device` as a torch.device; ``None`` means CUDA when available, else CPU."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 class History(dict):
@@ -87,9 +71,7 @@ class ModelTrainer:
     def __init__(self, epoch_step: int = 2, device: str | torch.device | None = None,
                  BC_mode: bool = False, aux: bool = False, channels_last: bool = True,
                  amp: bool = True) -> None:
-        if int(epoch_step) != epoch_step or epoch_step < 1:
-            raise ValueError(f"epoch_step must be a positive integer, got {epoch_step!r}")
-        self.epoch_step = int(epoch_step)
+        self.epoch_step = positive_int(epoch_step, "epoch_step (0: no per-epoch lines)", minimum=0)
         self.device = resolve_device(device)
         self.BC_mode = bool(BC_mode)
         self.aux = bool(aux)
@@ -103,7 +85,12 @@ class ModelTrainer:
 
     def model_train(self, model: nn.Module, loader: Iterable, criterion: nn.Module | None,
                     optimizer: torch.optim.Optimizer, epoch: int, *, progress: bool = False) -> tuple[float, float]:
-        """Train `model` for one epoch; returns (mean loss, accuracy). `epoch` counts from 0."""
+        """Train `model` for one epoch; returns (mean loss, accuracy). `epoch` counts from 0.
+
+        A loader with ``set_epoch`` (or a sampler with one) is told `epoch` first, so that epoch's
+        order and augmentation depend on the epoch only (and a resumed run sees the same batches).
+        """
+        set_epoch(loader, epoch)
         model.train()
         loss, acc = self._run_epoch(model, loader, criterion, optimizer, epoch, progress)
         self._report(epoch, "train", loss, acc)
@@ -112,6 +99,7 @@ class ModelTrainer:
     def model_evaluate(self, model: nn.Module, loader: Iterable, criterion: nn.Module | None,
                        epoch: int, *, progress: bool = False) -> tuple[float, float]:
         """Evaluate `model` (eval mode, no gradients); returns (mean loss, accuracy)."""
+        set_epoch(loader, epoch)
         model.eval()
         with torch.no_grad():
             loss, acc = self._run_epoch(model, loader, criterion, None, epoch, progress)
@@ -135,7 +123,7 @@ class ModelTrainer:
         start = 0
         checkpoint = Path(checkpoint) if checkpoint is not None else None
         if checkpoint is not None and resume and checkpoint.is_file():
-            start, history = self._load_checkpoint(checkpoint, model, optimizer, scheduler, train_loader)
+            start, history = self._load_checkpoint(checkpoint, model, optimizer, scheduler)
             print(f"resuming from {checkpoint.name}: {start} epoch(s) done")
         if checkpoint is not None and start < int(epochs):
             check_writable_file(checkpoint, "checkpoint")  # before an epoch is spent, not after
@@ -163,7 +151,7 @@ class ModelTrainer:
                 scheduler.step()
             history.append(train_loss, train_acc, val_loss, val_acc)
             if checkpoint is not None:
-                self._save_checkpoint(checkpoint, model, optimizer, scheduler, history, train_loader)
+                self._save_checkpoint(checkpoint, model, optimizer, scheduler, history)
             if plot is not None:
                 plot.update(history)
         return history
@@ -171,7 +159,7 @@ class ModelTrainer:
     # --- internals --------------------------------------------------------------------------
 
     def _report(self, epoch: int, phase: str, loss: float, acc: float) -> None:
-        if epoch == 0 or (epoch + 1) % self.epoch_step == 0:
+        if self.epoch_step and (epoch == 0 or (epoch + 1) % self.epoch_step == 0):
             line = f"epoch {epoch + 1:03d}, {phase:<5} [loss: {loss:.3f}, acc: {acc * 100:.2f}%]"
             if self._bar is not None:
                 self._bar.write(line)  # keeps the progress bar intact in a terminal
@@ -267,7 +255,7 @@ class ModelTrainer:
     # --- checkpoints --------------------------------------------------------------------------
 
     def _save_checkpoint(self, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                         scheduler: Any, history: History, train_loader: Iterable) -> None:
+                         scheduler: Any, history: History) -> None:
         state = {
             "epoch": history.epochs,
             "model": model.state_dict(),
@@ -276,18 +264,10 @@ class ModelTrainer:
             "history": history.to_dict(),
             "rng": _rng_state(),
         }
-        generator = getattr(train_loader, "generator", None)
-        if isinstance(generator, torch.Generator):
-            state["loader_generator"] = generator.get_state()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # a name of this process's own (host and pid): two processes saving the same checkpoint never
-        # rename each other's temp file, and the rename never leaves a half-written checkpoint
-        tmp = path.with_name(f"{path.name}.{socket.gethostname()}-{os.getpid()}.tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: torch.save(state, tmp))
 
     def _load_checkpoint(self, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                         scheduler: Any, train_loader: Iterable) -> tuple[int, History]:
+                         scheduler: Any) -> tuple[int, History]:
         state = _read_checkpoint(path, ("epoch", "model", "optimizer", "history", "rng"))
         model.load_state_dict(state["model"])
         self._prepare(model)
@@ -295,10 +275,15 @@ class ModelTrainer:
         if scheduler is not None and state.get("scheduler") is not None:
             scheduler.load_state_dict(state["scheduler"])
         _set_rng_state(state["rng"])
-        generator = getattr(train_loader, "generator", None)
-        if isinstance(generator, torch.Generator) and "loader_generator" in state:
-            generator.set_state(state["loader_generator"])
         return int(state["epoch"]), History(state["history"])
+
+
+def set_epoch(loader: Iterable, epoch: int) -> None:
+    """Tell `loader` (or its sampler, as for ``DistributedSampler``) which epoch comes next, if it asks."""
+    for owner in (loader, getattr(loader, "sampler", None)):
+        if callable(getattr(owner, "set_epoch", None)):
+            owner.set_epoch(epoch)
+            return
 
 
 def load_checkpoint_history(path: str | Path) -> History:

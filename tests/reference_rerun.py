@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from lecture_utils import data, sweep
+from lecture_utils._util import cpu_name
 
 HAVE_RAW = all(data.find_fashion_mnist_raw(s) for s in ("train", "val"))
 needs_raw = pytest.mark.skipif(not HAVE_RAW, reason="needs the Fashion-MNIST raw files "
@@ -27,7 +28,7 @@ def assert_first_epoch_reproduces(stored: dict, tmp_path: Path) -> None:
     # round differently: two threads instead of one moved the train loss by 0.002, the train accuracy by
     # 0.0015 and the val loss by 0.024 (measured), as much as another seed, so off that machine the test
     # can only catch gross errors (a broken data path or model), with tolerances about five times those drifts.
-    same_machine = (stored["cpu"], stored["versions"]["torch"]) == (sweep._cpu_name(), torch.__version__)
+    same_machine = (stored["cpu"], stored["versions"]["torch"]) == (cpu_name(), torch.__version__)
     tolerance = {"train_loss": 0.01, "train_acc": 0.01, "val_loss": 0.1, "val_acc": 0.01}
     for key, tol in tolerance.items():
         assert live[key][0] == pytest.approx(stored[key][0], abs=1e-6 if same_machine else tol), key

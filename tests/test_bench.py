@@ -12,7 +12,7 @@ from lecture_utils import bench
 
 
 def test_tiny_bench_prints_both_pipelines_accuracy_and_ends_in_speedup(tmp_path, capsys):
-    bench.main(["--device", "cpu", "--images", "20", "--resolution", "32", "--batch-size", "5",
+    bench.main(["--device", "cpu", "--images", "100", "--resolution", "32", "--batch-size", "5",
                 "--warmup", "1", "--steps", "1", "--repeats", "1", "--epochs-acc", "1", "--acc-subset", "1",
                 "--acc-batch-size", "4",
                 "--data-dir", str(tmp_path / "jpegs"), "--threads", "1", "--no-progress"])
@@ -21,7 +21,7 @@ def test_tiny_bench_prints_both_pipelines_accuracy_and_ends_in_speedup(tmp_path,
     assert lines[0].startswith("bench: mobilenet_v2 at 32 px, batch 5, cpu")
     assert any(re.fullmatch(rf"course: {number} images/s \(median of 1 x 1 steps: .*\)", ln) for ln in lines)
     assert any(re.fullmatch(rf"fast: {number} images/s \(median of 1 x 1 steps: .*\)", ln) for ln in lines)
-    assert any(re.fullmatch(rf"fast with the decode amortised over 10 epochs of 20 images: {number} images/s", ln)
+    assert any(re.fullmatch(rf"fast with the decode amortised over 10 epochs of 100 images: {number} images/s", ln)
                for ln in lines)
     assert "sample, 1 epoch at 32 px, batch 4 (10 train / 10 val images), augmentation light, accuracy " \
            "train (last epoch) / val / val augmented as in training:" in lines

@@ -1,4 +1,4 @@
-"""The fast data path against the course's pipeline (torchvision transforms.v2 on PIL images)."""
+"""The cached data path against the course's pipeline (torchvision transforms.v2 on PIL images)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 from lecture_utils import data, fastdata
-from lecture_utils.fastdata import AugmentSpec, FastLoader, StreamingFallbackWarning
+from lecture_utils.fastdata import FastLoader
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 
@@ -49,7 +49,11 @@ class _Pictures(Dataset):
 def _loader(dataset: Dataset, resolution: int, **kwargs) -> FastLoader:
     cache = fastdata.build_cache(dataset, [resolution])
     kwargs.setdefault("device", "cpu")
-    return FastLoader(cache.images[resolution], cache.labels, sizes=cache.sizes, **kwargs)
+    return FastLoader(cache.images[resolution], cache.labels, **kwargs)
+
+
+def _cached(*args, **kwargs):
+    return data.make_loaders(*args, cached=True, device="cpu", **kwargs)
 
 
 @pytest.fixture
@@ -68,19 +72,27 @@ def sample_copy(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("name", ["course", "light"])
-def test_each_named_augmentation_gives_define_transform_the_ranges_the_fast_path_draws(name):
+def test_each_named_augmentation_gives_torchvision_and_kornia_the_same_ranges(name):
     steps = {type(t).__name__: t for t in data.define_transform(32, None, augment=name).transforms}
     jitter, affine = steps["ColorJitter"], steps["RandomAffine"]
-    spec = fastdata.FastLoader(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), torch.zeros(1), augment=name).augment
-    assert steps["RandomHorizontalFlip"].p == spec.flip_p
-    for field in ("brightness", "contrast", "saturation"):
-        value = getattr(spec, field)
-        assert getattr(jitter, field) == (pytest.approx((1 - value, 1 + value)) if value else None)
-    assert jitter.hue == (pytest.approx((-spec.hue, spec.hue)) if spec.hue else None)
-    assert list(affine.degrees) == list(spec.degrees)
-    assert list(affine.translate) == list(spec.translate)
-    assert list(affine.scale) == list(spec.scale)
-    assert affine.shear is None
+    k_flip, k_jitter, k_affine = data.device_augment(name)
+    assert steps["RandomHorizontalFlip"].p == k_flip.p == data.AUGMENTATIONS[name].flip_p
+    # kornia's draws of 4000 images fill torchvision's ranges (identity where torchvision has none)
+    torch.manual_seed(0)
+    drawn = k_jitter.forward_parameters(torch.Size([4000, 3, 8, 8]))
+    for field in ("brightness", "contrast", "saturation", "hue"):
+        factor = drawn[f"{field}_factor"]
+        low, high = getattr(jitter, field) or ((0.0, 0.0) if field == "hue" else (1.0, 1.0))
+        assert low - 1e-6 <= factor.min() and factor.max() <= high + 1e-6, field
+        assert factor.min() < low + 0.01 and factor.max() > high - 0.01, field
+    drawn = k_affine.forward_parameters(torch.Size([4000, 3, 100, 100]))
+    assert affine.degrees[0] <= drawn["angle"].min() and drawn["angle"].max() <= affine.degrees[1]
+    assert affine.scale[0] <= drawn["scale"].min() and drawn["scale"].max() <= affine.scale[1]
+    for axis, fraction in enumerate(affine.translate):  # torchvision's: a fraction of width, then of height
+        shift = drawn["translations"][:, axis].abs()
+        assert shift.max() <= fraction * 100 and shift.max() > 0.95 * fraction * 100
+    assert affine.shear is None and float(drawn["shear_x"].abs().max()) == 0.0
+    assert data.device_augment("none") is None
 
 
 def test_light_augmentation_is_centred_on_the_identity_and_course_is_not():
@@ -90,26 +102,6 @@ def test_light_augmentation_is_centred_on_the_identity_and_course_is_not():
     assert data.AUGMENTATIONS["none"] is None and data.augment_spec(True) is course
     with pytest.raises(ValueError, match="course, light, none"):
         data.augment_spec("strong")
-
-
-def test_affine_parameters_follow_torchvision_semantics():
-    # translate=(0.1, 0.3): horizontal shift up to 0.1 x width, vertical up to 0.3 x height, whole pixels
-    n = 4000
-    sizes = torch.tensor([[300.0, 225.0]]).repeat(n, 1)
-    p = fastdata.sample_augment_params(sizes, generator=torch.Generator().manual_seed(0))
-    tx, ty = p["translate"][:, 0], p["translate"][:, 1]
-    assert tx.abs().max() <= 30 and ty.abs().max() <= 0.3 * 225
-    assert ty.abs().max() > 60 and tx.abs().max() > 27  # the ranges are used to their ends
-    assert torch.equal(tx, tx.round()) and torch.equal(ty, ty.round())
-    assert 30 <= p["angle"].min() and p["angle"].max() <= 70
-    assert 0.5 <= p["scale"].min() and p["scale"].max() <= 0.75
-    for name in ("brightness", "contrast", "saturation"):
-        assert 0.6 <= p[name].min() and p[name].max() <= 1.4
-    assert p["hue"].abs().max() <= 0.1
-    assert 0.45 < p["flip"].float().mean() < 0.55
-    # ColorJitter's order is a uniform random permutation: all 24 show up
-    assert len(torch.unique(fastdata.order_ids(p["order"]))) == 24
-    assert torch.equal(p["order"].sort(dim=1).values, torch.arange(4).expand(n, 4))
 
 
 def test_identical_images_get_different_augmentations_within_a_batch():
@@ -132,70 +124,10 @@ def test_identical_images_get_different_augmentations_within_a_batch():
     assert torch.equal(once[0], once[15])
 
 
-# --------------------------------------------------------------------------- augmentation operations
-
-
-def test_affine_moves_shapes_where_torchvision_affine_puts_them():
-    # flip + affine on a 300x225 picture then resize, vs the fast path's resize then affine: the
-    # centroid of each coloured patch must land within half a pixel
-    width, height, r = 300, 225, 96
-    image = Image.new("RGB", (width, height))
-    draw = ImageDraw.Draw(image)
-    draw.rectangle([40, 30, 80, 70], fill=(255, 0, 0))
-    draw.rectangle([200, 150, 240, 190], fill=(0, 255, 0))
-    draw.ellipse([130, 20, 170, 60], fill=(0, 0, 255))
-    cached = torch.from_numpy(np.array(image.resize((r, r), Image.BILINEAR))).permute(2, 0, 1)
-    cached = cached[None].float() / 255
-    yy, xx = torch.meshgrid(torch.arange(r, dtype=torch.float32), torch.arange(r, dtype=torch.float32),
-                            indexing="ij")
-
-    def centroids(x: torch.Tensor) -> torch.Tensor:  # [3, 2]: per colour channel (x, y)
-        w = x.sum(dim=(1, 2), keepdim=True)
-        return torch.stack([(x * xx).sum(dim=(1, 2)) / w[:, 0, 0], (x * yy).sum(dim=(1, 2)) / w[:, 0, 0]], 1)
-
-    for flip, angle, (tx, ty), scale in [(False, 45.0, (20, -30), 0.6), (True, 30.0, (-10, 50), 0.75),
-                                         (True, 70.0, (0, 0), 0.5)]:
-        src = TF.horizontal_flip(image) if flip else image
-        expected = TF.affine(src, angle=angle, translate=[tx, ty], scale=scale, shear=[0.0, 0.0])
-        expected = TF.to_dtype(TF.to_image(expected.resize((r, r), Image.BILINEAR)), torch.float32, scale=True)
-        params = {"flip": torch.tensor([flip]), "angle": torch.tensor([angle]), "scale": torch.tensor([scale]),
-                  "translate": torch.tensor([[float(tx), float(ty)]])}
-        theta = fastdata.affine_theta(params, torch.tensor([[float(width), float(height)]]))
-        grid = fastdata.affine_grid(theta, r, r)
-        got = torch.nn.functional.grid_sample(cached, grid, align_corners=False)[0]
-        assert torch.allclose(centroids(got), centroids(expected), atol=0.5)
-
-
-def test_affine_grid_equals_torch_affine_grid():
-    theta = torch.randn(5, 2, 3, generator=torch.Generator().manual_seed(0))
-    expected = torch.nn.functional.affine_grid(theta, [5, 3, 7, 9], align_corners=False)
-    assert torch.allclose(fastdata.affine_grid(theta, 7, 9), expected, atol=1e-6)
-
-
-def test_color_jitter_matches_torchvision_kernels_image_by_image():
-    x = torch.rand(48, 3, 12, 12, generator=torch.Generator().manual_seed(0))
-    sizes = torch.full((48, 2), 12.0)
-    p = fastdata.sample_augment_params(sizes, generator=torch.Generator().manual_seed(1))
-    kernels = (TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation, TF.adjust_hue)
-    names = ("brightness", "contrast", "saturation", "hue")
-    expected = []
-    for i in range(48):
-        xi = x[i]
-        for op in p["order"][i].tolist():
-            xi = kernels[op](xi, float(p[names[op]][i]))
-        expected.append(xi)
-    got = fastdata.color_jitter(x, p)
-    # torchvision's tensor grey weighs red 0.2989, PIL's (used here, as the course runs in PIL) 0.299
-    assert torch.allclose(got, torch.stack(expected), atol=5e-4)
-    assert not torch.equal(got, x)
-
-
 @pytest.mark.parametrize("name", ["course", "light"])
 def test_augmented_statistics_match_the_torchvision_pipeline(name):
-    # the same 40 pictures through define_transform(augment=True) and through the fast path, 20
-    # times each: per-channel mean and std of all pixels agree within 0.02 (pixel values in [0, 1];
-    # over seeds 0-4 the largest gap was 0.013: sampling spread, plus PIL's uint8 blends rounding
-    # down by about half a level per colour operation)
+    # the same 40 pictures through define_transform(augment=name) and through the cached path, 20
+    # times each: per-channel mean and std of all pixels agree within 0.02 (pixel values in [0, 1])
     pictures, reps, r = _Pictures(40, (128, 96)), 20, 48
     course = data.define_transform(r, None, augment=name)
     torch.manual_seed(0)
@@ -208,7 +140,7 @@ def test_augmented_statistics_match_the_torchvision_pipeline(name):
 
 
 def test_validation_batches_equal_the_course_transform():
-    loaders = fastdata.make_fast_loaders("sample", [32], batch_size=8, subset=(2, 2), device="cpu")
+    loaders = _cached("sample", [32], batch_size=8, subset=(2, 2))
     course = data.make_loaders("sample", [32], batch_size=8, subset=(2, 2))
     got = list(loaders["val"]["R32"])
     expected = list(course["val"]["R32"])
@@ -223,14 +155,14 @@ def test_validation_batches_equal_the_course_transform():
 
 def test_cache_is_decoded_once_and_reused_across_epochs(monkeypatch, sample_copy):
     calls = []
-    decode = fastdata._decode_item
+    decode = fastdata._decode
 
     def counting(dataset, index, resolutions):
         calls.append(index)
         return decode(dataset, index, resolutions)
 
-    monkeypatch.setattr(fastdata, "_decode_item", counting)
-    loaders = fastdata.make_fast_loaders("sample", [32, 48], batch_size=5, root=sample_copy, device="cpu")
+    monkeypatch.setattr(fastdata, "_decode", counting)
+    loaders = _cached("sample", [32, 48], batch_size=5, root=sample_copy)
     assert len(calls) == 12 + 12  # every train and val image once, for both resolutions together
     for _epoch in range(3):
         for split in ("train", "val"):
@@ -244,8 +176,7 @@ def test_disk_cache_is_read_back_and_rebuilt_when_a_file_changes(sample_copy, tm
     first = fastdata.build_cache(dataset, [32], cache_dir=tmp_path / "cache")
     again = fastdata.build_cache(dataset, [32], cache_dir=tmp_path / "cache")
     assert (first.decoded, again.decoded) == (12, 0)
-    assert np.array_equal(np.asarray(again.images[32]), first.images[32].numpy())
-    assert torch.equal(again.labels, first.labels) and torch.equal(again.sizes, first.sizes)
+    assert torch.equal(again.images[32], first.images[32]) and torch.equal(again.labels, first.labels)
     touched = dataset.samples[0][0]
     stat = os.stat(touched)
     os.utime(touched, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
@@ -262,35 +193,18 @@ def test_unreadable_files_are_left_out_of_the_cache(sample_copy):
     assert cache.labels.tolist() == sorted(cache.labels.tolist())
 
 
-def test_streaming_fallback_gives_the_same_batches_with_a_warning():
-    pictures = _Pictures(10)
-    resident = _loader(pictures, 32, batch_size=4, shuffle=True, augment=True, seed=3)
-    with pytest.warns(StreamingFallbackWarning, match="streaming"):
-        streamed = _loader(pictures, 32, batch_size=4, shuffle=True, augment=True, seed=3,
-                           memory_fraction=1e-12)
-    assert resident.resident and not streamed.resident
-    for (x, y), (sx, sy) in zip(resident, streamed):
-        assert torch.equal(y, sy)
-        assert torch.allclose(x, sx, atol=1e-6)
-
-
-def test_memory_mapped_cache_streams_when_it_does_not_fit(sample_copy, tmp_path):
-    dataset = data.get_dataset("sample", "val", root=sample_copy)
-    fastdata.build_cache(dataset, [32], cache_dir=tmp_path)
-    cache = fastdata.build_cache(dataset, [32], cache_dir=tmp_path)
-    assert isinstance(cache.images[32], np.memmap)
-    with pytest.warns(StreamingFallbackWarning):
-        loader = FastLoader(cache.images[32], cache.labels, sizes=cache.sizes, batch_size=5, device="cpu",
-                            memory_fraction=0.0)
-    x = torch.cat([x for x, _y in loader])
-    expected = torch.from_numpy(np.array(cache.images[32])).float() / 255
-    assert torch.allclose(x, expected, atol=1e-6)
+def test_a_cache_too_big_for_the_gpu_is_refused_with_the_size_it_needs(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2**20, 2**30))  # 1 MiB free
+    images = torch.zeros(100, 3, 64, 64, dtype=torch.uint8)  # 1.2 MB
+    with pytest.raises(ValueError, match=r"needs 0\.00 GiB on cuda.*half of the 0\.00 GiB free.*cached=False"):
+        FastLoader(images, torch.zeros(100), device="cuda")
 
 
 # --------------------------------------------------------------------------- the loader
 
 
-def test_loader_batches_are_normalised_float32_channels_last():
+def test_loader_batches_are_normalised_float32():
     pictures = _Pictures(10)
     loader = _loader(pictures, 40, batch_size=4, augment=True, mean=[0.5] * 3, std=[0.25] * 3)
     batches = list(loader)
@@ -298,7 +212,6 @@ def test_loader_batches_are_normalised_float32_channels_last():
     assert [len(y) for _x, y in batches] == [4, 4, 2]
     x, y = batches[0]
     assert x.shape == (4, 3, 40, 40) and x.dtype == torch.float32
-    assert x.is_contiguous(memory_format=torch.channels_last)
     assert y.dtype == torch.int64
     # black fill (0) normalised: (0 - 0.5) / 0.25
     assert x.min().item() == pytest.approx(-2.0)
@@ -318,8 +231,24 @@ def test_shuffle_is_seeded_and_changes_every_epoch():
     assert torch.equal([y for _x, y in a][0], first)
 
 
-def test_make_fast_loaders_has_the_shape_of_make_loaders():
-    fast = fastdata.make_fast_loaders("sample", [32, 48], batch_size=16, subset=(3, 2), device="cpu")
+def test_cached_and_plain_loaders_visit_the_images_in_the_same_order_and_augment_by_epoch():
+    cached = _cached("sample", [16], batch_size=7, subset=(3, 1), augment="light", seed=4)["train"]["R16"]
+    plain = data.make_loaders("sample", [16], batch_size=7, subset=(3, 1), augment="light", seed=4)["train"]["R16"]
+    for epoch in (0, 1, 0):
+        cached.set_epoch(epoch)
+        plain.sampler.set_epoch(epoch)
+        assert torch.equal(torch.cat([y for _x, y in cached]), torch.cat([y for _x, y in plain]))
+    cached.set_epoch(1)
+    torch.manual_seed(0)  # the augmentation of an epoch does not depend on the caller's random state
+    first = next(iter(cached))[0]
+    cached.set_epoch(1)
+    torch.manual_seed(1)
+    assert torch.equal(next(iter(cached))[0], first)
+    assert not torch.equal(next(iter(cached))[0], first)  # epoch 2 draws again
+
+
+def test_cached_loaders_have_the_shape_of_the_plain_ones():
+    fast = _cached("sample", [32, 48], batch_size=16, subset=(3, 2))
     course = data.make_loaders("sample", [32, 48], batch_size=16, subset=(3, 2))
     assert {s: sorted(d) for s, d in fast.items()} == {s: sorted(d) for s, d in course.items()}
     for split in ("train", "val"):
@@ -330,15 +259,13 @@ def test_make_fast_loaders_has_the_shape_of_make_loaders():
 
 
 @pytest.mark.parametrize("call", [
-    lambda: fastdata.make_fast_loaders("imagenet", [32]),
-    lambda: fastdata.make_fast_loaders("sample", [0]),
-    lambda: fastdata.make_fast_loaders("sample", [32], batch_size=0),
-    lambda: fastdata.make_fast_loaders("sample", [32], device="tpu:x"),
-    lambda: fastdata.make_fast_loaders("sample", [32], num_workers=-1),
-    lambda: AugmentSpec(degrees=(70, 30)),
-    lambda: AugmentSpec(hue=0.7),
-    lambda: AugmentSpec(translate=(0.1, 1.5)),
-    lambda: fastdata.memory_budget("cpu", 1.5),
+    lambda: _cached("imagenet", [32]),
+    lambda: _cached("sample", [0]),
+    lambda: _cached("sample", [32], batch_size=0),
+    lambda: data.make_loaders("sample", [32], cached=True, device="tpu:x"),
+    lambda: _cached("sample", [32], num_workers=-1),
+    lambda: data.device_augment(data.AugmentSpec(hue=0.7)),
+    lambda: data.device_augment(data.AugmentSpec(degrees=(70, 30))),
     lambda: FastLoader(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4), augment="yes"),
     lambda: FastLoader(torch.zeros(4, 3, 8, 8), torch.zeros(4)),
     lambda: FastLoader(torch.zeros(4, 1, 8, 8, dtype=torch.uint8), torch.zeros(4)),
@@ -351,10 +278,10 @@ def test_bad_arguments_raise_value_error(call):
         call()
 
 
-def test_model_trainer_trains_on_fast_loaders():
+def test_model_trainer_trains_on_cached_loaders():
     from lecture_utils.trainer import ModelTrainer
 
-    loaders = fastdata.make_fast_loaders("sample", [16], batch_size=10, subset=(2, 1), device="cpu")
+    loaders = _cached("sample", [16], batch_size=10, subset=(2, 1))
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
                                 torch.nn.Linear(4, 10))
@@ -381,7 +308,7 @@ def test_model_trainer_trains_on_fast_loaders():
 def test_cached_val_labels_keep_training_labels_when_a_class_is_missing(sample_copy):
     shutil.rmtree(sample_copy / "val" / "coat")  # train: bag 0, coat 1, trouser 2 (alphabetical)
     with pytest.warns(data.MissingClassWarning, match=r"coat \(1\)"):
-        loaders = fastdata.make_fast_loaders("sample", [32], batch_size=16, root=sample_copy, device="cpu")
+        loaders = _cached("sample", [32], batch_size=16, root=sample_copy)
     val_labels = torch.cat([y for _x, y in loaders["val"]["R32"]]).tolist()
     train_labels = torch.cat([y for _x, y in loaders["train"]["R32"]]).tolist()
     assert sorted(val_labels) == [0, 0, 0, 0, 2, 2, 2, 2]  # before: trouser got coat's label 1
@@ -391,4 +318,4 @@ def test_cached_val_labels_keep_training_labels_when_a_class_is_missing(sample_c
 def test_cached_path_refuses_an_extra_val_class(sample_copy):
     shutil.copytree(sample_copy / "val" / "bag", sample_copy / "val" / "sandal")
     with pytest.raises(ValueError, match=r"\['sandal'\] that .*train lacks"):
-        fastdata.make_fast_loaders("sample", [32], batch_size=16, root=sample_copy, device="cpu")
+        _cached("sample", [32], batch_size=16, root=sample_copy)

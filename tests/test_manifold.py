@@ -34,6 +34,7 @@ def test_embedding_matrix_is_seeded_and_n_by_2():
     assert t.shape == (15, 2)
     np.testing.assert_array_equal(t, manifold.random_embedding(15, seed=7))
     assert not np.allclose(t, manifold.random_embedding(15, seed=8))
+    np.testing.assert_array_equal(t, manifold.random_embedding(np.int64(15), seed=7))  # n from np.arange
 
 
 def test_without_activation_pinv_recovers_the_spiral_exactly():
@@ -103,17 +104,18 @@ def test_plot_activation_grid_is_activations_by_input_plus_n():
 
 
 @pytest.mark.parametrize(
-    ("func", "kwargs"),
+    ("func", "kwargs", "message"),
     [
-        (manifold.activate, {"z": np.zeros(3), "activation": "tanh"}),
-        (manifold.random_embedding, {"n": 0}),
-        (manifold.make_spiral, {"num_points": 2}),
-        (manifold.make_spiral, {"scale": -1.0}),
-        (manifold.embed_and_recover, {"points": np.zeros((10, 3)), "n": 5}),
-        (manifold.plot_manifold, {"points": manifold.make_spiral(50), "results": []}),
-        (manifold.plot_activation_grid, {"recovery": "inverse"}),
+        (manifold.activate, {"z": np.zeros(3), "activation": "tanh"}, "activation must be one of relu, relu6"),
+        (manifold.random_embedding, {"n": 0}, "n must be an integer >= 1, got 0"),
+        (manifold.embed_and_recover, {"points": manifold.make_spiral(), "n": 2.0}, "n must be an integer >= 1"),
+        (manifold.make_spiral, {"num_points": 2}, "num_points must be an integer >= 3, got 2"),
+        (manifold.make_spiral, {"scale": -1.0}, "turns and scale must be > 0 and noise >= 0"),
+        (manifold.embed_and_recover, {"points": np.zeros((10, 3)), "n": 5}, r"points must be an \(N, 2\) array"),
+        (manifold.plot_manifold, {"points": manifold.make_spiral(50), "results": []}, "results must hold at least"),
+        (manifold.plot_activation_grid, {"recovery": "inverse"}, "recovery must be one of pinv, readout"),
     ],
 )
-def test_bad_arguments_raise_value_error(func, kwargs):
-    with pytest.raises(ValueError):
+def test_bad_arguments_raise_value_error_saying_what_is_allowed(func, kwargs, message):
+    with pytest.raises(ValueError, match=message):
         func(**kwargs)

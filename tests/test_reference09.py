@@ -41,5 +41,7 @@ def test_median_grid_condition_is_far_above_chance(reference):
 
 @needs_raw
 def test_the_cheapest_stored_condition_reproduces_its_first_epoch(reference, tmp_path):
-    stored = min((r for r in reference if (r["augment"], r["seed"]) == ("light", 0)), key=lambda r: (r["macs"], r["model"]))
+    # an un-augmented condition: the augmented ones drew their augmentation with the code of their recorded
+    # commit (hand-written), which kornia's draws do not repeat (data/reference/README.md)
+    stored = min((r for r in reference if (r["augment"], r["seed"]) == ("none", 0)), key=lambda r: (r["macs"], r["model"]))
     assert_first_epoch_reproduces(stored, tmp_path)

@@ -217,7 +217,7 @@ def test_rerun_removes_checkpoints_left_by_a_kill_after_the_line_was_written(tmp
     stale = tmp_path / "r.jsonl.ckpt" / f"{grid[0].slug()}.pt"
     stale.parent.mkdir()
     stale.write_bytes(b"x")
-    stale.with_name(stale.name + ".tmp").write_bytes(b"half")
+    stale.with_name(f".{stale.name}.host-123.tmp").write_bytes(b"half")  # what atomic_write leaves when killed
     calls: list = []
     run_sweep(out, grid, runner=fake_runner(calls), progress=False)
     assert calls == [] and not stale.parent.exists()
@@ -470,12 +470,12 @@ def test_runner_records_augmented_validation_accuracy_and_provenance(tmp_path, m
     import torch
 
     _tiny_image_folder(tmp_path / "data", per_class=4)
-    monkeypatch.setattr(sweep, "_git_commit", lambda: "commit-when-the-code-was-imported")
+    monkeypatch.setattr(sweep, "git_commit", lambda: "commit-when-the-code-was-imported")
     runner = sweep.TorchRunner(dataset="sample", data_root=str(tmp_path / "data"), batch_size=4,
                                device="cpu", threads=1, augment="light", command="python -m lecture_utils.sweep x")
     (cond,) = expand_grid(["mobilenet_v2"], [0.35], [16], 1, "sample", augment="light")
     # the checkout moves on while the run trains (a commit, an edit): the record keeps the code that ran
-    monkeypatch.setattr(sweep, "_git_commit", lambda: "a-later-commit+dirty")
+    monkeypatch.setattr(sweep, "git_commit", lambda: "a-later-commit+dirty")
     with torch.random.fork_rng():
         rec = runner(cond, tmp_path / "a.pt")
     assert rec["commit"] == "commit-when-the-code-was-imported"

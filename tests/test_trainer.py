@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import nn
 
+from lecture_utils.data import EpochSampler
 from lecture_utils.trainer import (
     CheckpointError,
     History,
@@ -71,8 +72,8 @@ def toy_loaders(seed: int = 0):
     x = torch.randn(48, 3, 6, 6, generator=g) * 0.5 + y.view(-1, 1, 1, 1).float()
     train = torch.utils.data.TensorDataset(x[:36], y[:36])
     val = torch.utils.data.TensorDataset(x[36:], y[36:])
-    train_loader = torch.utils.data.DataLoader(train, batch_size=8, shuffle=True,
-                                               generator=torch.Generator().manual_seed(seed))
+    # shuffled by (seed, epoch): the trainer's set_epoch makes a resumed run see the same batches
+    train_loader = torch.utils.data.DataLoader(train, batch_size=8, sampler=EpochSampler(len(train), seed))
     return train_loader, torch.utils.data.DataLoader(val, batch_size=8)
 
 
@@ -174,7 +175,9 @@ def test_amp_is_only_used_on_cuda():
 
 def test_bad_epoch_step_is_rejected():
     with pytest.raises(ValueError, match="epoch_step"):
-        ModelTrainer(epoch_step=0)
+        ModelTrainer(epoch_step=-1)
+    with pytest.raises(ValueError, match="epoch_step"):
+        ModelTrainer(epoch_step=1.5)
 
 
 def test_skips_batches_that_are_none():
@@ -386,6 +389,6 @@ def test_checkpoint_temp_file_is_named_after_this_process(tmp_path, monkeypatch)
     monkeypatch.setattr(os, "replace", recording_replace)
     run_fit(2, checkpoint=tmp_path / "run.ckpt")
     # two processes saving the same checkpoint must never rename each other's temp file
-    expected = f"run.ckpt.{socket.gethostname()}-{os.getpid()}.tmp"
+    expected = f".run.ckpt.{socket.gethostname()}-{os.getpid()}.tmp"
     assert renames == [(expected, "run.ckpt")] * 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.ckpt"]

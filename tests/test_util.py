@@ -1,4 +1,4 @@
-"""Tests of lecture_utils.files: the place a run will write to is tried out before it starts."""
+"""Tests of lecture_utils._util: the place a run will write to is tried out before it starts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from lecture_utils.files import check_writable_file
+from lecture_utils._util import check_writable_file
 
 
 def test_writable_path_passes_and_leaves_only_its_folder(tmp_path):

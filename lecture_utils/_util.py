@@ -1,0 +1,158 @@
+"""Small helpers the package shares: argument checks, device choice, seeding, safe writes, provenance.
+
+:func:`check_writable_file` tries out, before the first epoch, the place a checkpoint or a
+results file will be written: by creating a file there, since permission bits alone do not
+stop root, while a read-only file system or a path through a regular file stops everyone.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["positive_int", "positive_float", "resolve_device", "seed_everything", "atomic_write",
+           "check_writable_file", "cpu_name", "git_commit", "versions"]
+
+
+def positive_int(value: Any, what: str, minimum: int = 1) -> int:
+    """`value` when it is an int >= `minimum` (not a bool); else a ValueError naming `what`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{what} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def positive_float(value: Any, what: str) -> float:
+    """`value` as a float when it is a finite number > 0; else a ValueError naming `what`."""
+    try:
+        number = float(value) if not isinstance(value, (bool, str)) else float("nan")
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number > 0 or number == float("inf"):
+        raise ValueError(f"{what} must be a number > 0, got {value!r}")
+    return number
+
+
+def resolve_device(device: Any = None) -> Any:
+    """`device` as a torch.device; None means CUDA when available, else the CPU."""
+    import torch
+
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} asked for, but CUDA is not available; use 'cpu'")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and PyTorch's (CPU and CUDA) random generators."""
+    import numpy as np
+    import torch
+
+    if isinstance(seed, bool) or int(seed) != seed:
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    random.seed(int(seed))
+    np.random.seed(int(seed) % 2**32)
+    torch.manual_seed(int(seed))  # also seeds every CUDA device
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside `path`, then rename it to `path`.
+
+    The temp name is this process's own (host and pid), so two writers never rename each other's
+    file, and a reader never sees half a file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{socket.gethostname()}-{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux) and core count, for a result's provenance."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"{platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def git_commit() -> str | None:
+    """The checkout's commit (``+dirty`` when the package's code has local changes), or None outside git."""
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "."], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
+def versions() -> dict[str, str]:
+    """Python's, this package's, torch's and torchvision's versions (those already imported)."""
+    import lecture_utils
+
+    out = {"python": platform.python_version(), "lecture_utils": lecture_utils.__version__}
+    for mod in ("torch", "torchvision"):
+        if mod in sys.modules:
+            out[mod] = getattr(sys.modules[mod], "__version__", "?")
+    return out
+
+
+def _blocking_file(path: Path) -> Path | None:
+    """The first ancestor of `path` that exists but is not a folder (so nothing can go below it)."""
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            return parent
+    return None
+
+
+def check_writable_file(path: str | os.PathLike, what: str = "file", append: bool = False) -> Path:
+    """Check that `path` can be written as a file; raise ValueError naming the problem if not.
+
+    Creates the file's folder (as the writer would) and a probe file in it, removed at once;
+    with ``append``, an existing file must also open for appending. Returns `path` as a Path.
+    """
+    path = Path(path)
+    if path.is_dir():
+        example = path / ("results.jsonl" if "result" in what else "checkpoint.pt")
+        raise ValueError(f"the {what} {path} is a directory; give a file path, e.g. {example}")
+    blocker = _blocking_file(path)
+    if blocker is not None:
+        raise ValueError(f"cannot write the {what} {path}: {blocker} is a file, not a folder; "
+                         "choose a path in a folder")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"the {what} {path} exists but is not a regular file; choose another path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+        if append and path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        where = exc.filename if exc.filename and not str(exc.filename).endswith(".probe") else path.parent
+        raise ValueError(f"cannot write the {what} {path}: {reason} ({where}); "
+                         "choose a folder you can write to") from None
+    return path

@@ -1,4 +1,4 @@
-"""Tests of lecture_utils.data on tiny data sets written in the test, plus checks of data/sample."""
+"""Tests of lecture_utils.datasets and .data on tiny data sets written in the test, plus checks of data/sample."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from lecture_utils import data
+from lecture_utils import data, datasets
 from lecture_utils.data import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_STATS,
@@ -138,7 +138,7 @@ def test_sample_root_follows_lecture_data_root(tmp_path, monkeypatch):
 
 
 def test_fashion_mnist_reads_local_gz_idx_files(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "SYSTEM_FASHION_MNIST_DIRS", [])
+    monkeypatch.setattr(datasets, "SYSTEM_FASHION_MNIST_DIRS", [])
     images = np.arange(3 * 28 * 28).reshape(3, 28, 28) % 256
     write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", images)
     write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.array([9, 0, 4]))
@@ -150,7 +150,7 @@ def test_fashion_mnist_reads_local_gz_idx_files(tmp_path, monkeypatch):
 
 
 def test_fashion_mnist_without_files_says_how_to_get_them(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "SYSTEM_FASHION_MNIST_DIRS", [])
+    monkeypatch.setattr(datasets, "SYSTEM_FASHION_MNIST_DIRS", [])
     with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist.*download=True"):
         get_dataset("fashion_mnist", "train", root=tmp_path)
 
@@ -295,8 +295,8 @@ def test_nothing_is_downloaded_by_default(tmp_path, monkeypatch):
     def no_download(*args, **kwargs):
         raise AssertionError("download attempted")
 
-    monkeypatch.setattr(data.datasets, "FashionMNIST", no_download)
-    monkeypatch.setattr(data, "SYSTEM_FASHION_MNIST_DIRS", [])
+    monkeypatch.setattr(datasets.datasets, "FashionMNIST", no_download)
+    monkeypatch.setattr(datasets, "SYSTEM_FASHION_MNIST_DIRS", [])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(FileNotFoundError):
@@ -377,7 +377,7 @@ def test_complete_val_split_gives_no_warning(tmp_path):
 
 
 def test_fashion_mnist_splits_share_the_official_class_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "SYSTEM_FASHION_MNIST_DIRS", [])
+    monkeypatch.setattr(datasets, "SYSTEM_FASHION_MNIST_DIRS", [])
     images = np.zeros((2, 28, 28))
     write_idx(tmp_path / "train-images-idx3-ubyte.gz", images)
     write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.array([0, 9]))

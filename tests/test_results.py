@@ -60,3 +60,15 @@ def test_select_and_final():
     assert results.select(recs, model="mobilenet_v1") == recs[1:]
     assert results.select(recs, resolution=(12, 20), width=1.0) == recs
     assert results.final(recs[0]) == 0.8 and results.final({"x": 3}, "x") == 3.0
+
+
+def test_the_linear_baselines_closed_form_gradient_is_autograds():
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(50, 12, generator=g, dtype=torch.float64), torch.randint(0, 4, (50,), generator=g)
+    w = torch.randn(12, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, generator=g, dtype=torch.float64, requires_grad=True)
+    loss, (grad_w, grad_b) = results.softmax_regression_loss(x, y, w, b, weight_decay=0.01)
+    expected_w, expected_b = torch.autograd.grad(loss, (w, b))
+    assert torch.allclose(grad_w, expected_w, atol=1e-12) and torch.allclose(grad_b, expected_b, atol=1e-12)

@@ -287,6 +287,8 @@ def test_merge_cli_writes_the_merged_file(tmp_path, capsys):
     (["--shard", "0/2"], "shards are numbered from 1"),
     (["--shard", "3/2"], "1 <= i <= N"),
     (["--epochs", "0"], "epochs must be an integer >= 1"),
+    (["--subset", "0"], "subset must be N or TRAIN,VAL images per class (integers >= 1), got '0'"),
+    (["--subset", "5,2,1"], "subset must be N or TRAIN,VAL images per class"),
 ])
 def test_bad_arguments_give_a_clear_message_not_a_traceback(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit) as exc:
@@ -448,6 +450,22 @@ def test_records_written_before_augment_was_recorded_read_as_the_course_augmenta
     run_sweep(out, [cond], runner=fake_runner(calls), progress=False)
     assert calls == [] and cond.augment == "course"
     assert sweep.condition_key({**old, "augment": False})[KEY_FIELDS.index("augment")] == "none"
+
+
+def test_the_sweeps_augmentations_are_the_data_modules():
+    from lecture_utils.data import AUGMENTATIONS
+
+    assert sweep.AUGMENT_NAMES == tuple(AUGMENTATIONS)
+
+
+def test_reading_results_does_not_load_torch(tmp_path):
+    # why AUGMENT_NAMES is spelled out: the data module imports torch, merging results files needs none of it
+    out = tmp_path / "r.jsonl"
+    append_record(out, {"model": "mobilenet_v2", "width": 0.5, "resolution": 96, "epochs": 1, "dataset": "sample"})
+    code = ("import sys; from lecture_utils import results, sweep; "
+            f"assert len(sweep.load_results({str(out)!r})) == 1; print('torch' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "False"
 
 
 def test_unknown_augmentation_is_refused_with_the_allowed_names():

@@ -151,6 +151,8 @@ def _parse_pair(text: str) -> tuple[int, int] | None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from lecture_utils.data import AUGMENTATIONS
+
     parser = argparse.ArgumentParser(prog="python -m lecture_utils.bench", description=(
         "Train the same model with the course's data pipeline and with the fast path; "
         "print images/s of each, their accuracy on the sample, and the speedup."))
@@ -166,7 +168,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--repeats", type=int, default=3, help="timed repeats per pipeline (median reported)")
     add("--epochs-acc", type=int, default=3, help="epochs of the accuracy run (by default 3 x 47 steps of 64 images)")
     add("--acc-resolution", type=int, default=32, help="input size of the accuracy run")
-    add("--acc-augment", choices=("course", "light", "none"), default="light",
+    add("--acc-augment", choices=tuple(AUGMENTATIONS), default="light",
         help="training augmentation of the accuracy run (default: %(default)s; the course's turns every image "
              "30-70 degrees, so upright validation images stay near chance)")
     add("--acc-batch-size", type=int, default=64,

@@ -157,7 +157,7 @@ class FastLoader:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         self.images = images.to(self.device) if self.resident else images.pin_memory()
-        self.labels = torch.as_tensor(labels, dtype=torch.int64).to(self.device)
+        self.labels = torch.as_tensor(labels, dtype=torch.int64).to(self.images.device)  # beside the images
         self._mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self._inv_std = 1.0 / torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
 
@@ -186,15 +186,16 @@ class FastLoader:
         generator = epoch_generator(self.seed, epoch)
         n = len(self.images)
         order = torch.randperm(n, generator=generator) if self.shuffle else torch.arange(n)
+        order = order.to(self.images.device)  # one copy per epoch, not one per batch
         # kornia draws from torch's global generator: give it this epoch's own state, and put back the caller's
         rng = generator.get_state() if self._augment is not None else None
         for start in range(0, len(self) * self.batch_size if self.drop_last else n, self.batch_size):
-            idx = order[start:start + self.batch_size]
-            x = self.images.index_select(0, idx.to(self.images.device)).to(self.device, non_blocking=True)
-            idx, x = idx.to(self.device), x.float().div_(255.0)
+            rows = order[start:start + self.batch_size]
+            x = self.images.index_select(0, rows).to(self.device, non_blocking=True).float().div_(255.0)
+            y = self.labels.index_select(0, rows).to(self.device, non_blocking=True)
             if self._augment is not None:
                 with torch.random.fork_rng(devices=[]):
                     torch.set_rng_state(rng)
                     x = self._augment(x)
                     rng = torch.get_rng_state()
-            yield (x - self._mean).mul_(self._inv_std), self.labels.index_select(0, idx)
+            yield (x - self._mean).mul_(self._inv_std), y

@@ -15,7 +15,43 @@ import sys
 import warnings
 from typing import Any
 
-__all__ = ["setup", "show_source", "in_colab", "quiet_warnings"]
+__all__ = ["setup", "show_source", "in_colab", "quiet_warnings", "REPO_URL", "colab_cell", "colab_badge_url"]
+
+# The repository, named once: every notebook's first cell and Colab badge are made from it
+# (tests/test_colab.py checks that they are).
+REPO_URL = "https://github.com/cnn-lectures/cnn-lectures"
+COLAB_DIR = "/content/cnn-lectures"
+
+
+def colab_cell() -> str:
+    """The source of every notebook's first code cell: in Colab, clone and install; locally, nothing.
+
+    A failed step stops the cell with the command's own error (its stderr), not a later ImportError.
+    """
+    return f'''# Colab: fetch the course and install lecture_utils; locally this cell does nothing.
+import sys
+if "google.colab" in sys.modules:
+    import os, subprocess
+    REPO, DEST = "{REPO_URL}", "{COLAB_DIR}"
+
+    def run(*command):  # stop here, with the command's own error, if a step fails
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{{' '.join(command)}} failed:\\n{{done.stderr or done.stdout}}")
+
+    if not os.path.isdir(DEST):
+        run("git", "clone", "--depth", "1", REPO, DEST)
+    run(sys.executable, "-m", "pip", "install", "-q", "-e", DEST)
+    sys.path.insert(0, DEST)
+    # To keep checkpoints and results when the runtime is lost, first mount Drive and point the runs there:
+    # from google.colab import drive; drive.mount("/content/drive")
+    # os.environ["LECTURE_RUNS_DIR"] = "/content/drive/MyDrive/cnn-lectures-runs"'''
+
+
+def colab_badge_url(notebook: str) -> str:
+    """The "Open in Colab" link of `notebook` (a file name in notebooks/)."""
+    path = REPO_URL.removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{path}/blob/main/notebooks/{notebook}"
 
 
 def in_colab() -> bool:

@@ -172,12 +172,25 @@ def lesson_settings(lesson: str | int, profile: str | None = None) -> LessonSett
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if key == "09":  # the course's experiment: 5 resolutions, 10 epochs, batch 192, Animals-10
         dataset = "animals10" if _animals10_present() else "fashion_mnist"
+        per_class, epochs = _full_shrink(10)
         return LessonSettings(profile=profile, lesson=key, dataset=dataset, resolution=224,
-                              resolutions=_FULL_09_RESOLUTIONS, epochs=10, batch_size=192,
-                              train_subset=None, val_subset=None, device=device, lr=1e-3,
+                              resolutions=_FULL_09_RESOLUTIONS, epochs=epochs, batch_size=192,
+                              train_subset=per_class, val_subset=per_class, device=device, lr=1e-3,
                               download=dataset == "fashion_mnist")
     resolution, epochs = _FULL[key]
+    per_class, epochs = _full_shrink(epochs)
     return LessonSettings(profile=profile, lesson=key, dataset="fashion_mnist", resolution=resolution,
-                          resolutions=(resolution,), epochs=epochs, batch_size=128, train_subset=None,
-                          val_subset=None, device=device, lr=1e-3, model=model, model_kwargs=dict(model_kwargs),
+                          resolutions=(resolution,), epochs=epochs, batch_size=128, train_subset=per_class,
+                          val_subset=per_class, device=device, lr=1e-3, model=model, model_kwargs=dict(model_kwargs),
                           download=True)
+
+
+def _full_shrink(epochs: int) -> tuple[int | None, int]:
+    """``$LECTURE_FULL_SHRINK="N,E"``: the full profile on N images per class for E epochs (to try its path on a CPU)."""
+    value = os.environ.get("LECTURE_FULL_SHRINK", "").strip()
+    if not value:
+        return None, epochs
+    parts = value.split(",")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"LECTURE_FULL_SHRINK must be 'IMAGES_PER_CLASS,EPOCHS' (two integers >= 1), got {value!r}")
+    return int(parts[0]), int(parts[1])

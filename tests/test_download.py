@@ -88,3 +88,11 @@ def test_make_loaders_downloads_when_asked(mirror, tmp_path):
     loaders = make_loaders("fashion_mnist", [28], batch_size=5, root=tmp_path / "data", download=True, augment=False)
     x, y = next(iter(loaders["train"]["R28"]))
     assert tuple(x.shape) == (5, 3, 28, 28) and len(loaders["val"]["R28"].dataset) == 10
+
+
+def test_a_mirror_of_ones_own_is_used_when_named(mirror, tmp_path, monkeypatch):
+    # e.g. a classroom server; torchvision's own mirror list is not tried
+    own = tv_datasets.FashionMNIST.mirrors[0]
+    monkeypatch.setattr(tv_datasets.FashionMNIST, "mirrors", [f"http://127.0.0.1:{_closed_port()}/"])
+    monkeypatch.setenv("LECTURE_FASHION_MNIST_MIRROR", own)
+    assert len(datasets.get_dataset("fashion_mnist", "val", root=tmp_path / "data", download=True)) == 10

@@ -129,3 +129,13 @@ def test_runs_dir_is_the_checkouts_runs_unless_the_environment_names_one(monkeyp
     assert settings.runs_dir() == Path(settings.__file__).resolve().parents[1] / "runs"
     monkeypatch.setenv("LECTURE_RUNS_DIR", str(tmp_path / "drive"))
     assert settings.runs_dir() == tmp_path / "drive"
+
+
+def test_full_profile_can_be_shrunk_to_try_its_path_on_a_cpu(monkeypatch):
+    monkeypatch.setenv("LECTURE_FULL_SHRINK", "20,1")
+    cfg = lesson_settings("05", "full")
+    assert (cfg.train_subset, cfg.val_subset, cfg.epochs, cfg.resolution) == (20, 20, 1, 64)
+    assert (lesson_settings("09", "full").train_subset, lesson_settings("09", "full").epochs) == (20, 1)
+    monkeypatch.setenv("LECTURE_FULL_SHRINK", "20")
+    with pytest.raises(ValueError, match="IMAGES_PER_CLASS,EPOCHS"):
+        lesson_settings("05", "full")

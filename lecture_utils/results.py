@@ -283,7 +283,7 @@ def linear_baseline(root: str | Path | None = None, max_iter: int = 300, weight_
 
     import torch
 
-    from lecture_utils.data import get_dataset
+    from lecture_utils.datasets import get_dataset
 
     def arrays(split: str) -> tuple[torch.Tensor, torch.Tensor]:
         ds = get_dataset("fashion_mnist", split, root=root)

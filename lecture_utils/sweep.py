@@ -522,11 +522,11 @@ class TorchRunner:
 
     def prepare(self, conditions: Sequence[Condition]) -> None:
         """Check the data set is there and build the loaders the conditions need (once per resolution)."""
-        from lecture_utils import data
+        from lecture_utils import data, datasets
 
         self.device = resolve_device(self.device)
         try:
-            train = data.get_dataset(self.dataset, "train", root=self.data_root)
+            train = datasets.get_dataset(self.dataset, "train", root=self.data_root)
         except (FileNotFoundError, RuntimeError, OSError) as exc:
             where = f"--data-root {self.data_root}" if self.data_root else "default folder"
             text = f"data set {self.dataset!r} is not there ({where}): {exc}"

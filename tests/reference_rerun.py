@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from lecture_utils import data, sweep
+from lecture_utils import datasets, sweep
 from lecture_utils._util import cpu_name
 
-HAVE_RAW = all(data.find_fashion_mnist_raw(s) for s in ("train", "val"))
+HAVE_RAW = all(datasets.find_fashion_mnist_raw(s) for s in ("train", "val"))
 needs_raw = pytest.mark.skipif(not HAVE_RAW, reason="needs the Fashion-MNIST raw files "
                                "(apt-get install dataset-fashion-mnist)")
 

@@ -15,7 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-from lecture_utils.data import find_fashion_mnist_raw, make_loaders
+from lecture_utils.data import make_loaders
+from lecture_utils.datasets import find_fashion_mnist_raw
 from lecture_utils.models import create_model
 from lecture_utils.settings import lesson_settings
 from lecture_utils.trainer import ModelTrainer, seed_everything

@@ -453,7 +453,7 @@ def test_records_written_before_augment_was_recorded_read_as_the_course_augmenta
 
 
 def test_the_sweeps_augmentations_are_the_data_modules():
-    from lecture_utils.data import AUGMENTATIONS
+    from lecture_utils.augment import AUGMENTATIONS
 
     assert sweep.AUGMENT_NAMES == tuple(AUGMENTATIONS)
 

@@ -729,3 +729,33 @@ def test_a_condition_read_back_from_its_json_record_is_the_same_condition():
     record = json.loads(json.dumps(asdict(cond)))  # subset comes back as a list
     assert Condition.from_record(record) == cond
     assert Condition.from_record(record, epochs=1).key == cond.key[:3] + (1,) + cond.key[4:]
+
+
+@pytest.mark.parametrize("changes, match", [
+    (dict(model="resnet18", width=0.5), "resnet18 has no width multiplier"),
+    (dict(augment="heavy"), "augment must be one of course, light, none"),
+    (dict(lr=0), "learning rate must be a number > 0"),
+    (dict(subset=(5, 2, 1)), "subset must be n or \\(train, val\\)"),
+    (dict(seed=True), "seed must be an integer"),
+    (dict(model="mobilenet_v1+leaky"), "switches"),
+])
+def test_a_condition_is_checked_when_it_is_made(changes, match):
+    with pytest.raises(ValueError, match=match):
+        Condition(**{**dict(model="mobilenet_v2", width=1.0, resolution=32, epochs=1, dataset="sample"), **changes})
+
+
+def test_a_record_without_a_key_field_is_refused_with_the_fields_named():
+    record = asdict(Condition("mobilenet_v2+proj+leaky", 0.5, 32, 1, "sample"))
+    assert record["model"] == "c_mobilenet_v2"  # both switches: the canonical name
+    del record["lr"]
+    with pytest.raises(ValueError, match="missing lr"):
+        condition_key(record)
+
+
+def test_the_plan_command_runs_one_part_of_lesson09(tmp_path, capsys):
+    out = tmp_path / "r.jsonl"
+    assert sweep.main(["plan", "lesson09", "--profile", "reference", "--part", "augment", "--out", str(out),
+                       "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # the course's and no augmentation, 2 models, 3 seeds: light is in the grid and the ablation
+    assert lines[-1] == f"0 of 12 done in {out}" and all(" light " not in ln for ln in lines)

@@ -54,49 +54,32 @@ clean:
 	rm -rf $(VENV) .pytest_cache
 
 # ---------------------------------------------------------------------------------------------
-# Lesson 09's stored reference run (see data/reference/README.md): Fashion-MNIST from the raw idx
-# files, 1000 training images per class, the whole official test split for validation, 10 epochs,
-# the course's Adam 1e-3 and batch 192, on the CPU. Resumable: run the same command again.
+# Lesson 09's stored reference run (see data/reference/README.md): lesson 09's plan with --profile reference
+# (python -m lecture_utils.plans: Fashion-MNIST from the raw idx files, 1000 training images per class, the
+# whole official test split for validation, 10 epochs, the course's Adam 1e-3 and batch 192), on the CPU,
+# one file per part of the plan. Resumable: run the same command again.
 # `make -j2 reference-09` runs its three files side by side, one compute thread each.
 FMNIST   ?= /usr/share/datasets/fashion-mnist
 REF      := data/reference
-REF_ARGS  = --dataset fashion_mnist --data-root $(FMNIST) --subset 1000,1000 --epochs 10 \
-            --device cpu --threads 1 --no-progress
+RUN_ARGS  = --data-root $(FMNIST) --device cpu --threads 1 --no-progress
 SWEEP     = $(BIN)/python -m lecture_utils.sweep
 
 .PHONY: reference-lessons
 # Lessons 01-08's reference runs into one file (python -m lecture_utils.sweep plan lessons); `make -j2
 # reference-lessons` starts two workers that share the file, one compute thread each.
-LESSONS_PLAN = $(SWEEP) plan lessons --profile reference --out $(REF)/lessons.jsonl --data-root $(FMNIST) \
-               --device cpu --threads 1 --no-progress
+LESSONS_PLAN = $(SWEEP) plan lessons --profile reference --out $(REF)/lessons.jsonl $(RUN_ARGS)
 reference-lessons: reference-lessons-worker1 reference-lessons-worker2
 
 reference-lessons-worker1 reference-lessons-worker2: setup
 	$(LESSONS_PLAN)
 
-.PHONY: reference-lessons-worker1 reference-lessons-worker2 reference-09 $(REF)/lesson09-grid.jsonl $(REF)/lesson09-ablation.jsonl $(REF)/lesson09-augment.jsonl
+REF_09 := $(REF)/lesson09-grid.jsonl $(REF)/lesson09-ablation.jsonl $(REF)/lesson09-augment.jsonl
+.PHONY: reference-lessons-worker1 reference-lessons-worker2 reference-09 $(REF_09)
 
-reference-09: $(REF)/lesson09-grid.jsonl $(REF)/lesson09-ablation.jsonl $(REF)/lesson09-augment.jsonl
+reference-09: $(REF_09)
 
-# 3 models x 4 widths x 5 resolutions (28 px, Fashion-MNIST's own size, down to 12 px: 7:6:5:4:3)
-$(REF)/lesson09-grid.jsonl: setup
-	$(SWEEP) --models mobilenet_v1,mobilenet_v2,c_mobilenet_v2 --widths 1.0,0.75,0.5,0.35 \
-	    --resolutions 28,24,20,16,12 --augment light --seed 0 --out $@ $(REF_ARGS)
-
-# C_MobileNetV2's two changes one at a time, 3 seeds (seed 0 of the plain and the full network is in the grid)
-$(REF)/lesson09-ablation.jsonl: setup
-	for seed in 0 1 2; do \
-	    $(SWEEP) --models mobilenet_v2+leaky,mobilenet_v2+proj --widths 1.0,0.35 --resolutions 20,12 \
-	        --augment light --seed $$seed --out $@ $(REF_ARGS) || exit 1; \
-	done
-	for seed in 1 2; do \
-	    $(SWEEP) --models mobilenet_v2,c_mobilenet_v2 --widths 1.0,0.35 --resolutions 20,12 \
-	        --augment light --seed $$seed --out $@ $(REF_ARGS) || exit 1; \
-	done
-
-# the course's augmentation and none against light, 3 seeds (light's seeds are in the grid and the ablation)
-$(REF)/lesson09-augment.jsonl: setup
-	for aug in course none; do for seed in 0 1 2; do \
-	    $(SWEEP) --models mobilenet_v2,c_mobilenet_v2 --widths 0.35 --resolutions 12 \
-	        --augment $$aug --seed $$seed --out $@ $(REF_ARGS) || exit 1; \
-	done; done
+# grid: 3 models x 4 widths x 5 resolutions (28 px down to 12 px); ablation: C_MobileNetV2's two changes one at
+# a time, 3 seeds; augment: the course's augmentation and none against light, 3 seeds. Each file holds what
+# its part adds to the parts before it.
+$(REF_09): $(REF)/lesson09-%.jsonl: setup
+	$(SWEEP) plan lesson09 --profile reference --part $* --out $@ $(RUN_ARGS)

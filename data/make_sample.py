@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from lecture_utils.data import FASHION_MNIST_CLASSES, SPLITS, find_fashion_mnist_raw, read_idx
+from lecture_utils.datasets import FASHION_MNIST_CLASSES, SPLITS, find_fashion_mnist_raw, read_idx
 
 
 def write_split(images: np.ndarray, labels: np.ndarray, per_class: int, out: Path,

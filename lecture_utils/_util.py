@@ -1,8 +1,13 @@
 """Small helpers the package shares: argument checks, device choice, seeding, safe writes, provenance.
 
-:func:`check_writable_file` tries out, before the first epoch, the place a checkpoint or a
-results file will be written: by creating a file there, since permission bits alone do not
-stop root, while a read-only file system or a path through a regular file stops everyone.
+Argument checks (:func:`positive_int`, :func:`positive_float`); the device (:func:`resolve_device`);
+seeding (:func:`seed_everything`, and :func:`epoch_generator` for an epoch's shuffle and
+augmentation draws); writes a reader never sees half of (:func:`atomic_write`, whose leftovers
+:func:`atomic_leftovers` finds) and :func:`check_writable_file`, which tries out, before the first
+epoch, the place a checkpoint or a results file will be written (by creating a file there: permission
+bits alone do not stop root, while a read-only file system or a path through a regular file stops
+everyone); provenance (:func:`cpu_name`, :func:`git_commit`, :func:`versions`). Nothing here imports
+torch at module level.
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["positive_int", "positive_float", "resolve_device", "seed_everything", "atomic_write",
-           "check_writable_file", "cpu_name", "git_commit", "versions"]
+__all__ = ["positive_int", "positive_float", "resolve_device", "seed_everything", "epoch_generator",
+           "atomic_write", "atomic_leftovers", "check_writable_file", "cpu_name", "git_commit", "versions"]
 
 
 def positive_int(value: Any, what: str, minimum: int = 1) -> int:
@@ -67,6 +72,17 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(int(seed))  # also seeds every CUDA device
 
 
+def epoch_generator(seed: int, epoch: int) -> Any:
+    """The torch.Generator of epoch `epoch`'s shuffle (and, cached, augmentation): a function of both only."""
+    import torch
+
+    return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
+
+
+def _temp_name(path: Path, writer: str) -> Path:
+    return path.with_name(f".{path.name}.{writer}.tmp")
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     """Call ``write(tmp)`` on a temporary file beside `path`, then rename it to `path`.
 
@@ -75,13 +91,19 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{socket.gethostname()}-{os.getpid()}.tmp")
+    tmp = _temp_name(path, f"{socket.gethostname()}-{os.getpid()}")
     try:
         write(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def atomic_leftovers(path: str | os.PathLike) -> list[Path]:
+    """The temporary files that writers of `path` killed mid-write have left beside it (any host, any pid)."""
+    path = Path(path)
+    return sorted(path.parent.glob(_temp_name(path, "*").name))
 
 
 def cpu_name() -> str:

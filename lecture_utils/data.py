@@ -1,15 +1,15 @@
-"""What a lesson feeds its network: transforms, the named augmentations, and the loaders.
+"""What a lesson feeds its network: transforms, the sampler, and the loaders.
 
 Loaders are built once per input resolution and keyed as the course keys them (``"R224"``,
-``"R192"``, ...), from the data sets of :mod:`lecture_utils.datasets` (whose names this module
-also exports, so that a lesson needs one import).
+``"R192"``, ...), from the data sets of :mod:`lecture_utils.datasets`, augmented with the named
+augmentations of :mod:`lecture_utils.augment`; ``make_loaders(cached=True)`` builds the cached
+ones of :mod:`lecture_utils.cached`.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,93 +17,23 @@ import torch
 from torch.utils.data import DataLoader, Subset
 from torchvision.transforms import v2
 
-from lecture_utils._util import positive_int, resolve_device
-from lecture_utils.datasets import (  # noqa: F401  (re-exported: lessons import them from here)
-    ANIMALS10_STATS, ANIMALS10_TRANSLATION, CIFAR10_STATS, DATASET_NAMES, DEFAULT_STATS, FASHION_MNIST_CLASSES,
-    FASHION_MNIST_STATS, SAMPLE_STATS, SPLITS, FashionMNISTRaw, ImageFolderDataset,
-    MissingClassWarning, UnreadableImageWarning, _check_name, balanced_indices, collate_skip_none,
-    compute_mean_std, data_root, dataset_targets, default_root, find_fashion_mnist_raw, get_dataset,
-    prepare_animals10, read_idx)
+from lecture_utils._util import epoch_generator, positive_int, resolve_device
+from lecture_utils.augment import AugmentSpec, augment_spec
+from lecture_utils.cached import CachedLoader, build_cache
+from lecture_utils.datasets import (DEFAULT_STATS, SPLITS, balanced_indices, check_dataset_name, collate_skip_none,
+                                    dataset_targets, get_dataset)
 
 # ---------------------------------------------------------------------------------------------
 # transforms
-
-
-@dataclass(frozen=True)
-class AugmentSpec:
-    """Ranges of one augmentation (flip, ColorJitter, RandomAffine), with torchvision's meaning.
-
-    torchvision (:func:`define_transform`) and kornia (:func:`device_augment`) check the ranges.
-    """
-
-    flip_p: float = 0.5
-    brightness: float = 0.4
-    contrast: float = 0.4
-    saturation: float = 0.4
-    hue: float = 0.1
-    degrees: tuple[float, float] = (30.0, 70.0)
-    translate: tuple[float, float] = (0.1, 0.3)
-    scale: tuple[float, float] = (0.5, 0.75)
-
-
-# The augmentations by name, defined once: define_transform (PIL images, torchvision v2, one draw per
-# image in the loader) and device_augment (a batch on the training device, kornia, one draw per image)
-# both read them.
-AUGMENTATIONS: dict[str, AugmentSpec | None] = {
-    # the course's: every image turned 30-70 degrees the same way, shrunk to 0.5-0.75, shifted up
-    # to 10 % across and 30 % down or up; saturation and hue do nothing to a grey image
-    "course": AugmentSpec(),
-    # flips, mild brightness/contrast, a small affine centred on the identity
-    "light": AugmentSpec(brightness=0.2, contrast=0.2, saturation=0.0, hue=0.0, degrees=(-10.0, 10.0),
-                         translate=(0.1, 0.1), scale=(0.9, 1.1)),
-    "none": None,
-}
-
-
-def augment_spec(augment: str | bool | AugmentSpec | None) -> AugmentSpec | None:
-    """The augmentation named ``augment`` (course, light, none); True means course, False/None none."""
-    if augment is None or augment is False:
-        return None
-    if augment is True:
-        return AUGMENTATIONS["course"]
-    if isinstance(augment, AugmentSpec):
-        return augment
-    if isinstance(augment, str) and augment in AUGMENTATIONS:
-        return AUGMENTATIONS[augment]
-    raise ValueError(f"augment must be one of {', '.join(AUGMENTATIONS)} (or True/False), got {augment!r}")
-
-
-def augment_name(augment: str | bool | AugmentSpec | None) -> str:
-    """The name under which results record ``augment``: course, light, none (or custom)."""
-    spec = augment_spec(augment)
-    return next((name for name, s in AUGMENTATIONS.items() if s == spec), "custom")
-
-
-def device_augment(augment: str | bool | AugmentSpec | None) -> torch.nn.Module | None:
-    """``augment`` for a float batch ``[B, 3, H, W]`` in [0, 1] on any device (kornia), or None.
-
-    Every image gets its own draw of every parameter, as in :func:`define_transform`; one
-    difference: kornia draws the order of the four colour operations once per batch, torchvision
-    once per image. The affine acts on the resized image (torchvision's on the original).
-    """
-    spec = augment_spec(augment)
-    if spec is None:
-        return None
-    import kornia.augmentation as K
-
-    return torch.nn.Sequential(
-        K.RandomHorizontalFlip(p=spec.flip_p),
-        K.ColorJitter(brightness=spec.brightness, contrast=spec.contrast, saturation=spec.saturation,
-                      hue=spec.hue, p=1.0),
-        K.RandomAffine(degrees=spec.degrees, translate=spec.translate, scale=spec.scale, p=1.0))
 
 
 def define_transform(resolution: int, normal_val: Mapping[str, Sequence[float]] | None,
                      augment: str | bool | AugmentSpec | None = None) -> v2.Compose:
     """[flip, colour jitter, affine] + resize to `resolution`, to float in [0, 1], normalise.
 
-    `augment` names one of ``AUGMENTATIONS`` (True: the course's). Grayscale images become 3
-    channels. ``normal_val=None`` skips the normalisation.
+    `augment` names one of :data:`lecture_utils.augment.AUGMENTATIONS` (True: the course's).
+    Grayscale images become 3 channels. `normal_val` (the course's name) holds the normalisation
+    statistics, ``{"mean": [r, g, b], "std": [r, g, b]}``; None skips the normalisation.
     """
     if isinstance(resolution, bool) or int(resolution) != resolution or resolution <= 0:
         raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
@@ -159,11 +89,6 @@ def _split_subsets(subset: Any) -> dict[str, int | None]:
                      "or a mapping {'train': n, 'val': m}")
 
 
-def epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    """The generator of epoch `epoch`'s shuffle (and, cached, augmentation): a function of both only."""
-    return torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
-
-
 class EpochSampler(torch.utils.data.Sampler[int]):
     """A shuffle that depends on (seed, epoch) only: ``set_epoch(e)`` picks epoch e's order.
 
@@ -194,15 +119,16 @@ def make_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 
                  drop_last: bool = False) -> dict[str, dict[str, Any]]:
     """Loaders per split and resolution: ``{"train": {"R32": loader, ...}, "val": {...}}``.
 
-    `normal_val` defaults to the data set's own statistics; `augment` applies to train only;
+    `normal_val` (the course's name) holds the normalisation statistics ``{"mean": [...], "std":
+    [...]}`` and defaults to the data set's own; `augment` applies to train only;
     `subset` is images per class (int for both splits, or ``(train, val)`` / a mapping); the train
     loaders shuffle by (`seed`, epoch) and have ``set_epoch``. ``cached=False``: DataLoaders that
     read, resize and augment every image every epoch (torchvision, `num_workers` processes).
     ``cached=True``: each image decoded once for all resolutions (`num_workers` threads, 0: one per
     core, kept in `cache_dir` when given), kept on `device` and augmented there per image
-    (:class:`lecture_utils.fastdata.FastLoader`).
+    (:class:`lecture_utils.cached.CachedLoader`).
     """
-    _check_name(name)
+    check_dataset_name(name)
     positive_int(batch_size, "batch_size")
     positive_int(num_workers, "num_workers", minimum=0)
     keys = resolution_keys(resolutions)
@@ -211,8 +137,6 @@ def make_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 
         raise ValueError("normal_val must have the keys 'mean' and 'std'")
     per_split = _split_subsets(subset)
     if cached:
-        from lecture_utils.fastdata import FastLoader, build_cache
-
         device = resolve_device(device)
     loaders: dict[str, dict[str, Any]] = {"train": {}, "val": {}}
     for split in SPLITS:
@@ -226,7 +150,7 @@ def make_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 
                                 num_threads=num_workers)
         for key, size in keys.items():
             if cached:
-                loaders[split][key] = FastLoader(
+                loaders[split][key] = CachedLoader(
                     cache.images[size], cache.labels, batch_size=batch_size, shuffle=train,
                     augment=augment if train else None, mean=stats["mean"], std=stats["std"], device=device,
                     seed=seed, drop_last=drop_last and train)

@@ -101,11 +101,12 @@ def data_root() -> Path:
 
 def default_root(name: str) -> Path:
     """Default root of data set `name`: ``data_root()/sample``, ``.../fashion_mnist``, ..."""
-    _check_name(name)
+    check_dataset_name(name)
     return data_root() / name
 
 
-def _check_name(name: str) -> None:
+def check_dataset_name(name: str) -> None:
+    """A ValueError listing the data set names unless `name` is one of them."""
     if name not in DATASET_NAMES:
         raise ValueError(f"unknown data set {name!r}; allowed: {', '.join(DATASET_NAMES)}")
 
@@ -350,7 +351,7 @@ def get_dataset(name: str, split: str, transform: Callable | None = None,
     For fashion_mnist and cifar10 "val" is the official test split. Nothing is downloaded
     unless ``download=True``.
     """
-    _check_name(name)
+    check_dataset_name(name)
     _check_split(split)
     root = Path(root) if root is not None else default_root(name)
     if name in ("sample", "animals10"):

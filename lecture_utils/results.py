@@ -1,8 +1,10 @@
 """Reading sweep results: the stored reference runs, paired comparisons and their verdicts.
 
 A reference run is a set of JSON Lines files written by ``python -m lecture_utils.sweep`` (one
-record per finished condition, see :mod:`lecture_utils.sweep`) and committed under
+record per finished condition, see :mod:`lecture_utils.store`) and committed under
 ``data/reference/``. Lessons read them here, so that their analysis cells are deterministic.
+``python -m lecture_utils.results NAME`` summarises how reference run NAME was made; ``... zoo``
+prints the lessons' reference runs side by side.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lecture_utils import sweep
-from lecture_utils._util import cpu_name, git_commit
+from lecture_utils.conditions import KEY_FIELDS, build_model, condition_key, has_width
+from lecture_utils.plans import lessons_reference_plan
+from lecture_utils.store import load_results, merge_results
 
 __all__ = [
     "REFERENCE_DIR",
@@ -27,8 +30,6 @@ __all__ = [
     "Comparison",
     "paired_differences",
     "compare",
-    "linear_baseline",
-    "softmax_regression_loss",
     "load_linear_baseline",
     "lesson_reference",
     "describe",
@@ -40,8 +41,8 @@ __all__ = [
 ]
 
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "data" / "reference"
-# What a paired comparison matches on besides the model: the same condition, seed and recipe.
-PAIR_FIELDS = ("width", "resolution", "seed", "augment", "epochs", "dataset", "subset")
+# What a paired comparison matches on: the whole condition but the model (its seed and recipe too).
+PAIR_FIELDS = tuple(f for f in KEY_FIELDS if f != "model")
 
 
 def reference_files(name: str, folder: str | Path | None = None) -> list[Path]:
@@ -57,7 +58,7 @@ def reference_files(name: str, folder: str | Path | None = None) -> list[Path]:
 
 def load_reference(name: str, folder: str | Path | None = None) -> list[dict]:
     """Every record of reference run `name`, each condition once (the first file that has it wins)."""
-    return sweep.merge_results(reference_files(name, folder))
+    return merge_results(reference_files(name, folder))
 
 
 def final(record: dict, key: str = "val_acc") -> float:
@@ -119,7 +120,8 @@ class Comparison:
 
 
 def _pair_key(record: dict) -> tuple:
-    return tuple(str(record.get(f)) for f in PAIR_FIELDS)
+    """The record's condition key without the model (``PAIR_FIELDS``)."""
+    return tuple(v for f, v in zip(KEY_FIELDS, condition_key(record)) if f != "model")
 
 
 def paired_differences(records: Sequence[dict], variant: str, baseline: str = "mobilenet_v2",
@@ -169,13 +171,13 @@ def lesson_reference(lesson: str, folder: str | Path | None = None) -> list[dict
     """Lesson `lesson`'s stored reference records (``data/reference/lessons.jsonl``), in plan order.
 
     The first is the lesson's reference run; the others are the runs measured beside it (see
-    ``sweep.LESSON_REFERENCE``). A condition missing from the file raises ValueError with the command.
+    ``plans.LESSON_REFERENCE``). A condition missing from the file raises ValueError with the command.
     """
-    plan = sweep.lessons_reference_plan()
+    plan = lessons_reference_plan()
     key = f"{int(lesson):02d}" if str(lesson).isdigit() else str(lesson)
     if key not in plan:
         raise ValueError(f"no reference run for lesson {lesson!r}; lessons with one: {', '.join(sorted(plan))}")
-    by_key = {sweep.condition_key(r): r for r in load_reference("lessons", folder)}
+    by_key = {condition_key(r): r for r in load_reference("lessons", folder)}
     missing = [c.label() for c in plan[key] if c.key not in by_key]
     if missing:
         raise ValueError(f"lesson {key}'s reference run lacks {', '.join(missing)}; make it with "
@@ -194,7 +196,7 @@ def images_per_second(record: dict) -> float:
 def describe(record: dict) -> str:
     """One line: what was trained, how, and what it reached."""
     per_class = int(record["train_images"]) // int(record["num_classes"])
-    width = f" x{record['width']:g}" if record["model"].startswith(("mobilenet", "c_mobilenet")) else ""
+    width = f" x{record['width']:g}" if has_width(record["model"]) else ""
     return (f"{record['model']}{width} at {record['resolution']} px, {per_class:,} training images per class, "
             f"{record['epochs']} epochs, Adam {record['lr']:g}, {AUGMENT_WORDS.get(record['augment'], record['augment'])}: "
             f"validation accuracy {final(record):.3f} after the last epoch (best {best(record):.3f} after epoch "
@@ -216,7 +218,7 @@ def best_epoch(record: dict, key: str = "val_acc") -> int:
 def zoo_rows(folder: str | Path | None = None) -> list[dict[str, Any]]:
     """One row per lesson's reference run: lesson, model, resolution, params, MACs, accuracies, images/s."""
     rows = []
-    for lesson in sorted(sweep.lessons_reference_plan()):
+    for lesson in sorted(lessons_reference_plan()):
         rec = lesson_reference(lesson, folder)[0]
         rows.append({"lesson": lesson, "model": rec["model"], "resolution": rec["resolution"],
                      "params": rec["params"], "macs": rec["macs"], "val_acc": final(rec), "best_val_acc": best(rec),
@@ -230,13 +232,9 @@ ZOO_COMMON_RESOLUTION = 64  # the smallest that every network of the series acce
 
 
 def _macs_at(record: dict, resolution: int) -> int:
-    from lecture_utils.models import create_model
-    from lecture_utils.profile import conv_linear_macs
+    from lecture_utils.profile import conv_linear_macs  # torch: only the zoo table needs it
 
-    _, factory, kwargs = sweep.parse_model_name(record["model"])
-    if factory in sweep.WIDTH_MODELS:
-        kwargs = {**kwargs, "width_multiplier": record["width"]}
-    return conv_linear_macs(create_model(factory, num_classes=int(record["num_classes"]), **kwargs), resolution)
+    return conv_linear_macs(build_model(record["model"], record["width"], int(record["num_classes"])), resolution)
 
 
 def zoo_table(folder: str | Path | None = None, common: int = ZOO_COMMON_RESOLUTION) -> tuple[list[dict], str]:
@@ -257,93 +255,14 @@ def zoo_table(folder: str | Path | None = None, common: int = ZOO_COMMON_RESOLUT
 LINEAR_BASELINE_FILE = "linear-baseline.json"
 
 
-def softmax_regression_loss(x: Any, y: Any, w: Any, b: Any, weight_decay: float) -> tuple[Any, tuple[Any, Any]]:
-    """Mean cross-entropy of the logits ``x @ w + b`` plus ``weight_decay * |w|^2``, and its gradient.
-
-    The gradient in closed form: with p = softmax(x w + b) and Y the one-hot labels,
-    dL/dw = x^T (p - Y) / n + 2 weight_decay w and dL/db = sum over the images of (p - Y) / n.
-    """
-    import torch
-
-    logits = x @ w + b
-    loss = torch.nn.functional.cross_entropy(logits, y) + weight_decay * (w * w).sum()
-    residual = (logits.softmax(dim=1) - torch.nn.functional.one_hot(y, w.shape[1]).to(w.dtype)) / len(y)
-    return loss, (x.T @ residual + 2 * weight_decay * w, residual.sum(dim=0))
-
-
-def linear_baseline(root: str | Path | None = None, max_iter: int = 300, weight_decay: float = 1e-4) -> dict[str, Any]:
-    """Softmax regression on Fashion-MNIST's raw pixels: the line every network should clear.
-
-    784 pixel values in [0, 1] (plus a bias) -> 10 logits, fitted on all 60,000 training images by
-    full-batch L-BFGS in float64 with an L2 penalty of `weight_decay` on the weights, and scored on
-    the 10,000 test images. No convolution, no hidden layer: a straight line per class.
-    """
-    import platform
-    import time
-
-    import torch
-
-    from lecture_utils.data import get_dataset
-
-    def arrays(split: str) -> tuple[torch.Tensor, torch.Tensor]:
-        ds = get_dataset("fashion_mnist", split, root=root)
-        x = torch.tensor(ds.images, dtype=torch.float64).reshape(len(ds), -1) / 255.0  # a copy: the file is read-only
-        return x, torch.as_tensor(ds.targets, dtype=torch.long)
-
-    started, commit = time.time(), git_commit()
-    (x, y), (xv, yv) = arrays("train"), arrays("val")
-    w = torch.zeros(x.shape[1], 10, dtype=torch.float64)
-    b = torch.zeros(10, dtype=torch.float64)
-    optimizer = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, history_size=20,
-                                  tolerance_grad=1e-9, tolerance_change=1e-12, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        loss, (w.grad, b.grad) = softmax_regression_loss(x, y, w, b, weight_decay)
-        return loss
-
-    optimizer.step(closure)
-    with torch.no_grad():
-        train_acc = float(((x @ w + b).argmax(1) == y).double().mean())
-        val_acc = float(((xv @ w + b).argmax(1) == yv).double().mean())
-    return {
-        "model": "softmax regression on raw pixels (784 -> 10)",
-        "train_images": len(y), "val_images": len(yv), "train_acc": train_acc, "val_acc": val_acc,
-        "weight_decay": weight_decay, "max_iter": max_iter, "optimizer": "L-BFGS (strong Wolfe), float64",
-        "wall_time_s": round(time.time() - started, 1), "torch": torch.__version__,
-        "cpu": cpu_name(), "threads": torch.get_num_threads(), "commit": commit,
-        "python": platform.python_version(),
-    }
-
-
 def load_linear_baseline(folder: str | Path | None = None) -> dict[str, Any]:
     """The stored linear baseline (``data/reference/linear-baseline.json``)."""
     import json
 
     path = (Path(folder) if folder is not None else REFERENCE_DIR) / LINEAR_BASELINE_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; make it with: python -m lecture_utils.results linear-baseline")
+        raise FileNotFoundError(f"{path} not found; make it with: python -m lecture_utils.baseline")
     return json.loads(path.read_text())
-
-
-def _linear_main(argv: Sequence[str]) -> int:
-    import argparse
-    import json
-
-    parser = argparse.ArgumentParser(prog="python -m lecture_utils.results linear-baseline",
-                                     description="Fit softmax regression on Fashion-MNIST's raw pixels and store "
-                                     "its accuracy (the baseline every lesson's network is compared with).")
-    parser.add_argument("--data-root", default=None, help="folder of the raw files (default: the data set's own)")
-    parser.add_argument("--out", default=str(REFERENCE_DIR / LINEAR_BASELINE_FILE), help="(default: %(default)s)")
-    args = parser.parse_args(argv)
-    try:
-        result = linear_baseline(args.data_root)
-    except FileNotFoundError as exc:
-        parser.error(str(exc))
-    result["command"] = " ".join(["python -m lecture_utils.results linear-baseline", *argv])
-    Path(args.out).write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
-    print(f"softmax regression on raw pixels: train {result['train_acc']:.4f}, test {result['val_acc']:.4f} "
-          f"({result['wall_time_s']:.0f} s) -> {args.out}")
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -352,8 +271,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     import sys
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["linear-baseline"]:
-        return _linear_main(argv[1:])
     if argv[:1] == ["zoo"]:
         try:
             table = zoo_table()[1]
@@ -375,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FileNotFoundError as exc:
         parser.error(str(exc))
     for path in files + [None]:
-        records = sweep.load_results(path) if path else load_reference(args.name, args.folder)
+        records = load_results(path) if path else load_reference(args.name, args.folder)
         p = provenance(records)
         print(f"{path.name if path else 'all files'}: {p['conditions']} conditions, {p['wall_time_h']:.2f} h "
               f"of training (median {p['median_condition_s']:.0f} s, longest {p['longest_condition_s']:.0f} s per "

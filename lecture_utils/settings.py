@@ -146,7 +146,7 @@ def _lesson_key(lesson: str | int) -> str:
 
 
 def _animals10_present() -> bool:
-    from lecture_utils.data import default_root
+    from lecture_utils.datasets import default_root
 
     root = default_root("animals10")
     return (root / "train").is_dir() and (root / "val").is_dir()

@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import math
-import random
 import time
-import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from lecture_utils._util import atomic_write, check_writable_file, positive_int, resolve_device, seed_everything
+from lecture_utils._util import check_writable_file, positive_int, resolve_device, seed_everything
+from lecture_utils.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from lecture_utils.device import choose_precision
 
-__all__ = ["ModelTrainer", "History", "NonFiniteLossError", "CheckpointError", "load_checkpoint_history",
+# seed_everything and resolve_device are re-exported: the lessons import them with ModelTrainer
+__all__ = ["ModelTrainer", "History", "NonFiniteLossError", "load_checkpoint_history", "cudnn_autotune",
            "seed_everything", "resolve_device", "set_epoch"]
 
 HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
@@ -59,15 +58,14 @@ class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
-class CheckpointError(ValueError):
-    """A checkpoint file could not be read (damaged, empty, or not written by ``fit``)."""
-
-
 class ModelTrainer:
     """Train and evaluate one epoch at a time, as in the course.
 
+    ``epoch_step`` (the course's name): print a line of loss and accuracy after the first epoch and
+    after every ``epoch_step``-th one (2: epochs 1, 2, 4, 6, ...; 0: no lines).
     ``BC_mode``: binary classification with one logit (BCEWithLogitsLoss, threshold at 0).
     ``aux``: the model returns ``(main, aux1, aux2, ...)`` in training; loss = main + 0.3 * sum(aux).
+    ``channels_last`` and ``amp`` (bf16 autocast, CUDA only) are the training step's speed settings.
     """
 
     def __init__(self, epoch_step: int = 2, device: str | torch.device | None = None,
@@ -124,14 +122,23 @@ class ModelTrainer:
 
         With `checkpoint`, state is saved there after every epoch and, if the file already exists
         (and ``resume``), training continues from it. A non-finite loss raises NonFiniteLossError.
+        On CUDA, ``cudnn.benchmark`` is on while fit runs (see :func:`cudnn_autotune`).
         """
         if int(epochs) != epochs or epochs < 0:
             raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+        with cudnn_autotune(self.device):
+            return self._fit(model, train_loader, val_loader, criterion, optimizer, int(epochs),
+                             None if checkpoint is None else Path(checkpoint), live_plot, progress, scheduler, resume)
+
+    def _fit(self, model: nn.Module, train_loader: Iterable, val_loader: Iterable, criterion: nn.Module | None,
+             optimizer: torch.optim.Optimizer, epochs: int, checkpoint: Path | None, live_plot: bool,
+             progress: bool, scheduler: Any, resume: bool) -> History:
         history = History()
         start = 0
-        checkpoint = Path(checkpoint) if checkpoint is not None else None
         if checkpoint is not None and resume and checkpoint.is_file():
-            start, history = self._load_checkpoint(checkpoint, model, optimizer, scheduler)
+            self._prepare(model)  # the optimizer's state follows its parameters' device
+            start, saved = load_checkpoint(checkpoint, model, optimizer, scheduler, scaler=self.scaler)
+            history = History(saved)
             print(f"resuming from {checkpoint.name}: {start} epoch(s) done")
         if checkpoint is not None and start < int(epochs):
             check_writable_file(checkpoint, "checkpoint")  # before an epoch is spent, not after
@@ -159,7 +166,8 @@ class ModelTrainer:
                 scheduler.step()
             history.append(train_loss, train_acc, val_loss, val_acc)
             if checkpoint is not None:
-                self._save_checkpoint(checkpoint, model, optimizer, scheduler, history)
+                save_checkpoint(checkpoint, model, optimizer, scheduler, history.epochs, history.to_dict(),
+                                scaler=self.scaler)
             if plot is not None:
                 plot.update(history)
         return history
@@ -283,35 +291,6 @@ class ModelTrainer:
                 f"the training loss is {number} at epoch {epoch + 1}, {where}; training stopped {stopped}. "
                 "Try a lower learning rate (e.g. 10x lower), check the inputs for NaN, or turn amp off.")
 
-    # --- checkpoints --------------------------------------------------------------------------
-
-    def _save_checkpoint(self, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                         scheduler: Any, history: History) -> None:
-        state = {
-            "epoch": history.epochs,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            "history": history.to_dict(),
-            "rng": _rng_state(),
-        }
-        if self.scaler is not None:
-            state["scaler"] = self.scaler.state_dict()
-        atomic_write(path, lambda tmp: torch.save(state, tmp))
-
-    def _load_checkpoint(self, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                         scheduler: Any) -> tuple[int, History]:
-        state = _read_checkpoint(path, ("epoch", "model", "optimizer", "history", "rng"))
-        model.load_state_dict(state["model"])
-        self._prepare(model)
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state.get("scheduler") is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        if self.scaler is not None and state.get("scaler") is not None:
-            self.scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"])
-        return int(state["epoch"]), History(state["history"])
-
 
 def set_epoch(loader: Iterable, epoch: int) -> None:
     """Tell `loader` (or its sampler, as for ``DistributedSampler``) which epoch comes next, if it asks."""
@@ -323,68 +302,21 @@ def set_epoch(loader: Iterable, epoch: int) -> None:
 
 def load_checkpoint_history(path: str | Path) -> History:
     """The History stored in a checkpoint written by ``fit``; CheckpointError if it cannot be read."""
-    return History(_read_checkpoint(Path(path), ("history",))["history"])
+    return History(read_checkpoint(path, ("history",))["history"])
 
 
-def _read_checkpoint(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
-    """``torch.load`` (tensors and plain values only) of a checkpoint that must hold `keys`.
+@contextlib.contextmanager
+def cudnn_autotune(device: torch.device) -> Iterator[None]:
+    """``cudnn.benchmark`` on while a run on CUDA lasts (its batches keep one shape), then as before.
 
-    Whatever goes wrong becomes one CheckpointError that names the file and the ways out.
+    The flag is process-wide: the run that owns the process sets it (``fit``, the bench), no loader does.
     """
+    before = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = before or device.type == "cuda"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError, KeyError...
-        raise CheckpointError(_unreadable_message(path, _unreadable_reason(path, exc))) from None
-    if not isinstance(state, dict) or any(k not in state for k in keys):
-        found = sorted(map(str, state)) if isinstance(state, dict) else type(state).__name__
-        reason = f"it is not a checkpoint written by fit (needs the keys {list(keys)}, found {found})"
-        raise CheckpointError(_unreadable_message(path, reason))
-    return state
-
-
-def _unreadable_reason(path: Path, exc: Exception) -> str:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-    except OSError as err:
-        return f"it cannot be opened ({err.strerror})"
-    if not head:
-        return "the file is empty (0 bytes)"
-    if head == b"PK\x03\x04":
-        if zipfile.is_zipfile(path):
-            return "it holds objects other than tensors and plain values, which are not loaded (unsafe)"
-        return "it is truncated (a torch zip archive cut short, e.g. by an interrupted copy or a full disk)"
-    return "it is not a torch checkpoint (unrecognised contents)"
-
-
-def _unreadable_message(path: Path, reason: str) -> str:
-    return (f"cannot read the checkpoint {path}: {reason}. Either delete it (training then starts "
-            "again from epoch 1), or call fit(..., resume=False) to train from scratch and overwrite it.")
-
-
-# --- random state (kept to tensors and plain types so that weights_only loading works) --------
-
-
-def _rng_state() -> dict[str, Any]:
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {
-        "python": list(random.getstate()[1]),
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                  "has_gauss": int(has_gauss), "cached": float(cached)},
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate((3, tuple(state["python"]), None))
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
 
 
 # --- progress and live plot -------------------------------------------------------------------

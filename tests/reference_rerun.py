@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from lecture_utils import data, sweep
+from lecture_utils import datasets
+from lecture_utils.conditions import Condition
+from lecture_utils.runner import TorchRunner
 from lecture_utils._util import cpu_name
 
-HAVE_RAW = all(data.find_fashion_mnist_raw(s) for s in ("train", "val"))
+HAVE_RAW = all(datasets.find_fashion_mnist_raw(s) for s in ("train", "val"))
 needs_raw = pytest.mark.skipif(not HAVE_RAW, reason="needs the Fashion-MNIST raw files "
                                "(apt-get install dataset-fashion-mnist)")
 
@@ -17,9 +19,9 @@ needs_raw = pytest.mark.skipif(not HAVE_RAW, reason="needs the Fashion-MNIST raw
 def assert_first_epoch_reproduces(stored: dict, tmp_path: Path) -> None:
     import torch
 
-    cond = sweep.Condition.from_record(stored, epochs=1)
-    runner = sweep.TorchRunner(dataset=cond.dataset, subset=cond.subset, seed=cond.seed, augment=cond.augment,
-                               batch_size=stored["batch_size"], device="cpu", threads=1)
+    cond = Condition.from_record(stored, epochs=1)
+    runner = TorchRunner(dataset=cond.dataset, subset=cond.subset, seed=cond.seed, augment=cond.augment,
+                         batch_size=stored["batch_size"], device="cpu", threads=1)
     with torch.random.fork_rng():
         live = runner(cond, tmp_path / "c.pt")
     # Same data, seed, weights and batches. On the machine that made the reference (same CPU model, same

@@ -20,12 +20,12 @@ def test_tiny_bench_prints_both_pipelines_accuracy_and_ends_in_speedup(tmp_path,
     number = r"\d+\.\d+"
     assert lines[0].startswith("bench: mobilenet_v2 at 32 px, batch 5, cpu")
     assert any(re.fullmatch(rf"course: {number} images/s \(median of 1 x 1 steps: .*\)", ln) for ln in lines)
-    assert any(re.fullmatch(rf"fast: {number} images/s \(median of 1 x 1 steps: .*\)", ln) for ln in lines)
-    assert any(re.fullmatch(rf"fast with the decode amortised over 10 epochs of 100 images: {number} images/s", ln)
+    assert any(re.fullmatch(rf"cached: {number} images/s \(median of 1 x 1 steps: .*\)", ln) for ln in lines)
+    assert any(re.fullmatch(rf"cached with the decode amortised over 10 epochs of 100 images: {number} images/s", ln)
                for ln in lines)
     assert "sample, 1 epoch at 32 px, batch 4 (10 train / 10 val images), augmentation light, accuracy " \
            "train (last epoch) / val / val augmented as in training:" in lines
-    for name in ("course", "fast"):
+    for name in ("course", "cached"):
         assert any(re.fullmatch(rf"{name} accuracy: {number} / {number} / {number}", ln) for ln in lines)
     assert re.fullmatch(rf"speedup: {number}", lines[-1])
 

@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 
 from lecture_utils import data, datasets
-from lecture_utils.data import (
+from lecture_utils.data import define_transform, make_loaders, resolution_keys
+from lecture_utils.datasets import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_STATS,
     SAMPLE_STATS,
@@ -22,11 +23,8 @@ from lecture_utils.data import (
     UnreadableImageWarning,
     balanced_indices,
     compute_mean_std,
-    define_transform,
     get_dataset,
-    make_loaders,
     prepare_animals10,
-    resolution_keys,
 )
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
@@ -99,16 +97,10 @@ def test_sample_stats_equal_the_recomputed_value():
     np.testing.assert_allclose(recomputed["std"], SAMPLE_STATS["std"], atol=1e-4)
 
 
-def test_fashion_mnist_stats_match_published_values():
-    # widely quoted Fashion-MNIST training-set statistics: mean 0.2860, std 0.3530
-    assert FASHION_MNIST_STATS["mean"] == pytest.approx([0.2860] * 3, abs=1e-4)
-    assert FASHION_MNIST_STATS["std"] == pytest.approx([0.3530] * 3, abs=1e-4)
-
-
-@pytest.mark.skipif(not all(data.find_fashion_mnist_raw(s) for s in ("train", "val")),
+@pytest.mark.skipif(not all(datasets.find_fashion_mnist_raw(s) for s in ("train", "val")),
                     reason="needs the Fashion-MNIST raw files (apt-get install dataset-fashion-mnist)")
 def test_fashion_mnist_stats_are_those_of_its_training_images():
-    images = data.get_dataset("fashion_mnist", "train").images.astype(np.float64) / 255.0
+    images = datasets.get_dataset("fashion_mnist", "train").images.astype(np.float64) / 255.0
     assert FASHION_MNIST_STATS["mean"] == pytest.approx([images.mean()] * 3, abs=1e-4)
     assert FASHION_MNIST_STATS["std"] == pytest.approx([images.std()] * 3, abs=1e-4)
 
@@ -188,14 +180,14 @@ def test_unreadable_image_is_reported_with_its_path_and_skipped(tmp_path):
     bad = tmp_path / "train" / "dog" / "001.png"
     bad.write_bytes(b"not a png")
     ds = get_dataset("animals10", "train", root=tmp_path, transform=define_transform(8, None))
-    loader = torch.utils.data.DataLoader(ds, batch_size=4, collate_fn=data.collate_skip_none)
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, collate_fn=datasets.collate_skip_none)
     with pytest.warns(UnreadableImageWarning, match=str(bad)):
         seen = sum(len(y) for x, y in loader)
     assert seen == 5
 
 
 def test_collate_skip_none_returns_none_for_an_all_bad_batch():
-    assert data.collate_skip_none([None, None]) is None
+    assert datasets.collate_skip_none([None, None]) is None
 
 
 # --- subsets and loaders ----------------------------------------------------------------------
@@ -255,7 +247,7 @@ def test_make_loaders_rejects_bad_batch_size_and_subset(tmp_path):
 
 
 def write_raw_animals(src: Path, n: int = 10) -> None:
-    for italian in data.ANIMALS10_TRANSLATION:
+    for italian in datasets.ANIMALS10_TRANSLATION:
         folder = src / "raw-img" / italian
         folder.mkdir(parents=True)
         for k in range(n):

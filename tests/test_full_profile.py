@@ -15,7 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-from lecture_utils.data import find_fashion_mnist_raw, make_loaders
+from lecture_utils.data import make_loaders
+from lecture_utils.datasets import find_fashion_mnist_raw
 from lecture_utils.models import create_model
 from lecture_utils.settings import lesson_settings
 from lecture_utils.trainer import ModelTrainer, seed_everything
@@ -50,13 +51,13 @@ def test_full_profile_lesson_trains_at_its_resolution(lesson):
 
 
 def test_full_profile_sweep_condition_runs_at_224(tmp_path):
-    from lecture_utils import sweep
+    from lecture_utils import conditions, sweep
 
     cfg = lesson_settings("09", "full")
     assert max(cfg.resolutions) == 224 and cfg.epochs == 10
-    conditions = sweep.expand_grid(["c_mobilenet_v2"], [0.35], [max(cfg.resolutions)], 1, cfg.dataset,
+    grid = conditions.expand_grid(["c_mobilenet_v2"], [0.35], [max(cfg.resolutions)], 1, cfg.dataset,
                                    subset=(1, 1))
-    records = sweep.run_sweep(tmp_path / "full.jsonl", conditions, batch_size=5, device="cpu",
+    records = sweep.run_sweep(tmp_path / "full.jsonl", grid, batch_size=5, device="cpu",
                               threads=1, progress=False, cache_dir=str(tmp_path / "cache"))
     assert len(records) == 1
     assert records[0]["resolution"] == 224 and records[0]["dataset"] == cfg.dataset

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from lecture_utils import sweep
+from lecture_utils import plans, sweep
+from lecture_utils.conditions import ABLATION_VARIANTS, Condition
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -26,7 +27,7 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "09_MobileNetV2_v
 def _invented_runner():
     rng = np.random.default_rng(0)
 
-    def run(cond: sweep.Condition, checkpoint: Path) -> dict:
+    def run(cond: Condition, checkpoint: Path) -> dict:
         top = 0.6 + 0.3 * cond.width * cond.resolution / 224 + rng.normal(0, 0.01)
         curve = [float(top * (1 - 0.5 ** (e + 1))) for e in range(cond.epochs)]
         return {"params": int(3e6 * cond.width ** 2) + 12_810,
@@ -43,11 +44,11 @@ def _invented_runner():
 
 def test_full_profile_notebook_reads_a_full_results_file_and_trains_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    conditions = sweep.lesson09_conditions("full")
+    planned = plans.lesson09_conditions("full")
     results = tmp_path / "09_sweep_full.jsonl"
-    sweep.run_plan(results, conditions, runner=_invented_runner(), progress=False)
+    sweep.run_plan(results, planned, runner=_invented_runner(), progress=False)
     before = results.read_text()
-    assert len(before.splitlines()) == len(conditions)
+    assert len(before.splitlines()) == len(planned)
 
     monkeypatch.setenv("LECTURE_PROFILE", "full")
     monkeypatch.setenv("LECTURE_RUNS_DIR", str(tmp_path))
@@ -64,7 +65,7 @@ def test_full_profile_notebook_reads_a_full_results_file_and_trains_nothing(tmp_
     assert "grid       60 of 60 conditions in the results" in everything
     assert "ablation   48 of 48 conditions in the results" in everything
     assert "augment    18 of 18 conditions in the results" in everything
-    for variant in sweep.ABLATION_VARIANTS[1:]:
+    for variant in ABLATION_VARIANTS[1:]:
         assert f"  {variant} - mobilenet_v2, validation:" in everything
     assert "retraining" not in everything  # the live rerun belongs to the quick profile
     assert results.read_text() == before  # nothing was trained or appended

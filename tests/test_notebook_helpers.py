@@ -43,7 +43,7 @@ def test_show_source_rejects_builtins():
 def test_setup_hides_other_libraries_warnings_but_shows_the_packages_own(monkeypatch):
     import warnings
 
-    from lecture_utils.data import MissingClassWarning
+    from lecture_utils.datasets import MissingClassWarning
 
     monkeypatch.setenv("LECTURE_PROFILE", "quick")
     with warnings.catch_warnings(record=True) as caught:

@@ -6,7 +6,8 @@ import statistics
 
 import pytest
 
-from lecture_utils import results, sweep
+from lecture_utils import plans, results
+from lecture_utils.conditions import condition_key
 
 from reference_rerun import assert_first_epoch_reproduces, needs_raw
 
@@ -19,8 +20,8 @@ def reference():
 
 
 def test_reference_run_holds_every_condition_of_lesson09s_plan(reference):
-    have = {sweep.condition_key(r) for r in reference}
-    missing = [c.label() for c in sweep.lesson09_conditions("reference") if c.key not in have]
+    have = {condition_key(r) for r in reference}
+    missing = [c.label() for c in plans.lesson09_conditions("reference") if c.key not in have]
     assert not missing, f"{len(missing)} conditions missing, e.g. {missing[:3]}"
 
 
@@ -33,8 +34,8 @@ def test_every_reference_record_carries_its_provenance(reference):
 
 
 def test_median_grid_condition_is_far_above_chance(reference):
-    grid = sweep.lesson09_profile_plan("reference")["grid"]
-    by_key = {sweep.condition_key(r): r for r in reference}
+    grid = plans.lesson09_profile_plan("reference")["grid"]
+    by_key = {condition_key(r): r for r in reference}
     accuracy = [results.final(by_key[c.key]) for c in grid]
     assert statistics.median(accuracy) > 0.5 and min(accuracy) > 0.3  # chance: 0.1
 

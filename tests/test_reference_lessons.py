@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lecture_utils import results, sweep
+from lecture_utils import plans, results
+from lecture_utils.conditions import condition_key
 
 from reference_rerun import assert_first_epoch_reproduces, needs_raw
 
@@ -22,8 +23,8 @@ def reference():
 
 
 def test_the_file_holds_every_condition_of_the_plan_and_nothing_else(reference):
-    plan = [c for part in sweep.lessons_reference_plan().values() for c in part]
-    assert sorted(sweep.condition_key(r) for r in reference) == sorted(c.key for c in plan)
+    plan = [c for part in plans.lessons_reference_plan().values() for c in part]
+    assert sorted(condition_key(r) for r in reference) == sorted(c.key for c in plan)
 
 
 def test_every_record_carries_its_provenance(reference):
@@ -51,7 +52,7 @@ def test_the_linear_baseline_is_the_known_one_and_documented():
 def test_every_lessons_reference_reaches_085_except_vgg16_and_wrn_which_are_explained(reference):
     baseline = results.load_linear_baseline()["val_acc"]
     assert baseline < 0.85
-    references = {lesson: results.lesson_reference(lesson)[0] for lesson in sweep.lessons_reference_plan()}
+    references = {lesson: results.lesson_reference(lesson)[0] for lesson in plans.lessons_reference_plan()}
     del references["02"]  # too slow to train that far here: measured instead (the next test)
     wrn = references.pop("06")  # not reached in its 4 epochs; lesson 06 shows why with its curves:
     assert all(b > a for a, b in zip(wrn["train_acc"], wrn["train_acc"][1:]))  # training accuracy rises every epoch

@@ -6,12 +6,13 @@ import math
 
 import pytest
 
-from lecture_utils import results, sweep
+from lecture_utils import baseline, results
+from lecture_utils.store import append_record
 
 
 def _rec(model, width, resolution, seed, acc, **extra):
     return {"model": model, "width": width, "resolution": resolution, "seed": seed, "augment": "light",
-            "epochs": 10, "dataset": "fashion_mnist", "subset": 1000, "val_acc": [0.1, acc],
+            "epochs": 10, "dataset": "fashion_mnist", "subset": 1000, "lr": 1e-3, "val_acc": [0.1, acc],
             "val_images": 10000, **extra}
 
 
@@ -25,15 +26,22 @@ def test_paired_differences_match_condition_and_seed_only():
 
 def test_a_consistent_large_drop_costs_accuracy_and_noise_does_not():
     base = [_rec("mobilenet_v2", w, r, s, 0.80) for w in (1.0, 0.35) for r in (20, 12) for s in (0, 1, 2)]
-    drop = [_rec("worse", w, r, s, 0.70 + 0.002 * s) for w in (1.0, 0.35) for r in (20, 12) for s in (0, 1, 2)]
-    noise = [_rec("same", w, r, s, 0.80 + (0.004 if (s + r) % 2 else -0.004)) for w in (1.0, 0.35)
+    drop = [_rec("mobilenet_v2+leaky", w, r, s, 0.70 + 0.002 * s) for w in (1.0, 0.35) for r in (20, 12) for s in (0, 1, 2)]
+    noise = [_rec("mobilenet_v2+proj", w, r, s, 0.80 + (0.004 if (s + r) % 2 else -0.004)) for w in (1.0, 0.35)
              for r in (20, 12) for s in (0, 1, 2)]
-    worse, same = results.compare(base + drop + noise, ["worse", "same"])
+    worse, same = results.compare(base + drop + noise, ["mobilenet_v2+leaky", "mobilenet_v2+proj"])
     assert worse.n == 12 and worse.mean == pytest.approx(-0.098) and worse.agree == 12
     assert worse.verdict == "costs accuracy"
     # the binomial floor: sqrt(2 p (1 - p) / 10000) / sqrt(12) at p = 0.8 is 0.00163
     assert same.se >= math.sqrt(2 * 0.8 * 0.2 / 10000) / math.sqrt(12) - 1e-9
     assert same.verdict == "no difference this run can resolve"
+
+
+def test_pairs_match_on_the_learning_rate_too():
+    recs = [_rec("mobilenet_v2", 1.0, 20, 0, 0.80), _rec("mobilenet_v2", 1.0, 20, 0, 0.50, lr=1e-4),
+            _rec("c_mobilenet_v2", 1.0, 20, 0, 0.55, lr=1e-4)]
+    (pair,) = results.paired_differences(recs, "c_mobilenet_v2")
+    assert pair[1] == pytest.approx(0.05)  # against the baseline at lr 1e-4, not the one at 1e-3
 
 
 def test_compare_names_a_variant_without_pairs():
@@ -48,9 +56,9 @@ def test_missing_reference_names_the_folder_and_the_pattern(tmp_path):
 
 def test_reference_files_are_merged_with_each_condition_once(tmp_path):
     a = _rec("mobilenet_v2", 1.0, 20, 0, 0.8)
-    sweep.append_record(tmp_path / "lesson09-a.jsonl", a)
-    sweep.append_record(tmp_path / "lesson09-b.jsonl", {**a, "val_acc": [0.5]})  # the same condition again
-    sweep.append_record(tmp_path / "lesson09-b.jsonl", _rec("mobilenet_v2", 0.35, 20, 0, 0.7))
+    append_record(tmp_path / "lesson09-a.jsonl", a)
+    append_record(tmp_path / "lesson09-b.jsonl", {**a, "val_acc": [0.5]})  # the same condition again
+    append_record(tmp_path / "lesson09-b.jsonl", _rec("mobilenet_v2", 0.35, 20, 0, 0.7))
     merged = results.load_reference("lesson09", folder=tmp_path)
     assert len(merged) == 2 and results.final(merged[0]) == 0.8
 
@@ -69,6 +77,6 @@ def test_the_linear_baselines_closed_form_gradient_is_autograds():
     x, y = torch.rand(50, 12, generator=g, dtype=torch.float64), torch.randint(0, 4, (50,), generator=g)
     w = torch.randn(12, 4, generator=g, dtype=torch.float64, requires_grad=True)
     b = torch.randn(4, generator=g, dtype=torch.float64, requires_grad=True)
-    loss, (grad_w, grad_b) = results.softmax_regression_loss(x, y, w, b, weight_decay=0.01)
+    loss, (grad_w, grad_b) = baseline.softmax_regression_loss(x, y, w, b, weight_decay=0.01)
     expected_w, expected_b = torch.autograd.grad(loss, (w, b))
     assert torch.allclose(grad_w, expected_w, atol=1e-12) and torch.allclose(grad_b, expected_b, atol=1e-12)

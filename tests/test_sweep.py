@@ -14,20 +14,11 @@ import pytest
 
 from dataclasses import asdict
 
-from lecture_utils import sweep
-from lecture_utils.sweep import (
-    KEY_FIELDS,
-    Condition,
-    PartialLineWarning,
-    append_record,
-    expand_grid,
-    load_results,
-    merge_results,
-    parse_model_name,
-    parse_shard,
-    run_sweep,
-    shard_grid,
-)
+from lecture_utils import plans, runner as runner_module, store, sweep
+from lecture_utils.conditions import Condition, condition_key, expand_grid, parse_model_name
+from lecture_utils.runner import TorchRunner, init_seed
+from lecture_utils.store import PartialLineWarning, append_record, load_results, merge_results
+from lecture_utils.sweep import parse_shard, run_sweep, shard_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -123,11 +114,9 @@ def test_networks_without_a_width_multiplier_train_at_width_1_only():
     assert cond.lr == 1e-4 and "lr0.0001" in cond.slug() and cond.label().endswith("lr0.0001")
 
 
-def test_the_learning_rate_is_part_of_a_condition_and_old_records_read_as_the_course_lr():
+def test_the_learning_rate_is_part_of_a_condition():
     a, b = (expand_grid(["mobilenet_v2"], [1.0], [32], epochs=1, dataset="sample", lr=lr)[0] for lr in (1e-3, 1e-4))
     assert a.key != b.key
-    record = {k: v for k, v in asdict(a).items() if k != "lr"}  # written before lr was part of the key
-    assert sweep.condition_key(record) == a.key
     with pytest.raises(ValueError, match="learning rate must be a number > 0"):
         expand_grid(["mobilenet_v2"], [1.0], [32], epochs=1, dataset="sample", lr=0)
 
@@ -142,7 +131,7 @@ def test_bad_width_or_resolution_is_refused(widths, resolutions, match):
 
 
 def test_initial_weight_seed_is_shared_across_resolutions_and_v2_variants():
-    seed = sweep.init_seed
+    seed = init_seed
     assert seed("mobilenet_v2", 0.5) == seed("mobilenet_v2+leaky", 0.5) == seed("c_mobilenet_v2", 0.5)
     assert seed("mobilenet_v2", 0.5) != seed("mobilenet_v2", 0.35)
     assert seed("mobilenet_v2", 0.5) != seed("mobilenet_v1", 0.5)
@@ -191,7 +180,7 @@ def test_rerun_skips_finished_conditions(tmp_path):
     records = run_sweep(out, grid, runner=fake_runner(second), progress=False)
     assert first == grid[:3]
     assert second == grid[3:]
-    assert sorted((sweep.condition_key(r) for r in records), key=repr) == sorted((c.key for c in grid), key=repr)
+    assert sorted((condition_key(r) for r in records), key=repr) == sorted((c.key for c in grid), key=repr)
     assert len(load_results(out)) == len(grid)
 
 
@@ -253,12 +242,12 @@ def test_shards_run_into_separate_files_merge_to_the_whole_grid(tmp_path):
         run_sweep(files[-1], grid, runner=fake_runner([]), shard=(i, 3), progress=False)
     merged = merge_results(files + files[:1])  # a file given twice still counts once
     assert len(merged) == len(grid)
-    assert {sweep.condition_key(r) for r in merged} == {c.key for c in grid}
+    assert {condition_key(r) for r in merged} == {c.key for c in grid}
 
 
 def test_merge_keeps_the_first_of_duplicate_conditions(tmp_path):
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
-    rec = {"model": "mobilenet_v2", "width": 0.5, "resolution": 96, "epochs": 10, "dataset": "animals10", "seed": 0}
+    rec = asdict(Condition("mobilenet_v2", 0.5, 96, 10, "animals10"))
     append_record(a, {**rec, "val_acc": [0.6]})
     append_record(b, {**rec, "val_acc": [0.7]})
     append_record(b, {**rec, "resolution": 128, "val_acc": [0.8]})
@@ -268,7 +257,7 @@ def test_merge_keeps_the_first_of_duplicate_conditions(tmp_path):
 
 def test_merge_cli_writes_the_merged_file(tmp_path, capsys):
     a, b, out = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "all.jsonl"
-    rec = {"model": "mobilenet_v1", "width": 1.0, "resolution": 96, "epochs": 1, "dataset": "sample", "seed": 0}
+    rec = asdict(Condition("mobilenet_v1", 1.0, 96, 1, "sample"))
     append_record(a, rec)
     append_record(b, rec)
     append_record(b, {**rec, "width": 0.5})
@@ -372,7 +361,7 @@ def test_initial_weights_are_reproducible_and_shared_by_the_v2_ablation_variants
     import torch
 
     def runner():
-        r = sweep.TorchRunner(dataset="sample", device="cpu")
+        r = TorchRunner(dataset="sample", device="cpu")
         r.num_classes = 10
         return r
 
@@ -390,13 +379,13 @@ def test_initial_weights_are_reproducible_and_shared_by_the_v2_ablation_variants
     assert plain[stem].shape == other.shape and not torch.equal(plain[stem], other)
 
 
-@pytest.mark.parametrize("fast", [True, False])
-def test_a_condition_trains_the_same_whatever_ran_before_it(tmp_path, fast):
+@pytest.mark.parametrize("cached", [True, False])
+def test_a_condition_trains_the_same_whatever_ran_before_it(tmp_path, cached):
     import torch
 
     _tiny_image_folder(tmp_path / "data", per_class=4)
-    runner = sweep.TorchRunner(dataset="sample", data_root=str(tmp_path / "data"), batch_size=4,
-                               device="cpu", fast=fast, threads=1)
+    runner = TorchRunner(dataset="sample", data_root=str(tmp_path / "data"), batch_size=4,
+                               device="cpu", cached=cached, threads=1)
     first, other = expand_grid(["mobilenet_v1"], [0.35], [32, 40], epochs=2, dataset="sample")
     with torch.random.fork_rng():
         a = runner(first, tmp_path / "a.pt")
@@ -405,15 +394,15 @@ def test_a_condition_trains_the_same_whatever_ran_before_it(tmp_path, fast):
     assert again["train_loss"] == a["train_loss"] and again["val_loss"] == a["val_loss"]
 
 
-@pytest.mark.parametrize("fast", [True, False])
-def test_a_condition_resumed_from_its_epoch_checkpoint_matches_an_uninterrupted_run(tmp_path, fast):
+@pytest.mark.parametrize("cached", [True, False])
+def test_a_condition_resumed_from_its_epoch_checkpoint_matches_an_uninterrupted_run(tmp_path, cached):
     import torch
 
     _tiny_image_folder(tmp_path / "data", per_class=4)
 
     def runner():
-        return sweep.TorchRunner(dataset="sample", data_root=str(tmp_path / "data"), batch_size=4,
-                                 device="cpu", fast=fast, threads=1)
+        return TorchRunner(dataset="sample", data_root=str(tmp_path / "data"), batch_size=4,
+                                 device="cpu", cached=cached, threads=1)
 
     (one,) = expand_grid(["mobilenet_v2"], [0.35], [32], epochs=1, dataset="sample")
     (two,) = expand_grid(["mobilenet_v2"], [0.35], [32], epochs=2, dataset="sample")
@@ -441,29 +430,12 @@ def test_a_condition_listed_twice_falls_in_one_shard_only(tmp_path):
     assert sorted(c.key for c in calls) == sorted(c.key for c in grid)
 
 
-def test_records_written_before_augment_was_recorded_read_as_the_course_augmentation(tmp_path):
+def test_reading_and_merging_results_does_not_load_torch(tmp_path):
     out = tmp_path / "r.jsonl"
-    (cond,) = expand_grid(["mobilenet_v2"], [0.35], [32], 1, "sample")
-    old = {k: v for k, v in cond.__dict__.items() if k != "augment"}
-    sweep.append_record(out, {**old, "augment": True, "val_acc": [0.5]})  # format 1 wrote a bool
-    calls: list = []
-    run_sweep(out, [cond], runner=fake_runner(calls), progress=False)
-    assert calls == [] and cond.augment == "course"
-    assert sweep.condition_key({**old, "augment": False})[KEY_FIELDS.index("augment")] == "none"
-
-
-def test_the_sweeps_augmentations_are_the_data_modules():
-    from lecture_utils.data import AUGMENTATIONS
-
-    assert sweep.AUGMENT_NAMES == tuple(AUGMENTATIONS)
-
-
-def test_reading_results_does_not_load_torch(tmp_path):
-    # why AUGMENT_NAMES is spelled out: the data module imports torch, merging results files needs none of it
-    out = tmp_path / "r.jsonl"
-    append_record(out, {"model": "mobilenet_v2", "width": 0.5, "resolution": 96, "epochs": 1, "dataset": "sample"})
-    code = ("import sys; from lecture_utils import results, sweep; "
-            f"assert len(sweep.load_results({str(out)!r})) == 1; print('torch' in sys.modules)")
+    append_record(out, asdict(Condition("mobilenet_v2", 0.5, 96, 1, "sample", augment="light")))
+    code = ("import sys; from lecture_utils import results, store; "
+            f"assert len(store.merge_results([{str(out)!r}])) == 1; "
+            f"assert len(results.load_reference('r', {str(tmp_path)!r})) == 1; print('torch' in sys.modules)")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.strip() == "False"
 
@@ -476,7 +448,7 @@ def test_unknown_augmentation_is_refused_with_the_allowed_names():
 def test_a_resolution_the_model_cannot_take_fails_before_training(monkeypatch):
     from lecture_utils.models import create_model
 
-    runner = sweep.TorchRunner(dataset="sample", device="cpu")
+    runner = TorchRunner(dataset="sample", device="cpu")
     runner.num_classes = 10
     runner._check_fits("mobilenet_v2", 12)  # padded stride-2 convs: 12 px still gives a 1x1 map
     monkeypatch.setattr(runner, "_build", lambda model, width: create_model("alexnet", num_classes=10))
@@ -488,12 +460,12 @@ def test_runner_records_augmented_validation_accuracy_and_provenance(tmp_path, m
     import torch
 
     _tiny_image_folder(tmp_path / "data", per_class=4)
-    monkeypatch.setattr(sweep, "git_commit", lambda: "commit-when-the-code-was-imported")
-    runner = sweep.TorchRunner(dataset="sample", data_root=str(tmp_path / "data"), batch_size=4,
+    monkeypatch.setattr(runner_module, "git_commit", lambda: "commit-when-the-code-was-imported")
+    runner = TorchRunner(dataset="sample", data_root=str(tmp_path / "data"), batch_size=4,
                                device="cpu", threads=1, augment="light", command="python -m lecture_utils.sweep x")
     (cond,) = expand_grid(["mobilenet_v2"], [0.35], [16], 1, "sample", augment="light")
     # the checkout moves on while the run trains (a commit, an edit): the record keeps the code that ran
-    monkeypatch.setattr(sweep, "git_commit", lambda: "a-later-commit+dirty")
+    monkeypatch.setattr(runner_module, "git_commit", lambda: "a-later-commit+dirty")
     with torch.random.fork_rng():
         rec = runner(cond, tmp_path / "a.pt")
     assert rec["commit"] == "commit-when-the-code-was-imported"
@@ -535,18 +507,6 @@ def test_out_in_a_read_only_folder_is_a_one_line_cli_error(readonly_dir, capsys)
     assert "Traceback" not in err
 
 
-def test_check_out_writable_is_called_first_by_run_sweep(tmp_path, monkeypatch):
-    def refuse(out):
-        raise ValueError("refused")
-
-    monkeypatch.setattr(sweep, "check_out_writable", refuse)
-    calls: list = []
-    with pytest.raises(ValueError, match="refused"):
-        run_sweep(tmp_path / "r.jsonl", expand_grid(["mobilenet_v1"], [0.35], [32], 1, "sample"),
-                  runner=fake_runner(calls), progress=False)
-    assert calls == []
-
-
 def test_a_damaged_condition_checkpoint_is_a_one_line_cli_error_naming_it(tmp_path, capsys):
     data, out = tmp_path / "data", tmp_path / "r.jsonl"
     _tiny_image_folder(data, per_class=2)
@@ -565,7 +525,7 @@ def test_a_damaged_condition_checkpoint_is_a_one_line_cli_error_naming_it(tmp_pa
 
 
 def test_lesson09_plan_is_the_grid_the_ablation_and_the_augmentation_comparison():
-    plan = sweep.lesson09_plan((28, 24, 20, 16, 12), 10, "fashion_mnist", subset=1000)
+    plan = plans.lesson09_plan((28, 24, 20, 16, 12), 10, "fashion_mnist", subset=1000)
     assert len(plan["grid"]) == 60 and {c.augment for c in plan["grid"]} == {"light"}
     assert len(plan["ablation"]) == 4 * 2 * 2 * 3 and {c.resolution for c in plan["ablation"]} == {20, 12}
     assert len(plan["augment"]) == 3 * 2 * 3 and {(c.width, c.resolution) for c in plan["augment"]} == {(0.35, 12)}
@@ -574,7 +534,7 @@ def test_lesson09_plan_is_the_grid_the_ablation_and_the_augmentation_comparison(
 
 
 def test_run_plan_trains_each_condition_once_across_seeds_and_augmentations(tmp_path):
-    plan = sweep.lesson09_plan((28, 24, 20), 1, "sample", seeds=(0, 1))
+    plan = plans.lesson09_plan((28, 24, 20), 1, "sample", seeds=(0, 1))
     everything = plan["grid"] + plan["ablation"] + plan["augment"]
     calls: list = []
     records = sweep.run_plan(tmp_path / "r.jsonl", everything, runner=fake_runner(calls), progress=False)
@@ -584,12 +544,12 @@ def test_run_plan_trains_each_condition_once_across_seeds_and_augmentations(tmp_
 
 def test_plan_dry_run_counts_lesson09s_reference_conditions(tmp_path, capsys):
     out = tmp_path / "r.jsonl"
-    (first, *_rest) = sweep.lesson09_conditions("reference")
-    sweep.append_record(out, {**first.__dict__, "val_acc": [0.5]})
+    (first, *_rest) = plans.lesson09_conditions("reference")
+    append_record(out, {**first.__dict__, "val_acc": [0.5]})
     assert sweep.main(["plan", "lesson09", "--profile", "reference", "--out", str(out), "--dry-run"]) == 0
     # 60 grid + 48 ablation + 18 augmentation conditions, each once: the ablation repeats 8 grid
     # conditions (seed 0), the comparison 2 of the grid and 6 of the ablation (light), 2 of them in all three
-    assert capsys.readouterr().out.strip() == f"1 of {60 + 48 + 18 - 8 - 2 - 6 + 2} conditions done in {out}"
+    assert capsys.readouterr().out.splitlines()[-1] == f"1 of {60 + 48 + 18 - 8 - 2 - 6 + 2} done in {out}"
 # ----------------------------------------------------------------- several workers on one results file
 
 WORKER = ROOT / "tests" / "sweep_worker.py"
@@ -602,7 +562,7 @@ def _worker(out: Path, conditions: int, seconds: float, go: Path | None = None) 
     return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _finish(proc: subprocess.Popen, timeout: float = 30) -> str:
+def _finish(proc: subprocess.Popen, timeout: float = 90) -> str:
     stdout, stderr = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, stderr
     return stdout
@@ -625,7 +585,7 @@ def test_three_workers_on_one_file_train_each_of_six_conditions_once(tmp_path):
     out, go = tmp_path / "sweep.jsonl", tmp_path / "go"
     workers = [_worker(out, 6, 0.3, go) for _ in range(3)]
     try:
-        _wait_for(lambda: len(list(tmp_path.glob("go.*.ready"))) == 3, "three workers ready")
+        _wait_for(lambda: len(list(tmp_path.glob("go.*.ready"))) == 3, "three workers ready", timeout=90)
         go.touch()  # all three start the same grid at the same moment
         for w in workers:
             _finish(w)
@@ -639,7 +599,7 @@ def test_three_workers_on_one_file_train_each_of_six_conditions_once(tmp_path):
         ["mobilenet_v1", "mobilenet_v2"], [1.0], [32, 48, 64], epochs=1, dataset="sample"))
     assert len({pid for _, pid in calls}) >= 2, "the workers must have shared the grid"
     lines = out.read_text().splitlines()
-    assert len(lines) == 6 and len({sweep.condition_key(json.loads(l)) for l in lines}) == 6
+    assert len(lines) == 6 and len({condition_key(json.loads(l)) for l in lines}) == 6
     assert not (tmp_path / "sweep.jsonl.ckpt").exists(), "claims and checkpoints of finished conditions are removed"
 
 
@@ -648,7 +608,7 @@ def test_a_condition_of_a_killed_worker_is_finished_by_a_later_worker(tmp_path):
     first, second = (c.slug() for c in expand_grid(["mobilenet_v1"], [1.0], [32, 48], 1, "sample"))
     stuck = _worker(out, 2, 120)  # claims the first condition and stays in it
     try:
-        _wait_for(lambda: [s for s, _ in _calls(out)] == [first], "the first worker to start its condition")
+        _wait_for(lambda: [s for s, _ in _calls(out)] == [first], "the first worker to start its condition", timeout=60)
         # while its holder lives, the claim holds: another worker does the other condition and leaves that one
         helper = _finish(_worker(out, 2, 0.1))
         assert [s for s, _ in _calls(out)] == [first, second]
@@ -673,7 +633,7 @@ def test_a_worker_that_finds_its_claimed_condition_already_written_skips_it(tmp_
 
     def run(cond, checkpoint):  # while this worker trains the first, another one finishes the second
         if not calls:
-            append_record(out, {**sweep.asdict(grid[1]), "val_acc": [0.9]})
+            append_record(out, {**asdict(grid[1]), "val_acc": [0.9]})
         return fake_runner(calls)(cond, checkpoint)
 
     run_sweep(out, grid, runner=run, progress=False)
@@ -704,10 +664,10 @@ def test_a_condition_claimed_by_another_process_is_skipped(tmp_path):
 
 def test_duplicate_records_in_a_file_are_read_once_with_a_warning(tmp_path):
     out = tmp_path / "r.jsonl"
-    rec = {"model": "mobilenet_v2", "width": 0.5, "resolution": 96, "epochs": 10, "dataset": "animals10", "seed": 0}
+    rec = asdict(Condition("mobilenet_v2", 0.5, 96, 10, "animals10"))
     for acc, res in [(0.6, 96), (0.7, 96), (0.8, 128), (0.65, 96)]:
         append_record(out, {**rec, "resolution": res, "val_acc": [acc]})
-    with pytest.warns(sweep.DuplicateRecordWarning, match="dropped 2 duplicate record"):
+    with pytest.warns(store.DuplicateRecordWarning, match="dropped 2 duplicate record"):
         records = load_results(out)
     assert [(r["resolution"], r["val_acc"]) for r in records] == [(96, [0.6]), (128, [0.8])]
 
@@ -751,7 +711,7 @@ def test_cli_shard_slurm_runs_the_array_tasks_part(tmp_path, capsys, monkeypatch
             "--dataset", "sample", "--out", str(tmp_path / "r.jsonl"), "--shard", "slurm", "--dry-run"]
     assert sweep.main(args) == 0
     assert capsys.readouterr().out.splitlines() == ["todo  mobilenet_v2 w0.35 r48", "todo  mobilenet_v2 w0.35 r96",
-                                                    "0 of 2 done"]
+                                                    f"0 of 2 done in {tmp_path / 'r.jsonl'}"]
 
 
 def test_cli_shard_slurm_outside_an_array_job_is_a_clear_error(tmp_path, capsys, monkeypatch):
@@ -767,5 +727,35 @@ def test_cli_shard_slurm_outside_an_array_job_is_a_clear_error(tmp_path, capsys,
 def test_a_condition_read_back_from_its_json_record_is_the_same_condition():
     (cond,) = expand_grid(["resnet18"], [1.0], [32], 3, "sample", subset=(20, 10), seed=2, augment="none", lr=1e-4)
     record = json.loads(json.dumps(asdict(cond)))  # subset comes back as a list
-    assert sweep.Condition.from_record(record) == cond
-    assert sweep.Condition.from_record(record, epochs=1).key == cond.key[:3] + (1,) + cond.key[4:]
+    assert Condition.from_record(record) == cond
+    assert Condition.from_record(record, epochs=1).key == cond.key[:3] + (1,) + cond.key[4:]
+
+
+@pytest.mark.parametrize("changes, match", [
+    (dict(model="resnet18", width=0.5), "resnet18 has no width multiplier"),
+    (dict(augment="heavy"), "augment must be one of course, light, none"),
+    (dict(lr=0), "learning rate must be a number > 0"),
+    (dict(subset=(5, 2, 1)), "subset must be n or \\(train, val\\)"),
+    (dict(seed=True), "seed must be an integer"),
+    (dict(model="mobilenet_v1+leaky"), "switches"),
+])
+def test_a_condition_is_checked_when_it_is_made(changes, match):
+    with pytest.raises(ValueError, match=match):
+        Condition(**{**dict(model="mobilenet_v2", width=1.0, resolution=32, epochs=1, dataset="sample"), **changes})
+
+
+def test_a_record_without_a_key_field_is_refused_with_the_fields_named():
+    record = asdict(Condition("mobilenet_v2+proj+leaky", 0.5, 32, 1, "sample"))
+    assert record["model"] == "c_mobilenet_v2"  # both switches: the canonical name
+    del record["lr"]
+    with pytest.raises(ValueError, match="missing lr"):
+        condition_key(record)
+
+
+def test_the_plan_command_runs_one_part_of_lesson09(tmp_path, capsys):
+    out = tmp_path / "r.jsonl"
+    assert sweep.main(["plan", "lesson09", "--profile", "reference", "--part", "augment", "--out", str(out),
+                       "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # the course's and no augmentation, 2 models, 3 seeds: light is in the grid and the ablation
+    assert lines[-1] == f"0 of 12 done in {out}" and all(" light " not in ln for ln in lines)

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from lecture_utils.data import EpochSampler
+from lecture_utils.checkpoint import CheckpointError
 from lecture_utils.trainer import (
-    CheckpointError,
     History,
     ModelTrainer,
     NonFiniteLossError,

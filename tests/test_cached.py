@@ -14,8 +14,8 @@ from PIL import Image, ImageDraw
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
-from lecture_utils import data, fastdata
-from lecture_utils.fastdata import FastLoader
+from lecture_utils import augment, cached, data, datasets
+from lecture_utils.cached import CachedLoader
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
 
@@ -46,10 +46,10 @@ class _Pictures(Dataset):
         return self.images[index], index % 10
 
 
-def _loader(dataset: Dataset, resolution: int, **kwargs) -> FastLoader:
-    cache = fastdata.build_cache(dataset, [resolution])
+def _loader(dataset: Dataset, resolution: int, **kwargs) -> CachedLoader:
+    cache = cached.build_cache(dataset, [resolution])
     kwargs.setdefault("device", "cpu")
-    return FastLoader(cache.images[resolution], cache.labels, **kwargs)
+    return CachedLoader(cache.images[resolution], cache.labels, **kwargs)
 
 
 def _cached(*args, **kwargs):
@@ -75,8 +75,8 @@ def sample_copy(tmp_path: Path) -> Path:
 def test_each_named_augmentation_gives_torchvision_and_kornia_the_same_ranges(name):
     steps = {type(t).__name__: t for t in data.define_transform(32, None, augment=name).transforms}
     jitter, affine = steps["ColorJitter"], steps["RandomAffine"]
-    k_flip, k_jitter, k_affine = data.device_augment(name)
-    assert steps["RandomHorizontalFlip"].p == k_flip.p == data.AUGMENTATIONS[name].flip_p
+    k_flip, k_jitter, k_affine = cached.device_augment(name)
+    assert steps["RandomHorizontalFlip"].p == k_flip.p == augment.AUGMENTATIONS[name].flip_p
     # kornia's draws of 4000 images fill torchvision's ranges (identity where torchvision has none)
     torch.manual_seed(0)
     drawn = k_jitter.forward_parameters(torch.Size([4000, 3, 8, 8]))
@@ -92,16 +92,13 @@ def test_each_named_augmentation_gives_torchvision_and_kornia_the_same_ranges(na
         shift = drawn["translations"][:, axis].abs()
         assert shift.max() <= fraction * 100 and shift.max() > 0.95 * fraction * 100
     assert affine.shear is None and float(drawn["shear_x"].abs().max()) == 0.0
-    assert data.device_augment("none") is None
+    assert cached.device_augment("none") is None
 
 
-def test_light_augmentation_is_centred_on_the_identity_and_course_is_not():
-    light, course = data.AUGMENTATIONS["light"], data.AUGMENTATIONS["course"]
-    assert light.degrees[0] == -light.degrees[1] and light.scale[0] < 1 < light.scale[1]
-    assert course.degrees[0] > 0 and course.scale[1] < 1  # always turned one way, always shrunk
-    assert data.AUGMENTATIONS["none"] is None and data.augment_spec(True) is course
-    with pytest.raises(ValueError, match="course, light, none"):
-        data.augment_spec("strong")
+def test_an_unknown_augmentation_name_is_refused_with_the_allowed_ones():
+    for check in (augment.augment_spec, augment.check_augment_name, cached.device_augment):
+        with pytest.raises(ValueError, match="course, light, none"):
+            check("strong")
 
 
 def test_identical_images_get_different_augmentations_within_a_batch():
@@ -155,13 +152,13 @@ def test_validation_batches_equal_the_course_transform():
 
 def test_cache_is_decoded_once_and_reused_across_epochs(monkeypatch, sample_copy):
     calls = []
-    decode = fastdata._decode
+    decode = cached._decode
 
     def counting(dataset, index, resolutions):
         calls.append(index)
         return decode(dataset, index, resolutions)
 
-    monkeypatch.setattr(fastdata, "_decode", counting)
+    monkeypatch.setattr(cached, "_decode", counting)
     loaders = _cached("sample", [32, 48], batch_size=5, root=sample_copy)
     assert len(calls) == 12 + 12  # every train and val image once, for both resolutions together
     for _epoch in range(3):
@@ -172,23 +169,23 @@ def test_cache_is_decoded_once_and_reused_across_epochs(monkeypatch, sample_copy
 
 
 def test_disk_cache_is_read_back_and_rebuilt_when_a_file_changes(sample_copy, tmp_path):
-    dataset = data.get_dataset("sample", "train", root=sample_copy)
-    first = fastdata.build_cache(dataset, [32], cache_dir=tmp_path / "cache")
-    again = fastdata.build_cache(dataset, [32], cache_dir=tmp_path / "cache")
+    dataset = datasets.get_dataset("sample", "train", root=sample_copy)
+    first = cached.build_cache(dataset, [32], cache_dir=tmp_path / "cache")
+    again = cached.build_cache(dataset, [32], cache_dir=tmp_path / "cache")
     assert (first.decoded, again.decoded) == (12, 0)
     assert torch.equal(again.images[32], first.images[32]) and torch.equal(again.labels, first.labels)
     touched = dataset.samples[0][0]
     stat = os.stat(touched)
     os.utime(touched, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    assert fastdata.build_cache(dataset, [32], cache_dir=tmp_path / "cache").decoded == 12
+    assert cached.build_cache(dataset, [32], cache_dir=tmp_path / "cache").decoded == 12
 
 
 def test_unreadable_files_are_left_out_of_the_cache(sample_copy):
     (sample_copy / "train" / "bag" / "broken.png").write_bytes(b"not a png")
-    dataset = data.get_dataset("sample", "train", root=sample_copy)
+    dataset = datasets.get_dataset("sample", "train", root=sample_copy)
     assert len(dataset) == 13
-    with pytest.warns(data.UnreadableImageWarning, match="broken.png"):
-        cache = fastdata.build_cache(dataset, [16], num_threads=1)
+    with pytest.warns(datasets.UnreadableImageWarning, match="broken.png"):
+        cache = cached.build_cache(dataset, [16], num_threads=1)
     assert len(cache) == 12 and cache.images[16].shape == (12, 3, 16, 16)
     assert cache.labels.tolist() == sorted(cache.labels.tolist())
 
@@ -196,8 +193,8 @@ def test_unreadable_files_are_left_out_of_the_cache(sample_copy):
 def test_a_cache_stays_on_the_gpu_only_within_half_its_free_memory(monkeypatch):
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2 * 2**20, 2**30))  # 2 MiB free
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
-    assert fastdata.fits_on_device(2**20, cuda) and not fastdata.fits_on_device(2**20 + 1, cuda)
-    assert fastdata.fits_on_device(2**40, cpu)  # on the CPU the cache is already where it is used
+    assert cached.fits_on_device(2**20, cuda) and not cached.fits_on_device(2**20 + 1, cuda)
+    assert cached.fits_on_device(2**40, cpu)  # on the CPU the cache is already where it is used
 
 
 # --------------------------------------------------------------------------- the loader
@@ -263,13 +260,13 @@ def test_cached_loaders_have_the_shape_of_the_plain_ones():
     lambda: _cached("sample", [32], batch_size=0),
     lambda: data.make_loaders("sample", [32], cached=True, device="tpu:x"),
     lambda: _cached("sample", [32], num_workers=-1),
-    lambda: data.device_augment(data.AugmentSpec(hue=0.7)),
-    lambda: data.device_augment(data.AugmentSpec(degrees=(70, 30))),
-    lambda: FastLoader(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4), augment="yes"),
-    lambda: FastLoader(torch.zeros(4, 3, 8, 8), torch.zeros(4)),
-    lambda: FastLoader(torch.zeros(4, 1, 8, 8, dtype=torch.uint8), torch.zeros(4)),
-    lambda: FastLoader(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(3)),
-    lambda: FastLoader(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4), batch_size=8,
+    lambda: cached.device_augment(augment.AugmentSpec(hue=0.7)),
+    lambda: cached.device_augment(augment.AugmentSpec(degrees=(70, 30))),
+    lambda: CachedLoader(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4), augment="yes"),
+    lambda: CachedLoader(torch.zeros(4, 3, 8, 8), torch.zeros(4)),
+    lambda: CachedLoader(torch.zeros(4, 1, 8, 8, dtype=torch.uint8), torch.zeros(4)),
+    lambda: CachedLoader(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(3)),
+    lambda: CachedLoader(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), torch.zeros(4), batch_size=8,
                        drop_last=True),
 ])
 def test_bad_arguments_raise_value_error(call):
@@ -306,7 +303,7 @@ def test_model_trainer_trains_on_cached_loaders():
 
 def test_cached_val_labels_keep_training_labels_when_a_class_is_missing(sample_copy):
     shutil.rmtree(sample_copy / "val" / "coat")  # train: bag 0, coat 1, trouser 2 (alphabetical)
-    with pytest.warns(data.MissingClassWarning, match=r"coat \(1\)"):
+    with pytest.warns(datasets.MissingClassWarning, match=r"coat \(1\)"):
         loaders = _cached("sample", [32], batch_size=16, root=sample_copy)
     val_labels = torch.cat([y for _x, y in loaders["val"]["R32"]]).tolist()
     train_labels = torch.cat([y for _x, y in loaders["train"]["R32"]]).tolist()

@@ -4,14 +4,15 @@ The course's pipeline (:func:`lecture_utils.data.define_transform` + ``DataLoade
 resizes and augments every image with PIL, in the main process, every epoch. Here each image is
 decoded and resized once (PIL bilinear, as ``v2.Resize`` does) into a uint8 tensor
 ``[N, 3, R, R]`` per resolution (the *cache*); the cache moves to the training device, and every
-batch is augmented there by :func:`lecture_utils.data.device_augment` (kornia, one draw per image,
-the same ranges as the course's transform), then normalised. Build the loaders with
-``data.make_loaders(..., cached=True)``.
+batch is augmented there by :func:`device_augment` (kornia, one draw per image, the ranges of
+:mod:`lecture_utils.augment` that the course's transform reads), then normalised. Build the
+loaders with ``data.make_loaders(..., cached=True)``. Nothing here sets a process-wide flag: the
+trainer turns on ``cudnn.benchmark`` for the run it owns (``ModelTrainer.fit``).
 
 What differs from the course's pipeline is the order of the work, not the distribution: the
 affine and the colour jitter act on the resized image in float32 (the course's on the original in
 PIL's uint8 arithmetic); kornia draws the order of the four colour operations once per batch.
-``tests/test_fastdata.py`` checks that the augmented images' per-channel statistics match.
+``tests/test_cached.py`` checks that the augmented images' per-channel statistics match.
 """
 
 from __future__ import annotations
@@ -32,16 +33,35 @@ from PIL import Image
 from torch.utils.data import Dataset, Subset, TensorDataset
 
 from lecture_utils import LectureWarning
-from lecture_utils._util import atomic_write, positive_int, resolve_device
-from lecture_utils.data import AugmentSpec, augment_spec, device_augment, epoch_generator
+from lecture_utils._util import atomic_write, epoch_generator, positive_int, resolve_device
+from lecture_utils.augment import AugmentSpec, augment_spec
 
-__all__ = ["ImageCache", "build_cache", "FastLoader", "StreamingFallbackWarning"]
+__all__ = ["ImageCache", "build_cache", "device_augment", "CachedLoader", "StreamingFallbackWarning"]
 
 CACHE_FORMAT = 2  # bump when the cached bytes would change (decode or resize rule, file layout)
 
 
 class StreamingFallbackWarning(LectureWarning):
     """The image cache does not fit the device's memory; batches are copied from host memory."""
+
+
+def device_augment(augment: str | bool | AugmentSpec | None) -> torch.nn.Module | None:
+    """``augment`` for a float batch ``[B, 3, H, W]`` in [0, 1] on any device (kornia), or None.
+
+    Every image gets its own draw of every parameter, as in ``data.define_transform``; one
+    difference: kornia draws the order of the four colour operations once per batch, torchvision
+    once per image. The affine acts on the resized image (torchvision's on the original).
+    """
+    spec = augment_spec(augment)
+    if spec is None:
+        return None
+    import kornia.augmentation as K
+
+    return torch.nn.Sequential(
+        K.RandomHorizontalFlip(p=spec.flip_p),
+        K.ColorJitter(brightness=spec.brightness, contrast=spec.contrast, saturation=spec.saturation,
+                      hue=spec.hue, p=1.0),
+        K.RandomAffine(degrees=spec.degrees, translate=spec.translate, scale=spec.scale, p=1.0))
 
 
 @dataclass
@@ -59,7 +79,7 @@ class ImageCache:
 def _decode(dataset: Dataset, index: int, resolutions: Sequence[int]) -> tuple[list[np.ndarray], int] | None:
     """Item `index` of `dataset` read once and resized to every resolution (what v2.Resize does to PIL)."""
     item = dataset[index]
-    if item is None:  # data.ImageFolderDataset returns None (with a warning) for unreadable files
+    if item is None:  # datasets.ImageFolderDataset returns None (with a warning) for unreadable files
         return None
     image, label = item
     if not isinstance(image, Image.Image):
@@ -116,12 +136,11 @@ def fits_on_device(nbytes: int, device: torch.device) -> bool:
     return device.type != "cuda" or nbytes <= torch.cuda.mem_get_info(device)[0] // 2
 
 
-class FastLoader:
+class CachedLoader:
     """Batches ``(x, y)`` from a uint8 cache on `device`: x float32 normalised, y int64.
 
     Shuffles and augments with a generator seeded by (seed, epoch): ``set_epoch(e)`` picks epoch
-    e's batches, and each pass moves on to the next epoch. On CUDA it turns on
-    ``cudnn.benchmark`` (every batch has the same shape). A cache that needs more than half of the
+    e's batches, and each pass moves on to the next epoch. A cache that needs more than half of the
     device's free memory stays in host memory, with a StreamingFallbackWarning.
     """
 
@@ -154,8 +173,6 @@ class FastLoader:
                           f"of the free memory of {self.device}: it stays in host memory and each batch is copied "
                           "over (slower); use fewer resolutions per run to keep it on the device",
                           StreamingFallbackWarning, stacklevel=2)
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
         self.images = images.to(self.device) if self.resident else images.pin_memory()
         self.labels = torch.as_tensor(labels, dtype=torch.int64).to(self.images.device)  # beside the images
         self._mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
@@ -174,7 +191,7 @@ class FastLoader:
         """Make the next pass use the shuffle and augmentation draws of `epoch`."""
         self.epoch = positive_int(epoch, "epoch", minimum=0)
 
-    def with_augment(self, augment: str | bool | AugmentSpec | None, seed: int = 0) -> FastLoader:
+    def with_augment(self, augment: str | bool | AugmentSpec | None, seed: int = 0) -> CachedLoader:
         """The same images in the same order, augmented with `augment` (e.g. validation as in training)."""
         twin = copy.copy(self)
         twin.augment, twin.seed, twin.epoch, twin.shuffle = augment_spec(augment), int(seed), 0, False

@@ -1,0 +1,98 @@
+"""The linear baseline: softmax regression on Fashion-MNIST's raw pixels, the line every network should clear.
+
+``python -m lecture_utils.baseline --data-root /usr/share/datasets/fashion-mnist`` fits it and
+stores it in ``data/reference/linear-baseline.json``; lessons read it with
+:func:`lecture_utils.results.load_linear_baseline`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lecture_utils._util import cpu_name, git_commit
+from lecture_utils.datasets import get_dataset
+from lecture_utils.results import LINEAR_BASELINE_FILE, REFERENCE_DIR
+
+__all__ = ["softmax_regression_loss", "linear_baseline", "main"]
+
+
+def softmax_regression_loss(x: Any, y: Any, w: Any, b: Any, weight_decay: float) -> tuple[Any, tuple[Any, Any]]:
+    """Mean cross-entropy of the logits ``x @ w + b`` plus ``weight_decay * |w|^2``, and its gradient.
+
+    The gradient in closed form: with p = softmax(x w + b) and Y the one-hot labels,
+    dL/dw = x^T (p - Y) / n + 2 weight_decay w and dL/db = sum over the images of (p - Y) / n.
+    """
+    logits = x @ w + b
+    loss = torch.nn.functional.cross_entropy(logits, y) + weight_decay * (w * w).sum()
+    residual = (logits.softmax(dim=1) - torch.nn.functional.one_hot(y, w.shape[1]).to(w.dtype)) / len(y)
+    return loss, (x.T @ residual + 2 * weight_decay * w, residual.sum(dim=0))
+
+
+def linear_baseline(root: str | Path | None = None, max_iter: int = 300, weight_decay: float = 1e-4) -> dict[str, Any]:
+    """Softmax regression on Fashion-MNIST's raw pixels: the line every network should clear.
+
+    784 pixel values in [0, 1] (plus a bias) -> 10 logits, fitted on all 60,000 training images by
+    full-batch L-BFGS in float64 with an L2 penalty of `weight_decay` on the weights, and scored on
+    the 10,000 test images. No convolution, no hidden layer: a straight line per class.
+    """
+    def arrays(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        ds = get_dataset("fashion_mnist", split, root=root)
+        x = torch.tensor(ds.images, dtype=torch.float64).reshape(len(ds), -1) / 255.0  # a copy: the file is read-only
+        return x, torch.as_tensor(ds.targets, dtype=torch.long)
+
+    started, commit = time.time(), git_commit()
+    (x, y), (xv, yv) = arrays("train"), arrays("val")
+    w = torch.zeros(x.shape[1], 10, dtype=torch.float64)
+    b = torch.zeros(10, dtype=torch.float64)
+    optimizer = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, history_size=20,
+                                  tolerance_grad=1e-9, tolerance_change=1e-12, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        loss, (w.grad, b.grad) = softmax_regression_loss(x, y, w, b, weight_decay)
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        train_acc = float(((x @ w + b).argmax(1) == y).double().mean())
+        val_acc = float(((xv @ w + b).argmax(1) == yv).double().mean())
+    return {
+        "model": "softmax regression on raw pixels (784 -> 10)",
+        "train_images": len(y), "val_images": len(yv), "train_acc": train_acc, "val_acc": val_acc,
+        "weight_decay": weight_decay, "max_iter": max_iter, "optimizer": "L-BFGS (strong Wolfe), float64",
+        "wall_time_s": round(time.time() - started, 1), "torch": torch.__version__,
+        "cpu": cpu_name(), "threads": torch.get_num_threads(), "commit": commit,
+        "python": platform.python_version(),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point: fit the baseline and write it to ``--out``."""
+    parser = argparse.ArgumentParser(prog="python -m lecture_utils.baseline",
+                                     description="Fit softmax regression on Fashion-MNIST's raw pixels and store "
+                                     "its accuracy (the baseline every lesson's network is compared with).")
+    parser.add_argument("--data-root", default=None, help="folder of the raw files (default: the data set's own)")
+    parser.add_argument("--out", default=str(REFERENCE_DIR / LINEAR_BASELINE_FILE), help="(default: %(default)s)")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    try:
+        result = linear_baseline(args.data_root)
+    except FileNotFoundError as exc:
+        parser.error(str(exc))
+    result["command"] = " ".join(["python -m lecture_utils.baseline", *argv])
+    Path(args.out).write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    print(f"softmax regression on raw pixels: train {result['train_acc']:.4f}, test {result['val_acc']:.4f} "
+          f"({result['wall_time_s']:.0f} s) -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,214 @@
+"""What one sweep run trains: a :class:`Condition`, checked on construction, its key, its model.
+
+A condition is a model at one width and resolution, trained for some epochs on a data set (all
+of it or a subset), with a seed, a named augmentation and an Adam learning rate. ``KEY_FIELDS``
+are its fields in order, and :attr:`Condition.key` (equal for the condition a results record was
+trained at, :func:`condition_key`) is what every reader of results compares. Nothing here
+imports torch: names of the MobileNet family are read without it, other networks' names are
+looked up in :mod:`lecture_utils.models`.
+
+Model names: ``mobilenet_v1``, ``mobilenet_v2``, ``c_mobilenet_v2``; the ablations
+``mobilenet_v2+leaky`` (LeakyReLU after the residual add only) and ``mobilenet_v2+proj``
+(projection shortcut only; ``+leaky+proj`` is ``c_mobilenet_v2``); every other ``create_model``
+name at width 1 (``alexnet``, ``resnet18``, ...), and ``wide_resnetD_K`` for WRN-D-K.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import astuple, dataclass, fields
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from lecture_utils._util import positive_float, positive_int
+from lecture_utils.augment import check_augment_name
+
+# The three networks of the source experiment, in the order the lesson shows them: the ones with a
+# width multiplier (a MobileNetV2 ablation variant has its base's).
+MODELS = ("mobilenet_v1", "mobilenet_v2", "c_mobilenet_v2")
+# Ablation switches: "+name" after mobilenet_v2 turns on one of C_MobileNetV2's two changes.
+SWITCHES = {"leaky": "leaky_after_add", "proj": "projection_shortcut"}
+ABLATION_VARIANTS = ("mobilenet_v2", "mobilenet_v2+leaky", "mobilenet_v2+proj", "c_mobilenet_v2")
+DEFAULT_WIDTHS = (1.0, 0.75, 0.5, 0.35)
+DEFAULT_RESOLUTIONS = (224, 192, 160, 128, 96)
+DEFAULT_LR = 1e-3  # the course's Adam learning rate
+
+
+def _zoo() -> list[str]:
+    from lecture_utils.models import list_models  # torch: only for names outside the MobileNet family
+
+    return [m for m in list_models() if m not in MODELS and m != "wide_resnet"]
+
+
+def _allowed() -> str:
+    return ", ".join(MODELS + tuple(f"mobilenet_v2+{s}" for s in SWITCHES) + tuple(_zoo())
+                     + ("wide_resnetD_K (e.g. wide_resnet16_4)",))
+
+
+def parse_model_name(name: str) -> tuple[str, str, dict[str, Any]]:
+    """Split a sweep model name into (canonical name, create_model name, keyword arguments).
+
+    ``"mobilenet_v2+leaky"`` -> ``("mobilenet_v2+leaky", "c_mobilenet_v2",
+    {"leaky_after_add": True, "projection_shortcut": False})``; ``"wide_resnet16_4"`` ->
+    ``("wide_resnet16_4", "wide_resnet", {"depth": 16, "widen_factor": 4})``.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"model name must be a non-empty string; allowed: {_allowed()}")
+    base, *parts = name.strip().split("+")
+    if base in MODELS and not parts:
+        return base, base, {}
+    wrn = re.fullmatch(r"wide_resnet(\d+)_(\d+)", base)
+    if wrn and not parts and base not in _zoo():  # wide_resnet50_2 is torchvision's, a zoo name
+        depth, k = int(wrn.group(1)), int(wrn.group(2))
+        if (depth - 4) % 6 or depth < 10 or k < 1:
+            raise ValueError(f"{name!r}: a wide ResNet needs depth 6n + 4 >= 10 (10, 16, 22, 28, 40) and width "
+                             f"k >= 1; allowed: {_allowed()}")
+        return base, "wide_resnet", {"depth": depth, "widen_factor": k}
+    if base not in MODELS:
+        if not parts and base in _zoo():
+            return base, base, {}
+        raise ValueError(f"unknown model {name!r}; allowed: {_allowed()}")
+    if base != "mobilenet_v2":
+        raise ValueError(f"switches (+{'/+'.join(SWITCHES)}) only apply to mobilenet_v2, got {name!r}; "
+                         f"allowed: {_allowed()}")
+    if any(p not in SWITCHES for p in parts) or len(set(parts)) != len(parts):
+        raise ValueError(f"bad switches in {name!r}: each of +{', +'.join(SWITCHES)} at most once; "
+                         f"allowed: {_allowed()}")
+    on = {SWITCHES[s]: (s in parts) for s in SWITCHES}
+    if all(on.values()):
+        return "c_mobilenet_v2", "c_mobilenet_v2", {}
+    return "+".join(["mobilenet_v2"] + [s for s in SWITCHES if s in parts]), "c_mobilenet_v2", on
+
+
+def has_width(model: str) -> bool:
+    """Whether the network `model` names takes a width multiplier (the MobileNets and their variants)."""
+    return model.split("+")[0] in MODELS
+
+
+def build_model(model: str, width: float, num_classes: int) -> Any:
+    """The untrained network of a condition's `model` at `width` (``create_model`` with its arguments)."""
+    from lecture_utils.models import create_model
+
+    _, factory, kwargs = parse_model_name(model)
+    if has_width(model):
+        kwargs = {**kwargs, "width_multiplier": width}
+    return create_model(factory, num_classes=num_classes, **kwargs)
+
+
+def check_width(width: Any) -> float:
+    """A width multiplier > 0 (a number, or its text), rounded to 6 decimals."""
+    with contextlib.suppress(TypeError, ValueError):
+        width = float(width) if isinstance(width, str) else width  # from the command line
+    return round(positive_float(width, "width multiplier"), 6)
+
+
+def check_resolution(resolution: Any) -> int:
+    """An input size in pixels, an integer >= 1 (or its text)."""
+    if isinstance(resolution, str) and resolution.strip().lstrip("+").isdigit():
+        resolution = int(resolution)  # from the command line
+    return positive_int(resolution, "resolution")
+
+
+def check_subset(subset: Any) -> int | tuple[int, int] | None:
+    """None (all images), n images per class in both splits, or (train, val) per class (JSON's list as a tuple)."""
+    if subset is None:
+        return None
+    if isinstance(subset, (list, tuple)):
+        if len(subset) != 2:
+            raise ValueError(f"subset must be n or (train, val) images per class, got {subset!r}")
+        train, val = (positive_int(v, "subset (images per class)") for v in subset)
+        return train if train == val else (train, val)
+    return positive_int(subset, "subset (images per class)")
+
+
+def unique(items: Iterable, key: Callable[[Any], Any] | None = None) -> list:
+    """`items` in order, each kept once (compared by ``key(item)`` when given)."""
+    seen, out = set(), []
+    for x in items:
+        k = x if key is None else key(x)
+        if k not in seen:
+            seen.add(k)
+            out.append(x)
+    return out
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One cell of the grid: a model at one width and resolution, trained for ``epochs``.
+
+    Checked and put in one form on construction: the model's canonical name, the width rounded,
+    a (train, val) subset with equal halves as one number; bad values raise ValueError.
+    """
+
+    model: str
+    width: float
+    resolution: int
+    epochs: int
+    dataset: str
+    subset: int | tuple[int, int] | None = None
+    seed: int = 0
+    augment: str = "course"
+    lr: float = DEFAULT_LR
+
+    def __post_init__(self) -> None:
+        model = parse_model_name(self.model)[0]
+        width = check_width(self.width)
+        if not has_width(model) and width != 1.0:
+            raise ValueError(f"{model} has no width multiplier: give width 1 for it, got {width:g}")
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ValueError("dataset must be a non-empty name")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        for name, value in dict(model=model, width=width, resolution=check_resolution(self.resolution),
+                                epochs=positive_int(self.epochs, "epochs"), subset=check_subset(self.subset),
+                                augment=check_augment_name(self.augment),
+                                lr=positive_float(self.lr, "learning rate")).items():
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any], **changes: Any) -> Condition:
+        """The condition a results record was trained at (every field of ``KEY_FIELDS``), with `changes`."""
+        missing = [f for f in KEY_FIELDS if f not in record]
+        if missing:
+            raise ValueError(f"a result needs the fields {', '.join(KEY_FIELDS)}; missing {', '.join(missing)}")
+        return cls(**{**{f: record[f] for f in KEY_FIELDS}, **changes})
+
+    @property
+    def key(self) -> tuple:
+        """What makes two runs the same condition: its fields in ``KEY_FIELDS`` order."""
+        return astuple(self)
+
+    def label(self) -> str:
+        """Short human-readable name, e.g. ``mobilenet_v2 w0.35 r96``."""
+        extra = "" if (self.seed, self.augment) == (0, "course") else f" {self.augment} s{self.seed}"
+        lr = "" if self.lr == DEFAULT_LR else f" lr{self.lr:g}"
+        return f"{self.model} w{self.width:g} r{self.resolution}{extra}{lr}"
+
+    def slug(self) -> str:
+        """File-name-safe name of the condition (for its checkpoint)."""
+        subset = (self.subset, self.subset) if isinstance(self.subset, int) else self.subset
+        sub = "all" if subset is None else "-".join(map(str, subset))
+        lr = "" if self.lr == DEFAULT_LR else f"_lr{self.lr:g}"
+        return (f"{self.model}_w{self.width:g}_r{self.resolution}_e{self.epochs}_{self.dataset}_n{sub}"
+                f"_s{self.seed}_{self.augment}{lr}")
+
+
+KEY_FIELDS = tuple(f.name for f in fields(Condition))
+
+
+def condition_key(record: Mapping[str, Any]) -> tuple:
+    """The key of the condition a results record was trained at (``Condition.from_record(record).key``)."""
+    return Condition.from_record(record).key
+
+
+def expand_grid(models: Sequence[str], widths: Sequence[float], resolutions: Sequence[int], epochs: int,
+                dataset: str, subset: int | tuple[int, int] | None = None, seed: int = 0, augment: str = "course",
+                lr: float = DEFAULT_LR) -> list[Condition]:
+    """All conditions, model-major then width then resolution (so a model's initial weights are reused).
+
+    Names are canonicalised and duplicates dropped; bad values raise ValueError.
+    """
+    if not models or not widths or not resolutions:
+        raise ValueError("models, widths and resolutions must each name at least one value")
+    return unique(Condition(m, w, r, epochs, dataset, subset, seed, augment, lr)
+                  for m in models for w in widths for r in resolutions)

@@ -1,0 +1,105 @@
+"""The lessons' planned runs: lesson 09's experiment and lessons 01-08's reference runs, as conditions.
+
+``python -m lecture_utils.sweep plan lesson09|lessons`` runs them; the Makefile's reference
+targets call that command, and the lessons and tests read the stored runs through these plans.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from lecture_utils.augment import AUGMENTATIONS
+from lecture_utils.conditions import ABLATION_VARIANTS, DEFAULT_WIDTHS, MODELS, Condition, expand_grid, unique
+from lecture_utils.settings import REFERENCE_09_RESOLUTIONS, lesson_settings
+
+__all__ = ["lesson09_plan", "lesson09_profile_plan", "lesson09_conditions", "lesson09_part",
+           "LESSON_REFERENCE", "lessons_reference_plan", "PLAN_PARTS"]
+
+PLAN_PARTS = ("grid", "ablation", "augment")
+
+
+def lesson09_plan(resolutions: Sequence[int], epochs: int, dataset: str, subset: int | tuple[int, int] | None = None,
+                  seeds: Sequence[int] = (0, 1, 2)) -> dict[str, list[Condition]]:
+    """Lesson 09's experiment: ``{"grid": ..., "ablation": ..., "augment": ...}`` conditions.
+
+    grid: the 3 models x 4 widths x 5 `resolutions`, seed 0, light augmentation. ablation: the four
+    MobileNetV2 variants at widths 1.0 and 0.35, the middle and the smallest resolution, every seed.
+    augment: MobileNetV2 and C_MobileNetV2 at width 0.35 and the smallest resolution, every seed, with
+    each of the course's, the light and no augmentation. The three lists share conditions (light ones).
+    """
+    if len(resolutions) < 3:
+        raise ValueError(f"lesson09_plan needs at least 3 resolutions, got {list(resolutions)}")
+    pair = (sorted(resolutions)[len(resolutions) // 2], min(resolutions))
+    args = dict(epochs=epochs, dataset=dataset, subset=subset)
+    return {
+        "grid": expand_grid(MODELS, DEFAULT_WIDTHS, resolutions, seed=0, augment="light", **args),
+        "ablation": [c for s in seeds
+                     for c in expand_grid(ABLATION_VARIANTS, (1.0, 0.35), pair, seed=s, augment="light", **args)],
+        "augment": [c for a in AUGMENTATIONS for s in seeds
+                    for c in expand_grid(("mobilenet_v2", "c_mobilenet_v2"), (0.35,), pair[1:], seed=s, augment=a,
+                                         **args)],
+    }
+
+
+def lesson09_profile_plan(profile: str) -> dict[str, list[Condition]]:
+    """``lesson09_plan`` of `profile`: ``reference`` (the stored CPU run) or ``full`` (the full profile's settings)."""
+    if profile == "reference":
+        return lesson09_plan(REFERENCE_09_RESOLUTIONS, 10, "fashion_mnist", subset=1000)
+    if profile == "full":
+        cfg = lesson_settings("09", "full")
+        return lesson09_plan(cfg.resolutions, cfg.epochs, cfg.dataset)
+    raise ValueError(f"unknown plan profile {profile!r}; allowed: reference, full")
+
+
+def lesson09_conditions(profile: str) -> list[Condition]:
+    """Every condition of lesson 09 in `profile` (reference or full), each once."""
+    plan = lesson09_profile_plan(profile)
+    return unique((c for part in plan.values() for c in part), key=lambda c: c.key)
+
+
+# Lessons 01-08's reference runs (data/reference/lessons.jsonl): the network each lesson trains, at the
+# lesson's quick resolution, on Fashion-MNIST (all 10,000 test images for validation), batch 192.
+# Measured cost of one training step of 64 images on one core: VGG16 3.7 s, AlexNet (64 px) 0.90 s,
+# ResNeXt-50 0.78 s, WRN-16-2 0.47 s, GoogLeNet / ResNet-18 0.23 s, MobileNet v1 / v2 at width 0.5
+# 0.05 / 0.07 s. Each lesson's first entry is its reference; the others are the measurements beside
+# it: the light augmentation (flips, jitter, small affine) left every network below the linear
+# baseline in these few epochs (training accuracy under validation accuracy: the augmented images
+# are the harder task), so the references train without augmentation; VGG16 without batch norm is
+# the paper's problem, measured on the same data as VGG16_bn. Heaviest first, so that two workers
+# sharing the file finish together.
+#   lesson: [(model, width, train images per class, epochs, Adam learning rate, augmentation), ...]
+LESSON_REFERENCE = {
+    "02": [("vgg16_bn", 1.0, 500, 3, 1e-4, "light"), ("vgg16", 1.0, 500, 3, 1e-4, "light")],  # 1e-3: chance
+    "01": [("alexnet", 1.0, 3000, 5, 1e-4, "none"), ("alexnet", 1.0, 2000, 4, 1e-4, "light")],  # no BN: 1e-4
+    "05": [("resnext50_32x4d", 1.0, 2000, 6, 1e-3, "none"), ("resnext50_32x4d", 1.0, 2000, 4, 1e-3, "none"),
+           ("resnext50_32x4d", 1.0, 2000, 4, 1e-3, "light")],  # 4 epochs: 0.847, still rising: 6
+    "06": [("wide_resnet16_2", 1.0, 2000, 4, 1e-3, "none"), ("wide_resnet16_2", 1.0, 2000, 4, 1e-3, "light")],
+    "08": [("mobilenet_v2", 0.5, 6000, 8, 1e-3, "none"), ("mobilenet_v2", 0.5, 6000, 8, 1e-3, "light")],
+    "03": [("googlenet", 1.0, 2000, 5, 1e-3, "none"), ("googlenet", 1.0, 2000, 5, 1e-3, "light")],
+    "04": [("resnet18", 1.0, 2000, 5, 1e-3, "none"), ("resnet18", 1.0, 2000, 5, 1e-3, "light")],
+    "07": [("mobilenet_v1", 0.5, 6000, 8, 1e-3, "none"), ("mobilenet_v1", 0.5, 6000, 8, 1e-3, "light")],
+}
+
+
+def lessons_reference_plan() -> dict[str, list[Condition]]:
+    """The reference conditions of lessons 01-08, ``{"01": [reference, other...], ...}`` (see ``LESSON_REFERENCE``)."""
+    plan = {}
+    for lesson, runs in LESSON_REFERENCE.items():
+        resolution = lesson_settings(lesson, "quick").resolution
+        plan[lesson] = [c for model, width, n, epochs, lr, augment in runs
+                        for c in expand_grid([model], [width], [resolution], epochs, "fashion_mnist",
+                                             subset=(n, 1000), seed=0, augment=augment, lr=lr)]
+    return plan
+
+
+def lesson09_part(profile: str, part: str) -> list[Condition]:
+    """The conditions that `part` (grid, ablation, augment) of lesson 09's plan adds to the parts before it.
+
+    The stored reference run keeps one file per part (``data/reference/lesson09-<part>.jsonl``): the
+    ablation file lacks the grid's conditions, the augmentation file those of both.
+    """
+    if part not in PLAN_PARTS:
+        raise ValueError(f"unknown part {part!r} of lesson 09's plan; allowed: {', '.join(PLAN_PARTS)}")
+    plan = lesson09_profile_plan(profile)
+    before = {c.key for p in PLAN_PARTS[:PLAN_PARTS.index(part)] for c in plan[p]}
+    return unique((c for c in plan[part] if c.key not in before), key=lambda c: c.key)

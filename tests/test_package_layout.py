@@ -1,0 +1,96 @@
+"""The package's shape: no import cycle among lecture_utils' modules, and no module too long to read."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "lecture_utils"
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, modules: set[str]) -> set[str]:
+    """The package modules `path` imports, at module level and inside functions alike."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+            targets = [f"{base}.{alias.name}" for alias in node.names] + [base]
+        else:
+            continue
+        for target in targets:
+            while target and target not in modules:  # a name inside a module: the module itself
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    files = sorted(PACKAGE.rglob("*.py"))
+    modules = {_module_name(f) for f in files}
+    return {_module_name(f): _imports(f, modules) for f in files}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        state[node] = 2
+        path.pop()
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (found := visit(start)):
+            return found
+    return None
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_the_import_graph_sees_lazy_imports_inside_functions():
+    graph = _graph()
+    assert "lecture_utils.models" in graph["lecture_utils.conditions"]  # imported inside build_model only
+    assert "lecture_utils.cached" in graph["lecture_utils.data"]
+
+
+def test_lecture_utils_has_no_import_cycle():
+    assert _cycle(_graph()) is None
+
+
+def test_no_module_is_over_500_lines_and_the_sweep_under_400():
+    lengths = {_module_name(f): len(f.read_text().splitlines()) for f in PACKAGE.rglob("*.py")}
+    assert {name: n for name, n in lengths.items() if n > 500} == {}
+    assert lengths["lecture_utils.sweep"] < 400
+
+
+def test_reading_results_imports_no_torch_at_module_level():
+    graph = _graph()
+    for name in ("lecture_utils.store", "lecture_utils.conditions", "lecture_utils.augment"):
+        tree = ast.parse((PACKAGE / f"{name.rpartition('.')[2]}.py").read_text())
+        top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
+        assert not any(m == "torch" or m.startswith("torch.") for m in names), name
+    assert "lecture_utils.data" not in graph["lecture_utils.store"]

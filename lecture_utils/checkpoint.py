@@ -31,8 +31,11 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-                    epoch: int, history: Mapping[str, list[float]]) -> None:
-    """Write the run's state after `epoch` epochs to `path` atomically (a reader never sees half a file)."""
+                    epoch: int, history: Mapping[str, list[float]], scaler: Any = None) -> None:
+    """Write the run's state after `epoch` epochs to `path` atomically (a reader never sees half a file).
+
+    `scaler`: fp16 training's ``torch.amp.GradScaler``, whose loss scale is part of the state.
+    """
     state = {
         "epoch": int(epoch),
         "model": model.state_dict(),
@@ -41,11 +44,13 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
         "history": {k: list(v) for k, v in history.items()},
         "rng": rng_state(),
     }
+    if scaler is not None:
+        state["scaler"] = scaler.state_dict()
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: Any = None) -> tuple[int, dict[str, list[float]]]:
+                    scheduler: Any = None, scaler: Any = None) -> tuple[int, dict[str, list[float]]]:
     """Restore model, optimizer, scheduler and random state from `path`; returns (epochs done, history).
 
     Move the model to its device first: the optimizer's state follows its parameters' device.
@@ -55,6 +60,8 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state.get("scheduler") is not None:
         scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state.get("scaler") is not None:
+        scaler.load_state_dict(state["scaler"])
     set_rng_state(state["rng"])
     return int(state["epoch"]), state["history"]
 

@@ -298,7 +298,7 @@ class FashionMNISTRaw(Dataset):
 def _fashion_mnist(split: str, transform: Callable | None, root: Path, download: bool) -> Dataset:
     found = find_fashion_mnist_raw(split, root)
     if found is None and download:
-        datasets.FashionMNIST(str(root), train=(split == "train"), download=True)
+        _download_fashion_mnist(root)
         found = find_fashion_mnist_raw(split, root)
     if found is None:
         searched = [str(root), str(root / "FashionMNIST" / "raw")] + [str(p) for p in SYSTEM_FASHION_MNIST_DIRS]
@@ -308,6 +308,28 @@ def _fashion_mnist(split: str, transform: Callable | None, root: Path, download:
             "`apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or let torchvision download "
             "them: get_dataset('fashion_mnist', ..., download=True)")
     return FashionMNISTRaw(*found, transform=transform)
+
+
+def _download_fashion_mnist(root: Path) -> None:
+    """Fetch the four raw files (30 MB) through torchvision into ``root/FashionMNIST/raw``, saying so in one line."""
+    import contextlib
+    import io
+
+    print(f"fashion_mnist: not found here; downloading it once (30 MB) into {root / 'FashionMNIST' / 'raw'}")
+    chatter = io.StringIO()  # torchvision's own lines (one per file and mirror) and progress bars
+    try:
+        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
+            datasets.FashionMNIST(str(root), train=True, download=True)
+    except (RuntimeError, OSError) as exc:  # torchvision: RuntimeError after every mirror failed; URLError is an OSError
+        raise FileNotFoundError(
+            f"fashion_mnist: the download failed ({' '.join(str(exc).split()) or _last_line(chatter.getvalue())}). Without a network, "
+            f"copy the four raw files ({', '.join(n for pair in _FASHION_MNIST_FILES.values() for n in pair)}, "
+            f".gz or not) into {root}, or on Debian/Ubuntu run `apt-get install dataset-fashion-mnist`.") from None
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
+    return lines[-1] if lines else ""
 
 
 # ---------------------------------------------------------------------------------------------

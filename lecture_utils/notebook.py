@@ -15,7 +15,43 @@ import sys
 import warnings
 from typing import Any
 
-__all__ = ["setup", "show_source", "in_colab", "quiet_warnings"]
+__all__ = ["setup", "show_source", "in_colab", "quiet_warnings", "REPO_URL", "colab_cell", "colab_badge_url"]
+
+# The repository, named once: every notebook's first cell and Colab badge are made from it
+# (tests/test_colab.py checks that they are).
+REPO_URL = "https://github.com/cnn-lectures/cnn-lectures"
+COLAB_DIR = "/content/cnn-lectures"
+
+
+def colab_cell() -> str:
+    """The source of every notebook's first code cell: in Colab, clone and install; locally, nothing.
+
+    A failed step stops the cell with the command's own error (its stderr), not a later ImportError.
+    """
+    return f'''# Colab: fetch the course and install lecture_utils; locally this cell does nothing.
+import sys
+if "google.colab" in sys.modules:
+    import os, subprocess
+    REPO, DEST = "{REPO_URL}", "{COLAB_DIR}"
+
+    def run(*command):  # stop here, with the command's own error, if a step fails
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{{' '.join(command)}} failed:\\n{{done.stderr or done.stdout}}")
+
+    if not os.path.isdir(DEST):
+        run("git", "clone", "--depth", "1", REPO, DEST)
+    run(sys.executable, "-m", "pip", "install", "-q", "-e", DEST)
+    sys.path.insert(0, DEST)
+    # To keep checkpoints and results when the runtime is lost, first mount Drive and point the runs there:
+    # from google.colab import drive; drive.mount("/content/drive")
+    # os.environ["LECTURE_RUNS_DIR"] = "/content/drive/MyDrive/cnn-lectures-runs"'''
+
+
+def colab_badge_url(notebook: str) -> str:
+    """The "Open in Colab" link of `notebook` (a file name in notebooks/)."""
+    path = REPO_URL.removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{path}/blob/main/notebooks/{notebook}"
 
 
 def in_colab() -> bool:
@@ -71,16 +107,41 @@ def setup(lesson: str, seed: int = 0, profile: str | None = None) -> Any:
         if len(cfg.resolutions) <= 1
         else "{" + ", ".join(str(r) for r in cfg.resolutions) + "} px"
     )
+    from lecture_utils.device import choose_precision
+
     print(
         f"Lesson {cfg.lesson}: profile '{cfg.profile}' on {cfg.device}: data '{cfg.dataset}', {res}, "
-        f"{cfg.epochs} epoch(s), batch {cfg.batch_size}."
+        f"{cfg.epochs} epoch(s), batch {cfg.batch_size}, {choose_precision(cfg.device)}."
     )
     other = "full" if cfg.profile == "quick" else "quick"
     print(
         f"To change it, set LECTURE_PROFILE={other} before starting Jupyter "
         f"(or run os.environ['LECTURE_PROFILE'] = '{other}' before this cell)."
     )
+    for line in _full_profile_lines(cfg):
+        print(line)
     return cfg
+
+
+def _full_profile_lines(cfg: Any) -> list[str]:
+    """What the full profile trains and how long it should take on a GPU; where its checkpoints go."""
+    from lecture_utils.estimate import format_minutes
+    from lecture_utils.settings import lesson_settings, runs_dir
+
+    full = cfg if cfg.profile == "full" else lesson_settings(cfg.lesson, "full")
+    lines = []
+    if full.model:
+        t4, h100 = full.estimate_seconds("t4"), full.estimate_seconds("h100")
+        lines.append(f"Full profile: {full.model} on all of {full.dataset}, {full.resolution} px, {full.epochs} "
+                     f"epochs: about {format_minutes(t4)} on a Colab T4, {format_minutes(h100)} on an H100-class "
+                     "GPU (estimated: lecture_utils.estimate says how).")
+    if cfg.profile == "full":
+        where = runs_dir()
+        lines.append(f"Checkpoints after every epoch go to {where} (LECTURE_RUNS_DIR); rerunning resumes from them.")
+        if in_colab() and not str(where).startswith("/content/drive"):
+            lines.append("In Colab that folder is lost with the runtime: mount Drive and set "
+                         "os.environ['LECTURE_RUNS_DIR'] = '/content/drive/MyDrive/cnn-lectures-runs' first.")
+    return lines
 
 
 def show_source(obj: Any) -> None:

@@ -9,8 +9,9 @@ available, else ``quick``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PROFILES = ("quick", "full")
 LESSONS = ("01", "02", "03", "04", "05", "06", "07", "08", "09")
@@ -31,6 +32,34 @@ class LessonSettings:
     val_subset: int | None
     device: str
     lr: float
+    model: str = ""  # the network the lesson trains (lecture_utils.models name) and its arguments
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    download: bool = False  # fetch the data set once if it is not found (full profile)
+
+    def checkpoint(self, tag: str) -> Path | None:
+        """Where the full profile keeps run `tag`'s checkpoint (resumed on rerun); None in the quick profile.
+
+        The name holds the data set and resolution, so a run with other settings starts afresh.
+        """
+        if self.profile != "full":
+            return None
+        if not tag or not all(c.isalnum() or c in "-_" for c in tag):
+            raise ValueError(f"tag must be letters, digits, '-' or '_', got {tag!r}")
+        return runs_dir() / f"lesson{self.lesson}-{tag}-{self.dataset}-{self.resolution}px.pt"
+
+    def estimate_seconds(self, gpu: str = "t4", train_images: int | None = None,
+                         val_images: int | None = None) -> float:
+        """Estimated training time of the lesson's network in these settings on `gpu` (lecture_utils.estimate)."""
+        from lecture_utils.estimate import estimate_seconds, training_cost
+        from lecture_utils.models import create_model
+
+        if not self.model:
+            raise ValueError(f"lesson {self.lesson} trains several networks; estimate each condition instead")
+        sizes = _DATASET_SIZES[self.dataset]
+        n_train = train_images or (self.train_subset * 10 if self.train_subset else sizes[0])
+        n_val = val_images or (self.val_subset * 10 if self.val_subset else sizes[1])
+        cost = training_cost(create_model(self.model, num_classes=10, **self.model_kwargs), self.resolution)
+        return estimate_seconds(cost, n_train, n_val, self.epochs, self.batch_size, gpu)
 
 
 # quick profile, per lesson: (resolution, train_subset, val_subset). One training step of 64
@@ -48,6 +77,35 @@ _QUICK = {
     "08": (32, None, None),  # MobileNetV2
     "09": (12, None, None),  # a live rerun of the cheapest condition of the stored reference run
 }
+# full profile, per lesson: (resolution, epochs), on all of Fashion-MNIST (60,000 training, 10,000 test
+# images), batch 128. Resolutions where the ImageNet networks still end on spatial maps (not 1x1);
+# each chosen so that lecture_utils.estimate puts the lesson at 5 minutes or less on a Colab T4, half
+# of the 10-minute budget, as the estimate is not yet calibrated on a T4 (bench gpu-check measures it).
+_FULL = {
+    "01": (96, 10),   # AlexNet: 2 x 2 maps before its classifier
+    "02": (64, 5),    # VGG16: the heaviest; 2 x 2 last maps
+    "03": (96, 10),   # GoogLeNet: 3 x 3
+    "04": (96, 10),   # ResNet-18: 3 x 3
+    "05": (64, 10),   # ResNeXt-50: 2 x 2
+    "06": (32, 10),   # WRN-16-4 at its own 32 px: 8 x 8
+    "07": (96, 10),   # MobileNet v1 0.5: 3 x 3
+    "08": (96, 10),   # MobileNetV2 0.5: 3 x 3
+}
+# the network each lesson trains, per profile where they differ (lesson 09 trains a whole plan)
+_MODELS: dict[str, tuple[str, dict[str, Any]]] = {
+    "01": ("alexnet", {}),
+    "02": ("vgg16", {}),
+    "03": ("googlenet", {}),
+    "04": ("resnet18", {}),
+    "05": ("resnext50_32x4d", {}),
+    "06": ("wide_resnet", {"depth": 16, "widen_factor": 4, "dropout_rate": 0.3}),
+    "07": ("mobilenet_v1", {"width_multiplier": 0.5}),
+    "08": ("mobilenet_v2", {"width_multiplier": 0.5}),
+}
+_QUICK_MODEL_CHANGES = {"06": {"widen_factor": 2}}  # WRN-16-2 on the CPU
+_DATASET_SIZES = {"sample": (3000, 1000), "fashion_mnist": (60000, 10000), "cifar10": (50000, 10000),
+                  "animals10": (20938, 5241)}
+
 # Lesson 09's reference run (data/reference/): Fashion-MNIST's own 28 px down to 12 px, 7:6:5:4:3 as
 # the course's 224:192:160:128:96
 REFERENCE_09_RESOLUTIONS = (28, 24, 20, 16, 12)
@@ -101,12 +159,14 @@ def lesson_settings(lesson: str | int, profile: str | None = None) -> LessonSett
         profile = current_profile()
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; allowed: {', '.join(PROFILES)}")
+    model, model_kwargs = _MODELS.get(key, ("", {}))
     if profile == "quick":
         resolution, train_subset, val_subset = _QUICK[key]
         resolutions = REFERENCE_09_RESOLUTIONS if key == "09" else (resolution,)
         return LessonSettings(profile=profile, lesson=key, dataset="sample", resolution=resolution,
                               resolutions=resolutions, epochs=2, batch_size=192 if key == "09" else 64,
-                              train_subset=train_subset, val_subset=val_subset, device="cpu", lr=1e-3)
+                              train_subset=train_subset, val_subset=val_subset, device="cpu", lr=1e-3,
+                              model=model, model_kwargs={**model_kwargs, **_QUICK_MODEL_CHANGES.get(key, {})})
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -114,7 +174,10 @@ def lesson_settings(lesson: str | int, profile: str | None = None) -> LessonSett
         dataset = "animals10" if _animals10_present() else "fashion_mnist"
         return LessonSettings(profile=profile, lesson=key, dataset=dataset, resolution=224,
                               resolutions=_FULL_09_RESOLUTIONS, epochs=10, batch_size=192,
-                              train_subset=None, val_subset=None, device=device, lr=1e-3)
-    return LessonSettings(profile=profile, lesson=key, dataset="fashion_mnist", resolution=224,
-                          resolutions=(224,), epochs=5, batch_size=128, train_subset=None,
-                          val_subset=None, device=device, lr=1e-3)
+                              train_subset=None, val_subset=None, device=device, lr=1e-3,
+                              download=dataset == "fashion_mnist")
+    resolution, epochs = _FULL[key]
+    return LessonSettings(profile=profile, lesson=key, dataset="fashion_mnist", resolution=resolution,
+                          resolutions=(resolution,), epochs=epochs, batch_size=128, train_subset=None,
+                          val_subset=None, device=device, lr=1e-3, model=model, model_kwargs=dict(model_kwargs),
+                          download=True)

@@ -20,6 +20,7 @@ from torch import nn
 
 from lecture_utils._util import check_writable_file, positive_int, resolve_device, seed_everything
 from lecture_utils.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from lecture_utils.device import choose_precision
 
 # seed_everything and resolve_device are re-exported: the lessons import them with ModelTrainer
 __all__ = ["ModelTrainer", "History", "NonFiniteLossError", "load_checkpoint_history", "cudnn_autotune",
@@ -27,6 +28,7 @@ __all__ = ["ModelTrainer", "History", "NonFiniteLossError", "load_checkpoint_his
 
 HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
 AUX_WEIGHT = 0.3  # GoogLeNet: auxiliary losses are added with weight 0.3 during training
+SYNC_EVERY = 16  # on CUDA, how many batches run between two reads of the loss (each read waits for the GPU)
 
 
 class History(dict):
@@ -68,15 +70,21 @@ class ModelTrainer:
 
     def __init__(self, epoch_step: int = 2, device: str | torch.device | None = None,
                  BC_mode: bool = False, aux: bool = False, channels_last: bool = True,
-                 amp: bool = True) -> None:
+                 amp: bool = True, precision: str | None = None) -> None:
         self.epoch_step = positive_int(epoch_step, "epoch_step (0: no per-epoch lines)", minimum=0)
         self.device = resolve_device(device)
         self.BC_mode = bool(BC_mode)
         self.aux = bool(aux)
         self.train_seconds: list[float] = []  # filled by fit
         self.channels_last = bool(channels_last)
-        # bf16 autocast needs no loss scaling; on CPU it is slower than float32, so CUDA only.
-        self.amp = bool(amp) and self.device.type == "cuda"
+        # bf16 or fp16 autocast by the GPU's compute capability, fp32 on the CPU (lecture_utils.device);
+        # amp=False or precision="fp32" trains in float32 everywhere
+        self.precision = choose_precision(self.device, precision if amp else "fp32")
+        self.amp = self.precision != "fp32"
+        self.autocast_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
+        # fp16's range is narrow: scale the loss so that small gradients do not underflow
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
+        self.sync_every = SYNC_EVERY if self.device.type == "cuda" else 1  # batches between two reads of the loss
         self._bar: Any = None  # fit's per-epoch progress bar, shared by train and val
 
     # --- the course's API ------------------------------------------------------------------
@@ -129,7 +137,7 @@ class ModelTrainer:
         start = 0
         if checkpoint is not None and resume and checkpoint.is_file():
             self._prepare(model)  # the optimizer's state follows its parameters' device
-            start, saved = load_checkpoint(checkpoint, model, optimizer, scheduler)
+            start, saved = load_checkpoint(checkpoint, model, optimizer, scheduler, scaler=self.scaler)
             history = History(saved)
             print(f"resuming from {checkpoint.name}: {start} epoch(s) done")
         if checkpoint is not None and start < int(epochs):
@@ -158,7 +166,8 @@ class ModelTrainer:
                 scheduler.step()
             history.append(train_loss, train_acc, val_loss, val_acc)
             if checkpoint is not None:
-                save_checkpoint(checkpoint, model, optimizer, scheduler, history.epochs, history.to_dict())
+                save_checkpoint(checkpoint, model, optimizer, scheduler, history.epochs, history.to_dict(),
+                                scaler=self.scaler)
             if plot is not None:
                 plot.update(history)
         return history
@@ -174,8 +183,8 @@ class ModelTrainer:
                 print(line)
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp:
-            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        if self.autocast_dtype is not None:
+            return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
         return contextlib.nullcontext()
 
     def _prepare(self, model: nn.Module) -> None:
@@ -222,7 +231,12 @@ class ModelTrainer:
         self._prepare(model)
         own_bar = _batch_bar(loader, epoch, "train" if training else "val") if progress and self._bar is None else None
         bar = own_bar if own_bar is not None else self._bar
-        total_loss, total_correct, total_seen = 0.0, 0, 0
+        # Sums stay on the device: reading a CUDA value (.item()) waits for the GPU, so on CUDA the loss
+        # is read every `sync_every` batches (and at the end) instead of every batch.
+        sync_every = self.sync_every
+        total_loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        total_correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        total_seen, unchecked = 0, 0
         try:
             for batch_index, batch in enumerate(loader):
                 if batch is None:  # every image of the batch was unreadable
@@ -233,31 +247,49 @@ class ModelTrainer:
                 with self._autocast():
                     outputs = model(x)
                 loss, correct = self._loss_and_correct(outputs, y, criterion, training)
-                loss_value = loss.item()
-                if training and not math.isfinite(loss_value):
-                    raise NonFiniteLossError(
-                        f"the training loss is {loss_value} at epoch {epoch + 1}, batch {batch_index + 1}; "
-                        "training stopped before the update. Try a lower learning rate (e.g. 10x lower), "
-                        "check the inputs for NaN, or turn amp off.")
+                unchecked += 1
+                if training and unchecked >= sync_every:  # any NaN so far makes the sum NaN
+                    self._check_finite(total_loss + loss.detach(), epoch, batch_index, unchecked)
+                    unchecked = 0
                 if training:
                     optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
+                    if self.scaler is not None:
+                        self.scaler.scale(loss).backward()
+                        self.scaler.step(optimizer)
+                        self.scaler.update()
+                    else:
+                        loss.backward()
+                        optimizer.step()
                 n = x.shape[0]
-                total_loss += loss_value * n
-                total_correct += int(correct.item())
+                total_loss += loss.detach().double() * n
+                total_correct += correct
                 total_seen += n
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(phase="train" if training else "val",
-                                    loss=f"{total_loss / total_seen:.3f}",
-                                    acc=f"{total_correct / total_seen:.3f}", refresh=False)
+                    if unchecked == 0 or sync_every == 1:  # the postfix reads the sums: only when synced anyway
+                        bar.set_postfix(phase="train" if training else "val",
+                                        loss=f"{total_loss.item() / total_seen:.3f}",
+                                        acc=f"{total_correct.item() / total_seen:.3f}", refresh=False)
+            if training and unchecked:
+                self._check_finite(total_loss, epoch, batch_index, unchecked)
         finally:
             if own_bar is not None:
                 own_bar.close()
         if total_seen == 0:
             raise ValueError("the loader produced no samples")
-        return total_loss / total_seen, total_correct / total_seen
+        return total_loss.item() / total_seen, total_correct.item() / total_seen
+
+    @staticmethod
+    def _check_finite(value: torch.Tensor, epoch: int, batch_index: int, batches: int) -> None:
+        """Stop on a NaN or infinite loss (`value` covers the last `batches` batches up to `batch_index`)."""
+        number = float(value.item())
+        if not math.isfinite(number):
+            where = (f"batch {batch_index + 1}" if batches == 1
+                     else f"one of batches {batch_index + 2 - batches}-{batch_index + 1}")
+            stopped = "before the update" if batches == 1 else "(checked every few batches on a GPU)"
+            raise NonFiniteLossError(
+                f"the training loss is {number} at epoch {epoch + 1}, {where}; training stopped {stopped}. "
+                "Try a lower learning rate (e.g. 10x lower), check the inputs for NaN, or turn amp off.")
 
 
 def set_epoch(loader: Iterable, epoch: int) -> None:

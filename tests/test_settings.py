@@ -54,12 +54,40 @@ def test_quick_lesson_09_reruns_the_reference_runs_smallest_resolution():
     assert cfg.resolution == min(cfg.resolutions)
 
 
-def test_full_profile_trains_fashion_mnist_at_224(monkeypatch):
+def test_full_profile_trains_all_of_fashion_mnist_on_the_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     for lesson in LESSONS[:-1]:
         cfg = lesson_settings(lesson, "full")
-        assert (cfg.dataset, cfg.resolution, cfg.resolutions) == ("fashion_mnist", 224, (224,))
-        assert (cfg.batch_size, cfg.device, cfg.train_subset) == (128, "cuda", None)
+        assert cfg.dataset == "fashion_mnist" and cfg.resolutions == (cfg.resolution,)
+        assert (cfg.batch_size, cfg.device, cfg.train_subset, cfg.val_subset) == (128, "cuda", None, None)
+        assert cfg.download and cfg.model
+
+
+@pytest.mark.parametrize("lesson", LESSONS[:-1])
+def test_full_profile_lesson_fits_ten_minutes_on_a_t4(lesson):
+    # the budget of a lesson's full profile on Colab's T4; settings aim at half of it
+    assert lesson_settings(lesson, "full").estimate_seconds("t4") <= 300
+
+
+@pytest.mark.parametrize("lesson", LESSONS[:-1])
+def test_full_profile_networks_keep_spatial_maps(lesson):
+    # at 28-32 px the ImageNet networks end on 1 x 1 maps; the full profile's resolutions do not
+    from lecture_utils.models import create_model
+    from lecture_utils.profile import pool_shapes
+
+    cfg = lesson_settings(lesson, "full")
+    model = create_model(cfg.model, num_classes=10, **cfg.model_kwargs)
+    before_pool, _ = pool_shapes(model, cfg.resolution)
+    assert min(before_pool[-2:]) >= 2, before_pool
+
+
+def test_checkpoints_only_in_the_full_profile(monkeypatch, tmp_path):
+    monkeypatch.setenv("LECTURE_RUNS_DIR", str(tmp_path))
+    assert lesson_settings("04", "quick").checkpoint("resnet18") is None
+    path = lesson_settings("04", "full").checkpoint("resnet18")
+    assert path.parent == tmp_path and path.name == "lesson04-resnet18-fashion_mnist-96px.pt"
+    with pytest.raises(ValueError, match="letters, digits"):
+        lesson_settings("04", "full").checkpoint("../x")
 
 
 def test_full_lesson_09_is_the_course_experiment(monkeypatch, tmp_path):

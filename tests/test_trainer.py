@@ -392,3 +392,38 @@ def test_checkpoint_temp_file_is_named_after_this_process(tmp_path, monkeypatch)
     expected = f".run.ckpt.{socket.gethostname()}-{os.getpid()}.tmp"
     assert renames == [(expected, "run.ckpt")] * 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.ckpt"]
+
+
+def test_loss_checked_every_few_batches_still_stops_on_nan():
+    # on a GPU the loss is read every `sync_every` batches: a NaN in between is still caught, at the next read
+    class NaNAt(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(2))
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            out = self.w.expand(x.shape[0], -1)
+            return out * float("nan") if self.calls == 2 else out
+
+    model = NaNAt()
+    trainer = ModelTrainer(device="cpu")
+    trainer.sync_every = 3
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, one of batches 1-3"):
+        trainer.model_train(model, batches([0, 1, 0, 1, 0, 1], 1), None,
+                            torch.optim.SGD(model.parameters(), lr=0.1), 0)
+    assert model.calls == 3  # stopped at the first read after the NaN
+
+
+def test_deferred_reads_give_the_same_loss_and_accuracy():
+    def run(sync_every):
+        torch.manual_seed(0)
+        model = nn.Linear(4, 2)
+        trainer = ModelTrainer(device="cpu")
+        trainer.sync_every = sync_every
+        data = [(torch.randn(5, 4, generator=torch.Generator().manual_seed(i)), torch.tensor([0, 1, 1, 0, 1]))
+                for i in range(7)]
+        return trainer.model_train(model, data, None, torch.optim.SGD(model.parameters(), lr=0.1), 0)
+
+    assert run(1) == run(4)

@@ -300,7 +300,12 @@ def _run_bench(args: argparse.Namespace, device: torch.device, out: Any) -> dict
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point: ``python -m lecture_utils.bench --help``."""
+    """Command-line entry point: ``python -m lecture_utils.bench --help``; ``... bench gpu-check --help``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["gpu-check"]:
+        from lecture_utils.gpucheck import main as gpu_check_main
+
+        return gpu_check_main(argv[1:])
     parser = _parser()
     try:
         run_bench(parser.parse_args(argv))

@@ -30,15 +30,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+import torch.nn.functional as F
 from torch.utils.data import Dataset, Subset, TensorDataset
 
 from lecture_utils import LectureWarning
 from lecture_utils._util import atomic_write, epoch_generator, positive_int, resolve_device
 from lecture_utils.augment import AugmentSpec, augment_spec
 
-__all__ = ["ImageCache", "build_cache", "device_augment", "CachedLoader", "StreamingFallbackWarning"]
+__all__ = ["ImageCache", "build_cache", "place_caches", "device_augment", "CachedLoader", "StreamingFallbackWarning"]
 
-CACHE_FORMAT = 2  # bump when the cached bytes would change (decode or resize rule, file layout)
+CACHE_FORMAT = 3  # bump when the cached bytes would change (decode or resize rule, file layout)
 
 
 class StreamingFallbackWarning(LectureWarning):
@@ -66,18 +67,23 @@ def device_augment(augment: str | bool | AugmentSpec | None) -> torch.nn.Module 
 
 @dataclass
 class ImageCache:
-    """Decoded images per resolution (uint8 ``[N, 3, R, R]``) and their labels (int64 ``[N]``)."""
+    """Every image once, at its stored size: uint8 ``[N, C, S, S]`` (C = 1 for grey, 3 for colour), labels int64 ``[N]``."""
 
-    images: dict[int, torch.Tensor]
+    images: torch.Tensor
     labels: torch.Tensor
-    decoded: int  # images decoded by the call that built this cache (0 when read from disk)
+    decoded: int  # images decoded by the call that built this cache (0 when read from disk or an array)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the images (one byte per pixel and channel)."""
+        return int(self.images.numel())
 
-def _decode(dataset: Dataset, index: int, resolutions: Sequence[int]) -> tuple[list[np.ndarray], int] | None:
-    """Item `index` of `dataset` read once and resized to every resolution (what v2.Resize does to PIL)."""
+
+def _decode(dataset: Dataset, index: int, size: int, mode: str) -> tuple[np.ndarray, int] | None:
+    """Item `index` of `dataset` as a uint8 ``[C, size, size]`` array (resized only if it is not that size)."""
     item = dataset[index]
     if item is None:  # datasets.ImageFolderDataset returns None (with a warning) for unreadable files
         return None
@@ -85,16 +91,36 @@ def _decode(dataset: Dataset, index: int, resolutions: Sequence[int]) -> tuple[l
     if not isinstance(image, Image.Image):
         raise ValueError("build_cache needs a data set whose items are (PIL image, label); "
                          "create it with transform=None")
-    image = image.convert("RGB")
-    return [np.asarray(image.resize((r, r), Image.BILINEAR)).transpose(2, 0, 1) for r in resolutions], int(label)
+    image = image.convert(mode)
+    if image.size != (size, size):  # the course's Resize((r, r)): PIL bilinear, aspect not kept
+        image = image.resize((size, size), Image.BILINEAR)
+    pixels = np.asarray(image)
+    return (pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)), int(label)
 
 
-def _cache_file(dataset: Dataset, indices: Sequence[int], resolutions: Sequence[int], cache_dir: Path) -> Path | None:
+def _stored_form(dataset: Dataset, indices: Sequence[int], max_resolution: int | None) -> tuple[int, str]:
+    """(side, PIL mode) every image is kept at: the first readable image's, if square and no larger than needed."""
+    for i in indices:
+        item = dataset[i]
+        if item is not None:
+            image = item[0]
+            mode = "L" if image.mode in ("L", "1", "I;16", "I") else "RGB"
+            width, height = image.size
+            if width == height and (max_resolution is None or width <= max_resolution):
+                return width, mode
+            if max_resolution is None:
+                raise ValueError(f"images of {width} x {height} px need a resolution to be cached at; "
+                                 "give max_resolution")
+            return int(max_resolution), mode
+    raise ValueError("build_cache: the data set has no readable images")
+
+
+def _cache_file(dataset: Dataset, indices: Sequence[int], size: int, mode: str, cache_dir: Path) -> Path | None:
     """Where a folder data set's cache is kept: named by its files' paths, sizes and mtimes; else None."""
     samples = getattr(dataset, "samples", None)
     if samples is None:
         return None
-    digest = hashlib.sha256(f"format={CACHE_FORMAT} resolutions={list(resolutions)}".encode())
+    digest = hashlib.sha256(f"format={CACHE_FORMAT} size={size} mode={mode}".encode())
     for i in indices:
         path, label = samples[i]
         stat = os.stat(path)
@@ -102,60 +128,97 @@ def _cache_file(dataset: Dataset, indices: Sequence[int], resolutions: Sequence[
     return Path(cache_dir) / f"{digest.hexdigest()[:24]}.pt"
 
 
-def build_cache(dataset: Dataset, resolutions: int | Iterable[int], *, indices: Sequence[int] | None = None,
+def build_cache(dataset: Dataset, max_resolution: int | None = None, *, indices: Sequence[int] | None = None,
                 cache_dir: str | Path | None = None, num_threads: int = 0) -> ImageCache:
-    """Decode every item of `dataset` (``(PIL image, label)``) once into uint8 tensors per resolution.
+    """Every item of `dataset` (``(PIL image, label)``) once, as uint8, at its stored size.
 
-    `num_threads` decode in parallel (0: one per CPU core; PIL releases the GIL). With `cache_dir`,
-    a folder data set's cache is saved there and read back (memory-mapped) by the next call.
+    Square images no larger than `max_resolution` (Fashion-MNIST's 28 px) are kept as they are;
+    larger or non-square ones (photos) are resized once to `max_resolution`, the largest input the
+    loaders will make from them. A data set that holds its grey pixels as an array
+    (``datasets.FashionMNISTRaw``) is not decoded at all and keeps one channel. `num_threads` decode in parallel (0: one
+    per core). With `cache_dir`, a folder data set's cache is saved there and read back next time.
     """
-    resolutions = [positive_int(r, "resolution") for r in ([resolutions] if isinstance(resolutions, int)
-                                                             else resolutions)]
+    if max_resolution is not None:
+        positive_int(max_resolution, "max_resolution")
     positive_int(num_threads, "num_threads (0: one per CPU core)", minimum=0)
     indices = list(range(len(dataset))) if indices is None else [int(i) for i in indices]
     while isinstance(dataset, Subset):
         indices = [int(dataset.indices[i]) for i in indices]
         dataset = dataset.dataset
-    path = _cache_file(dataset, indices, resolutions, cache_dir) if cache_dir is not None else None
+    pixels = getattr(dataset, "images", None)
+    if isinstance(pixels, np.ndarray) and pixels.dtype == np.uint8 and pixels.ndim == 3 \
+            and pixels.shape[1] == pixels.shape[2] and (max_resolution is None or pixels.shape[1] <= max_resolution):
+        # grey square images held in memory (Fashion-MNIST's idx files): slice, no decoding
+        rows = np.asarray(indices, dtype=np.int64)
+        images = torch.from_numpy(pixels[rows][:, None])  # indexing copies: 47 MB for all of Fashion-MNIST
+        targets = torch.as_tensor(np.asarray(dataset.targets)[rows], dtype=torch.int64)  # type: ignore[attr-defined]
+        return ImageCache(images, targets, decoded=0)
+    size, mode = _stored_form(dataset, indices, max_resolution)
+    path = _cache_file(dataset, indices, size, mode, cache_dir) if cache_dir is not None else None
     if path is not None and path.is_file():
         saved = torch.load(path, mmap=True, weights_only=True)
         return ImageCache(saved["images"], saved["labels"], decoded=0)
     with ThreadPoolExecutor(max_workers=int(num_threads) or os.cpu_count() or 1) as pool:
-        items = [item for item in pool.map(lambda i: _decode(dataset, i, resolutions), indices) if item is not None]
+        items = [item for item in pool.map(lambda i: _decode(dataset, i, size, mode), indices) if item is not None]
     if not items:
         raise ValueError("build_cache: the data set has no readable images")
-    images = {r: torch.from_numpy(np.stack([pixels[k] for pixels, _ in items])) for k, r in enumerate(resolutions)}
+    images = torch.from_numpy(np.stack([pixels for pixels, _ in items]))
     cache = ImageCache(images, torch.tensor([label for _, label in items], dtype=torch.int64), decoded=len(indices))
     if path is not None:
         atomic_write(path, lambda tmp: torch.save({"images": images, "labels": cache.labels}, tmp))
     return cache
 
 
-def fits_on_device(nbytes: int, device: torch.device) -> bool:
-    """Whether a cache of `nbytes` may live on `device`: always on the CPU, within half the free memory on CUDA."""
-    return device.type != "cuda" or nbytes <= torch.cuda.mem_get_info(device)[0] // 2
+def place_caches(nbytes: int, device: torch.device, what: str = "the image cache") -> bool:
+    """Whether caches of `nbytes` in all may live on `device` (always on the CPU); says where they go on CUDA.
+
+    On CUDA the budget is :func:`lecture_utils.device.cache_budget`: a quarter of the GPU's memory,
+    and no more than is free counting the blocks PyTorch holds. Over it, the caches stay in pinned host
+    memory and each batch is copied over, with a StreamingFallbackWarning.
+    """
+    from lecture_utils.device import DEVICE_CACHE_FRACTION, cache_budget, device_free_bytes
+
+    if device.type != "cuda":
+        return True
+    budget = cache_budget(device)
+    total = torch.cuda.mem_get_info(device)[1]
+    fits = nbytes <= budget
+    print(f"{what}: {nbytes / 2**20:.0f} MiB {'on ' + str(device) if fits else 'in host memory'} (budget "
+          f"{budget / 2**30:.2f} GiB: {DEVICE_CACHE_FRACTION:.0%} of {total / 2**30:.1f} GiB, at most the "
+          f"{device_free_bytes(device) / 2**30:.2f} GiB free including what PyTorch holds unused)")
+    if not fits:
+        warnings.warn(f"{what} ({nbytes / 2**30:.2f} GiB) is over the device's cache budget ({budget / 2**30:.2f} "
+                      "GiB): it stays in host memory and each batch is copied over (slower)",
+                      StreamingFallbackWarning, stacklevel=2)
+    return fits
 
 
 class CachedLoader:
-    """Batches ``(x, y)`` from a uint8 cache on `device`: x float32 normalised, y int64.
+    """Batches ``(x, y)`` from a uint8 cache at its stored size: x float32 ``[B, 3, R, R]`` normalised, y int64.
 
-    Shuffles and augments with a generator seeded by (seed, epoch): ``set_epoch(e)`` picks epoch
-    e's batches, and each pass moves on to the next epoch. A cache that needs more than half of the
-    device's free memory stays in host memory, with a StreamingFallbackWarning.
+    Each batch is taken from the cache, made 3-channel (grey images), resized to `resolution` (None: the
+    stored size) with bilinear interpolation on the device (antialiased when shrinking, as PIL does),
+    augmented there (kornia, one draw per image) and normalised; so loaders of several resolutions
+    share one cache. Shuffles and augments with a generator seeded by (seed, epoch): ``set_epoch(e)``
+    picks epoch e's batches, and each pass moves on to the next epoch. `resident` says whether the
+    cache lives on `device` (None: decided by :func:`place_caches`); otherwise it stays in pinned host
+    memory and each batch is copied over.
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 192,
-                 shuffle: bool = False, augment: str | bool | AugmentSpec | None = None,
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, *, resolution: int | None = None,
+                 batch_size: int = 192, shuffle: bool = False, augment: str | bool | AugmentSpec | None = None,
                  mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0),
-                 device: str | torch.device | None = None, seed: int = 0, drop_last: bool = False) -> None:
+                 device: str | torch.device | None = None, seed: int = 0, drop_last: bool = False,
+                 resident: bool | None = None) -> None:
         images = torch.as_tensor(images)
-        if images.ndim != 4 or images.shape[1] != 3 or images.dtype != torch.uint8 or not len(images):
-            raise ValueError(f"images must be a uint8 [N, 3, R, R] tensor with N >= 1, got {images.dtype} "
-                             f"{tuple(images.shape)}")
+        if images.ndim != 4 or images.shape[1] not in (1, 3) or images.dtype != torch.uint8 or not len(images):
+            raise ValueError(f"images must be a uint8 [N, C, S, S] tensor with C 1 or 3 and N >= 1, got "
+                             f"{images.dtype} {tuple(images.shape)}")
         if len(labels) != len(images):
             raise ValueError(f"{len(images)} images but {len(labels)} labels")
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
             raise ValueError("mean and std must have 3 values each, std > 0")
+        self.resolution = int(images.shape[-1]) if resolution is None else positive_int(resolution, "resolution")
         self.batch_size = positive_int(batch_size, "batch_size")
         self.shuffle, self.drop_last, self.seed, self.epoch = bool(shuffle), bool(drop_last), int(seed), 0
         self.device = resolve_device(device)
@@ -165,22 +228,18 @@ class CachedLoader:
             raise ValueError(f"drop_last=True with {len(images)} images and batch_size {self.batch_size} "
                              "gives no batch; lower batch_size")
         self.nbytes = images.numel()
-        # On CUDA the cache stays in (pinned) host memory when it would take more than half of the free
-        # device memory: Animals-10 at the grid's five resolutions is 10.9 GB, more than half of a 16 GB GPU.
-        self.resident = fits_on_device(self.nbytes, self.device)
-        if not self.resident:
-            warnings.warn(f"the image cache (R{images.shape[-1]}, {self.nbytes / 2**30:.2f} GiB) takes more than half "
-                          f"of the free memory of {self.device}: it stays in host memory and each batch is copied "
-                          "over (slower); use fewer resolutions per run to keep it on the device",
-                          StreamingFallbackWarning, stacklevel=2)
-        self.images = images.to(self.device) if self.resident else images.pin_memory()
+        self.resident = place_caches(self.nbytes, self.device) if resident is None else bool(resident)
+        if self.resident:
+            self.images = images.to(self.device)
+        else:
+            self.images = images.pin_memory() if self.device.type == "cuda" else images
         self.labels = torch.as_tensor(labels, dtype=torch.int64).to(self.images.device)  # beside the images
         self._mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self._inv_std = 1.0 / torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
 
     @property
     def dataset(self) -> TensorDataset:
-        """The cached (uint8, un-augmented) images and labels, e.g. for ``len(loader.dataset)``."""
+        """The cached (uint8, stored-size, un-augmented) images and labels, e.g. for ``len(loader.dataset)``."""
         return TensorDataset(self.images, self.labels)
 
     def __len__(self) -> int:
@@ -198,6 +257,16 @@ class CachedLoader:
         twin._augment = device_augment(twin.augment)
         return twin
 
+    def _to_input(self, stored: torch.Tensor) -> torch.Tensor:
+        """uint8 ``[B, C, S, S]`` -> float ``[B, 3, R, R]`` in [0, 1] on the device."""
+        x = stored.to(self.device, non_blocking=True).float().div_(255.0)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        if x.shape[-1] != self.resolution:
+            x = F.interpolate(x, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False,
+                              antialias=self.resolution < x.shape[-1])
+        return x.contiguous()
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         epoch, self.epoch = self.epoch, self.epoch + 1
         generator = epoch_generator(self.seed, epoch)
@@ -208,7 +277,7 @@ class CachedLoader:
         rng = generator.get_state() if self._augment is not None else None
         for start in range(0, len(self) * self.batch_size if self.drop_last else n, self.batch_size):
             rows = order[start:start + self.batch_size]
-            x = self.images.index_select(0, rows).to(self.device, non_blocking=True).float().div_(255.0)
+            x = self._to_input(self.images.index_select(0, rows))
             y = self.labels.index_select(0, rows).to(self.device, non_blocking=True)
             if self._augment is not None:
                 with torch.random.fork_rng(devices=[]):

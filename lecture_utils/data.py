@@ -19,7 +19,7 @@ from torchvision.transforms import v2
 
 from lecture_utils._util import epoch_generator, positive_int, resolve_device
 from lecture_utils.augment import AugmentSpec, augment_spec
-from lecture_utils.cached import CachedLoader, build_cache
+from lecture_utils.cached import CachedLoader, build_cache, place_caches
 from lecture_utils.datasets import (DEFAULT_STATS, SPLITS, balanced_indices, check_dataset_name, collate_skip_none,
                                     dataset_targets, get_dataset)
 
@@ -124,9 +124,9 @@ def make_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 
     `subset` is images per class (int for both splits, or ``(train, val)`` / a mapping); the train
     loaders shuffle by (`seed`, epoch) and have ``set_epoch``. ``cached=False``: DataLoaders that
     read, resize and augment every image every epoch (torchvision, `num_workers` processes).
-    ``cached=True``: each image decoded once for all resolutions (`num_workers` threads, 0: one per
-    core, kept in `cache_dir` when given), kept on `device` and augmented there per image
-    (:class:`lecture_utils.cached.CachedLoader`).
+    ``cached=True``: each split decoded once and kept at its stored size (`num_workers` threads, 0: one
+    per core; kept in `cache_dir` when given), on `device` when it fits the cache budget, and resized
+    and augmented there per batch for every resolution (:class:`lecture_utils.cached.CachedLoader`).
     """
     check_dataset_name(name)
     positive_int(batch_size, "batch_size")
@@ -136,29 +136,33 @@ def make_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 
     if "mean" not in stats or "std" not in stats:
         raise ValueError("normal_val must have the keys 'mean' and 'std'")
     per_split = _split_subsets(subset)
-    if cached:
-        device = resolve_device(device)
+    bases, indices = {}, {}
+    for split in SPLITS:
+        bases[split] = get_dataset(name, split, transform=None, root=root, download=download)
+        indices[split] = (None if per_split[split] is None
+                          else balanced_indices(dataset_targets(bases[split]), per_split[split], seed))
     loaders: dict[str, dict[str, Any]] = {"train": {}, "val": {}}
+    if cached:
+        # each split once at its stored size; every resolution is made from it per batch, on the device
+        device = resolve_device(device)
+        caches = {split: build_cache(bases[split], max(keys.values()), indices=indices[split], cache_dir=cache_dir,
+                                     num_threads=num_workers) for split in SPLITS}
+        resident = place_caches(sum(c.nbytes for c in caches.values()), device, f"{name} cache (train and val)")
+        for split, cache in caches.items():
+            train = split == "train"
+            for key, size in keys.items():
+                loaders[split][key] = CachedLoader(
+                    cache.images, cache.labels, resolution=size, batch_size=batch_size, shuffle=train,
+                    augment=augment if train else None, mean=stats["mean"], std=stats["std"], device=device,
+                    seed=seed, drop_last=drop_last and train, resident=resident)
+        return loaders
     for split in SPLITS:
         train = split == "train"
-        base = get_dataset(name, split, transform=None, root=root, download=download)
-        indices = None
-        if per_split[split] is not None:
-            indices = balanced_indices(dataset_targets(base), per_split[split], seed)
-        if cached:
-            cache = build_cache(base, list(keys.values()), indices=indices, cache_dir=cache_dir,
-                                num_threads=num_workers)
         for key, size in keys.items():
-            if cached:
-                loaders[split][key] = CachedLoader(
-                    cache.images[size], cache.labels, batch_size=batch_size, shuffle=train,
-                    augment=augment if train else None, mean=stats["mean"], std=stats["std"], device=device,
-                    seed=seed, drop_last=drop_last and train)
-                continue
-            dataset = copy.copy(base)  # shares the file list / pixel arrays, own transform
+            dataset = copy.copy(bases[split])  # shares the file list / pixel arrays, own transform
             dataset.transform = define_transform(size, stats, augment=augment if train else None)
-            if indices is not None:
-                dataset = Subset(dataset, indices)
+            if indices[split] is not None:
+                dataset = Subset(dataset, indices[split])
             loaders[split][key] = DataLoader(
                 dataset, batch_size=int(batch_size), sampler=EpochSampler(len(dataset), seed) if train else None,
                 num_workers=num_workers, collate_fn=collate_skip_none, drop_last=drop_last and train,

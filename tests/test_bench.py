@@ -61,3 +61,33 @@ def test_bad_arguments_exit_with_a_usage_error(argv, tmp_path):
     with pytest.raises(SystemExit) as exc:
         bench.main(argv + ["--data-dir", str(tmp_path), "--no-progress"])
     assert exc.value.code == 2
+
+
+def test_gpu_check_without_cuda_says_so_and_exits_0(monkeypatch, capsys, tmp_path):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert bench.main(["gpu-check", "--out", str(tmp_path / "g.json")]) == 0
+    assert "no CUDA device here" in capsys.readouterr().out
+    assert not (tmp_path / "g.json").exists()
+
+
+def test_gpu_check_measures_a_lesson_and_writes_its_report(capsys, tmp_path):
+    import json
+
+    out = tmp_path / "g.json"
+    assert bench.main(["gpu-check", "--device", "cpu", "--lessons", "08", "--steps", "1", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    (row,) = report["lessons"]
+    assert (row["lesson"], row["model"], row["resolution"], row["precision"]) == ("08", "mobilenet_v2", 96, "fp32")
+    assert row["train_images_per_s"] > 0 and row["peak_host_bytes"] > 0
+    # the projection is the lesson's images over the measured rates
+    assert row["projected_seconds"] == pytest.approx(
+        row["epochs"] * (60000 / row["train_images_per_s"] + 10000 / row["eval_images_per_s"]))
+    assert "lesson 08 mobilenet_v2 96 px" in capsys.readouterr().out
+
+
+def test_gpu_check_refuses_an_unknown_lesson(capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["gpu-check", "--lessons", "10"])
+    assert "--lessons must name lessons among 01" in capsys.readouterr().err

@@ -15,7 +15,7 @@ import sys
 import warnings
 from typing import Any
 
-__all__ = ["setup", "show_source", "in_colab", "quiet_warnings", "REPO_URL", "colab_cell", "colab_badge_url"]
+__all__ = ["setup", "show_source", "StopLesson", "stop_here", "in_colab", "quiet_warnings", "REPO_URL", "colab_cell", "colab_badge_url"]
 
 # The repository, named once: every notebook's first cell and Colab badge are made from it
 # (tests/test_colab.py checks that they are).
@@ -142,6 +142,18 @@ def _full_profile_lines(cfg: Any) -> list[str]:
             lines.append("In Colab that folder is lost with the runtime: mount Drive and set "
                          "os.environ['LECTURE_RUNS_DIR'] = '/content/drive/MyDrive/cnn-lectures-runs' first.")
     return lines
+
+
+class StopLesson(Exception):
+    """Ends a "Run all" at this cell with a message, shown without a traceback in Jupyter."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows these lines instead of a traceback
+        return [str(self)]
+
+
+def stop_here(message: str) -> None:
+    """Stop the notebook at this cell with `message` (e.g. a long run continues in the next session)."""
+    raise StopLesson(message)
 
 
 def show_source(obj: Any) -> None:

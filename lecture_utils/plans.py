@@ -6,14 +6,16 @@ targets call that command, and the lessons and tests read the stored runs throug
 
 from __future__ import annotations
 
-from typing import Sequence
+import functools
+from typing import Any, Sequence
 
 from lecture_utils.augment import AUGMENTATIONS
 from lecture_utils.conditions import ABLATION_VARIANTS, DEFAULT_WIDTHS, MODELS, Condition, expand_grid, unique
 from lecture_utils.settings import REFERENCE_09_RESOLUTIONS, lesson_settings
 
 __all__ = ["lesson09_plan", "lesson09_profile_plan", "lesson09_conditions", "lesson09_part",
-           "LESSON_REFERENCE", "lessons_reference_plan", "PLAN_PARTS"]
+           "LESSON_REFERENCE", "lessons_reference_plan", "PLAN_PARTS", "condition_seconds", "session_parts",
+           "SESSION_HOURS"]
 
 PLAN_PARTS = ("grid", "ablation", "augment")
 
@@ -47,7 +49,8 @@ def lesson09_profile_plan(profile: str) -> dict[str, list[Condition]]:
         return lesson09_plan(REFERENCE_09_RESOLUTIONS, 10, "fashion_mnist", subset=1000)
     if profile == "full":
         cfg = lesson_settings("09", "full")
-        return lesson09_plan(cfg.resolutions, cfg.epochs, cfg.dataset)
+        subset = None if cfg.train_subset is None else (cfg.train_subset, cfg.val_subset)  # LECTURE_FULL_SHRINK
+        return lesson09_plan(cfg.resolutions, cfg.epochs, cfg.dataset, subset=subset)
     raise ValueError(f"unknown plan profile {profile!r}; allowed: reference, full")
 
 
@@ -103,3 +106,49 @@ def lesson09_part(profile: str, part: str) -> list[Condition]:
     plan = lesson09_profile_plan(profile)
     before = {c.key for p in PLAN_PARTS[:PLAN_PARTS.index(part)] for c in plan[p]}
     return unique((c for c in plan[part] if c.key not in before), key=lambda c: c.key)
+
+
+# A Colab session ends after at most 12 hours: each part of a long plan is sized to 11, leaving an hour
+# for the runtime's start, the data and the estimate's error.
+SESSION_HOURS = 11.0
+
+
+def condition_seconds(condition: Condition, gpu: str = "t4", batch_size: int = 192) -> float:
+    """Estimated training time of `condition` on `gpu` (:mod:`lecture_utils.estimate`), its data set's size included."""
+    from lecture_utils.estimate import estimate_seconds
+    from lecture_utils.settings import dataset_sizes
+
+    n_train, n_val = dataset_sizes(condition.dataset, condition.subset)
+    cost = _training_cost(condition.model, condition.width, condition.resolution)
+    return estimate_seconds(cost, n_train, n_val, condition.epochs, batch_size, gpu)
+
+
+@functools.lru_cache(maxsize=512)
+def _training_cost(model: str, width: float, resolution: int) -> Any:
+    from lecture_utils.conditions import build_model
+    from lecture_utils.estimate import training_cost
+
+    return training_cost(build_model(model, width, 10), resolution)
+
+
+def session_parts(conditions: Sequence[Condition], hours: float = SESSION_HOURS, gpu: str = "t4",
+                  batch_size: int = 192) -> list[tuple[list[Condition], float]]:
+    """`conditions` in order, cut into parts of at most `hours` each on `gpu`: ``[(conditions, seconds), ...]``.
+
+    A condition longer than `hours` alone gets a part of its own (it still resumes from its checkpoints).
+    """
+    if not hours > 0:
+        raise ValueError(f"hours must be > 0, got {hours!r}")
+    parts: list[tuple[list[Condition], float]] = []
+    current: list[Condition] = []
+    total = 0.0
+    for condition in conditions:
+        seconds = condition_seconds(condition, gpu, batch_size)
+        if current and total + seconds > hours * 3600:
+            parts.append((current, total))
+            current, total = [], 0.0
+        current.append(condition)
+        total += seconds
+    if current:
+        parts.append((current, total))
+    return parts

@@ -52,8 +52,9 @@ class TorchRunner:
     def __init__(self, dataset: str, data_root: str | None = None, batch_size: int = 192, device: str | None = None,
                  subset: int | tuple[int, int] | None = None, cached: bool = True, num_workers: int | None = None,
                  seed: int = 0, progress: bool = False, cache_dir: str | None = None, threads: int | None = None,
-                 augment: str = "course", command: str | None = None) -> None:
+                 augment: str = "course", command: str | None = None, download: bool = False) -> None:
         self.dataset, self.data_root, self.device, self.cached = dataset, data_root, device, cached
+        self.download = bool(download)  # fetch the data set once if it is missing (Fashion-MNIST)
         self.subset, self.seed, self.augment = check_subset(subset), int(seed), check_augment_name(augment)
         self.batch_size = positive_int(batch_size, "batch size")
         self.num_workers, self.progress, self.cache_dir, self.command = num_workers, progress, cache_dir, command
@@ -69,7 +70,7 @@ class TorchRunner:
         """Check the data set is there and build the loaders the conditions need (once per resolution)."""
         self.device = resolve_device(self.device)
         try:
-            train = datasets.get_dataset(self.dataset, "train", root=self.data_root)
+            train = datasets.get_dataset(self.dataset, "train", root=self.data_root, download=self.download)
         except (FileNotFoundError, RuntimeError, OSError) as exc:
             where = f"--data-root {self.data_root}" if self.data_root else "default folder"
             raise ValueError(f"data set {self.dataset!r} is not there ({where}): {exc}") from None
@@ -84,7 +85,8 @@ class TorchRunner:
                 workers = min(4, os.cpu_count() or 1) if self.device.type == "cuda" and not self.cached else 0
             loaders = data.make_loaders(self.dataset, need, batch_size=self.batch_size, augment=self.augment,
                                         root=self.data_root, subset=self.subset, seed=self.seed, num_workers=workers,
-                                        cached=self.cached, device=self.device, cache_dir=self.cache_dir)
+                                        cached=self.cached, device=self.device, cache_dir=self.cache_dir,
+                                        download=self.download)
             for split in ("train", "val"):
                 self._loaders[split].update(loaders[split])
         for model, resolution in unique((c.model, c.resolution) for c in conditions):
@@ -166,7 +168,7 @@ class TorchRunner:
             "batch_size": self.batch_size, "optimizer": "Adam", "loss": "CrossEntropyLoss",
             "val_acc_augmented": None if val_acc_augmented is None else float(val_acc_augmented),
             # seconds of each training phase run by this process (an epoch resumed from a checkpoint has none)
-            "train_seconds": [round(t, 3) for t in trainer.train_seconds], "amp_bf16": bool(trainer.amp),
+            "train_seconds": [round(t, 3) for t in trainer.train_seconds], "precision": trainer.precision,
             "cached_data": self.cached, "device": str(self.device), "cpu": cpu_name(),
             "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
             "threads": torch.get_num_threads(), "commit": self.commit, "command": self.command,

@@ -55,9 +55,8 @@ class LessonSettings:
 
         if not self.model:
             raise ValueError(f"lesson {self.lesson} trains several networks; estimate each condition instead")
-        sizes = _DATASET_SIZES[self.dataset]
-        n_train = train_images or (self.train_subset * 10 if self.train_subset else sizes[0])
-        n_val = val_images or (self.val_subset * 10 if self.val_subset else sizes[1])
+        n_train, n_val = dataset_sizes(self.dataset, (self.train_subset, self.val_subset))
+        n_train, n_val = train_images or n_train, val_images or n_val
         cost = training_cost(create_model(self.model, num_classes=10, **self.model_kwargs), self.resolution)
         return estimate_seconds(cost, n_train, n_val, self.epochs, self.batch_size, gpu)
 
@@ -105,6 +104,17 @@ _MODELS: dict[str, tuple[str, dict[str, Any]]] = {
 _QUICK_MODEL_CHANGES = {"06": {"widen_factor": 2}}  # WRN-16-2 on the CPU
 _DATASET_SIZES = {"sample": (3000, 1000), "fashion_mnist": (60000, 10000), "cifar10": (50000, 10000),
                   "animals10": (20938, 5241)}
+
+
+
+def dataset_sizes(dataset: str, subset: int | tuple[int | None, int | None] | None = None) -> tuple[int, int]:
+    """(training, validation) images of `dataset` (10 classes) with `subset` images per class (None: all)."""
+    if dataset not in _DATASET_SIZES:
+        raise ValueError(f"unknown data set {dataset!r}; allowed: {', '.join(_DATASET_SIZES)}")
+    per_split = (subset, subset) if subset is None or isinstance(subset, int) else tuple(subset)
+    return tuple(full if n is None else min(full, 10 * int(n))  # type: ignore[return-value]
+                 for full, n in zip(_DATASET_SIZES[dataset], per_split))
+
 
 # Lesson 09's reference run (data/reference/): Fashion-MNIST's own 28 px down to 12 px, 7:6:5:4:3 as
 # the course's 224:192:160:128:96

@@ -35,7 +35,9 @@ from lecture_utils.augment import AUGMENTATIONS
 from lecture_utils.conditions import (DEFAULT_LR, DEFAULT_RESOLUTIONS, DEFAULT_WIDTHS, MODELS, Condition,
                                       check_resolution, check_subset, check_width, condition_key, expand_grid,
                                       parse_model_name, unique)
-from lecture_utils.plans import PLAN_PARTS, lesson09_conditions, lesson09_part, lessons_reference_plan
+from lecture_utils.estimate import format_minutes
+from lecture_utils.plans import (PLAN_PARTS, SESSION_HOURS, lesson09_conditions, lesson09_part,
+                                   lessons_reference_plan, session_parts)
 from lecture_utils.runner import Runner, TorchRunner
 from lecture_utils.store import (FORMAT_VERSION, append_lock, append_record, check_out_writable, checkpoint_dir,
                                  claim, condition_checkpoint, is_done, load_results, merge_results,
@@ -92,7 +94,8 @@ def run_sweep(out: str | os.PathLike, conditions: Sequence[Condition], runner: R
                     condition_checkpoint(ckpt_dir, cond).unlink(missing_ok=True)
                     if progress and record.get("val_acc"):
                         bar.write(f"{cond.label()}: val acc {record['val_acc'][-1]:.3f} "
-                                  f"({record['wall_time_s']:.1f} s)")
+                                  f"({record['wall_time_s']:.1f} s, {record.get('precision', 'fp32')} on "
+                                  f"{record.get('device', '?')})")
                     bar.update(1)
                 finally:
                     held.release()
@@ -130,6 +133,31 @@ def run_plan(out: str | os.PathLike, conditions: Sequence[Condition], progress: 
         run_sweep(out, group, progress=progress, **runner_kwargs)
     wanted = {c.key for c in conditions}
     return [r for r in load_results(out) if condition_key(r) in wanted]
+
+
+def run_session_part(out: str | os.PathLike, conditions: Sequence[Condition], hours: float = SESSION_HOURS,
+                     gpu: str = "t4", say: Callable[[str], None] = print,
+                     **runner_kwargs: Any) -> tuple[list[dict], bool]:
+    """Train the first part of `conditions` (``plans.session_parts``, `hours` each on `gpu`) not yet in `out`.
+
+    Prints every part with its estimated time and what is done. Returns (records of `conditions` in `out`,
+    whether all are there): when parts remain, run it again, in a new session if need be.
+    """
+    parts = session_parts(unique(conditions, key=lambda c: c.key), hours, gpu)
+    done = {condition_key(r) for r in load_results(out)} if Path(out).is_file() else set()
+    todo = next((i for i, (part, _) in enumerate(parts) if any(c.key not in done for c in part)), None)
+    for i, (part, seconds) in enumerate(parts):
+        finished = sum(c.key in done for c in part)
+        say(f"part {i + 1} of {len(parts)}: {len(part)} conditions, about {format_minutes(seconds)} on a {gpu.upper()}"
+            f" (estimated); {finished} done" + (" <- this run" if i == todo else ""))
+    if todo is not None:
+        run_plan(out, parts[todo][0], **runner_kwargs)
+    records = [r for r in load_results(out) if condition_key(r) in {c.key for c in conditions}]
+    complete = len({condition_key(r) for r in records}) == len({c.key for c in conditions})
+    if not complete:
+        say(f"part {todo + 1 if todo is not None else '?'} done; {out} keeps it. Run again (a new session is fine) "
+            "for the next part.")
+    return records, complete
 
 
 # --------------------------------------------------------------------------- shards

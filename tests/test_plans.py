@@ -1,0 +1,57 @@
+"""Lesson 09's full plan in parts that fit a Colab session, each resumed from the results file."""
+
+from __future__ import annotations
+
+import pytest
+
+from lecture_utils import plans, sweep
+from lecture_utils.conditions import expand_grid
+from lecture_utils.settings import dataset_sizes
+from test_sweep import fake_runner
+
+
+def test_parts_are_cut_in_order_within_the_hours_given():
+    conditions = expand_grid(["mobilenet_v2"], [1.0, 0.35], [224, 96], 10, "fashion_mnist")
+    seconds = [plans.condition_seconds(c) for c in conditions]
+    hours = (seconds[0] + seconds[1]) / 3600  # room for the first two conditions exactly
+    parts = plans.session_parts(conditions, hours=hours)
+    assert [c for part, _ in parts for c in part] == conditions  # every condition once, in order
+    assert all(total <= hours * 3600 + 1e-6 for _, total in parts)
+    assert [total for _, total in parts] == pytest.approx(
+        [sum(seconds[i] for i, c in enumerate(conditions) if c in part) for part, _ in parts])
+
+
+def test_a_condition_longer_than_a_session_gets_a_part_of_its_own():
+    conditions = expand_grid(["mobilenet_v2"], [1.0], [224, 96], 10, "fashion_mnist")
+    parts = plans.session_parts(conditions, hours=1e-6)
+    assert [len(part) for part, _ in parts] == [1, 1]
+
+
+def test_full_lesson09_plan_fits_colab_sessions():
+    parts = plans.session_parts(plans.lesson09_conditions("full"))
+    assert sum(len(part) for part, _ in parts) == 112
+    assert all(total <= plans.SESSION_HOURS * 3600 for _, total in parts)
+
+
+def test_subsets_count_ten_classes():
+    assert dataset_sizes("fashion_mnist") == (60000, 10000)
+    assert dataset_sizes("fashion_mnist", (100, 20)) == (1000, 200)
+    assert dataset_sizes("fashion_mnist", 10_000) == (60000, 10000)  # never more than there is
+    with pytest.raises(ValueError, match="allowed: sample, fashion_mnist"):
+        dataset_sizes("mnist")
+
+
+def test_each_run_trains_the_next_unfinished_part_and_says_what_is_left(tmp_path):
+    conditions = expand_grid(["mobilenet_v2"], [1.0, 0.35], [96], 1, "fashion_mnist")
+    hours = plans.condition_seconds(conditions[0]) / 3600 * 1.01  # one condition per part
+    out, said, calls = tmp_path / "full.jsonl", [], []
+    records, complete = sweep.run_session_part(out, conditions, hours=hours, say=said.append,
+                                               runner=fake_runner(calls), progress=False)
+    assert (len(records), complete, calls) == (1, False, conditions[:1])
+    assert said[0].startswith("part 1 of 2: 1 conditions") and said[0].endswith("0 done <- this run")
+    assert "Run again" in said[-1]
+    said.clear()
+    records, complete = sweep.run_session_part(out, conditions, hours=hours, say=said.append,
+                                               runner=fake_runner(calls), progress=False)
+    assert (len(records), complete, calls) == (2, True, conditions)
+    assert said[0].endswith("1 done") and said[1].endswith("0 done <- this run")

@@ -2,8 +2,9 @@
 
 ``python -m lecture_utils.bench --device cpu`` draws (once) a folder of Animals-10-sized JPEGs, then times
 ``ModelTrainer``'s own training step fed by the course's pipeline (ImageFolder + transforms.v2 + DataLoader, batch
-192, num_workers=0, fp32, NCHW) and by the cached one, ``data.make_loaders(..., cached=True)`` (decode once, augment
-per image on the device with kornia; channels_last, and bf16 autocast on CUDA). Both start from the same weights;
+192, num_workers=0, NCHW) and by the cached one, ``data.make_loaders(..., cached=True)`` (decode once, augment
+per image on the device with kornia; channels_last). Both train in the precision the device gets
+(``lecture_utils.device``: fp32 on a CPU, bf16 or fp16 on a GPU), so the speedup is the data path's. Both start from the same weights;
 after untimed warm-up steps they alternate timed repeats, so that a busy machine slows both alike. Then both train
 for a few epochs on the embedded sample (Fashion-MNIST), to show that the speed does not come from learning less.
 The last line, ``speedup: X.XX``, is cached over course images/s with the one-off decode amortised over 10 epochs.
@@ -200,6 +201,7 @@ def _run_bench(args: argparse.Namespace, device: torch.device, out: Any) -> dict
     from lecture_utils import data, datasets
     from lecture_utils._util import positive_int
     from lecture_utils.models import create_model
+    from lecture_utils.device import choose_precision
     from lecture_utils.trainer import ModelTrainer
 
     def say(line: str) -> None:
@@ -210,6 +212,7 @@ def _run_bench(args: argparse.Namespace, device: torch.device, out: Any) -> dict
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     cuda, threads = device.type == "cuda", torch.get_num_threads()
+    precision = choose_precision(device)
     torch.manual_seed(args.seed)
     width = {} if args.width is None else {"width_multiplier": args.width}
     initial = create_model(args.model, num_classes=10, **width)
@@ -225,9 +228,9 @@ def _run_bench(args: argparse.Namespace, device: torch.device, out: Any) -> dict
     say(f"data: {args.images} training JPEGs of about 300x225 px in 10 classes, ready in "
         f"{time.perf_counter() - t0:.1f} s ({data_dir})")
     say("course pipeline: ImageFolder + transforms.v2 (flip, colour jitter, affine, resize) + "
-        f"DataLoader(batch {args.batch_size}, shuffle, num_workers=0), fp32, NCHW")
+        f"DataLoader(batch {args.batch_size}, shuffle, num_workers=0), {precision}, NCHW")
     say(f"cached pipeline: uint8 cache on {device.type} + per-image augmentation on {device.type} (kornia), "
-        + ("channels_last, bf16 autocast, cudnn.benchmark" if cuda else "channels_last, fp32"))
+        + f"channels_last, {precision}" + (", cudnn.benchmark" if cuda else ""))
 
     # the course's loaders and the cached ones: one builder, the same images, order and augmentation ranges
     key, options = f"R{args.resolution}", dict(batch_size=args.batch_size, root=data_dir, seed=args.seed, device=device)
@@ -239,9 +242,9 @@ def _run_bench(args: argparse.Namespace, device: torch.device, out: Any) -> dict
     say(f"cached path: {n_train + len(loaders['cached']['val'][key].dataset)} images (train and val) decoded and resized "
         f"once in {decode_seconds:.2f} s, {loaders['cached']['train'][key].nbytes / 2**20:.0f} MiB (train) on the device")
 
-    # ModelTrainer's own step for both; the flags are the cached path's (channels_last; bf16 on CUDA only)
-    trainers = {"course": ModelTrainer(epoch_step=0, device=device, channels_last=False, amp=False),
-                "cached": ModelTrainer(epoch_step=0, device=device, channels_last=True, amp=True)}
+    # ModelTrainer's own step for both, in the same precision; the cached path's model is channels_last
+    trainers = {"course": ModelTrainer(epoch_step=0, device=device, channels_last=False),
+                "cached": ModelTrainer(epoch_step=0, device=device, channels_last=True)}
     runs = {}  # train_steps' first four arguments, per pipeline
     for name, trainer in trainers.items():
         model = copy.deepcopy(initial)

@@ -4,7 +4,8 @@ For lessons 01-08 it trains the lesson's network in its full-profile settings (r
 precision chosen by the device, the cached data path) for a few dozen steps after a warm-up, and
 prints images/second of training and evaluation, peak GPU and host memory, the precision, and the
 lesson's projected time beside the estimate of :mod:`lecture_utils.estimate`. Lesson 09's plan is
-projected from a few of its conditions measured the same way. Everything goes to a JSON file too.
+projected from six of its conditions measured the same way (each model at width 1.0, at the largest
+and the smallest resolution). On an H100-class GPU the whole check takes a few minutes. Everything goes to a JSON file too.
 Without CUDA it says so and exits 0 (``--device cpu`` runs the same code on the CPU, to test it).
 """
 
@@ -118,8 +119,12 @@ def _format(row: dict[str, Any]) -> str:
 
 
 def gpu_check(lessons: Sequence[str] = LESSONS, steps: int = 30, device: str | None = None,
-              out: str | Path | None = None, data_root: str | None = None, say: Any = print) -> dict[str, Any] | None:
-    """Measure `lessons` on `device` (default CUDA); return the report (and write it to `out`), or None without CUDA."""
+              out: str | Path | None = None, data_root: str | None = None, say: Any = print,
+              with_plan: bool = True) -> dict[str, Any] | None:
+    """Measure `lessons` (and project lesson 09's plan) on `device` (default CUDA); None without CUDA.
+
+    Returns the report and writes it to `out` as JSON.
+    """
     import torch
 
     from lecture_utils._util import positive_int, versions
@@ -146,12 +151,58 @@ def gpu_check(lessons: Sequence[str] = LESSONS, steps: int = 30, device: str | N
         row = _lesson_row(lesson, device, steps, data_root)
         report["lessons"].append(row)
         say(_format(row))
+    if with_plan:
+        report["lesson09"] = _plan_projection(device, steps, data_root, say)
     report["seconds"] = time.perf_counter() - started
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(report, indent=1) + "\n")
         say(f"written to {out}")
     return report
+
+
+def _plan_projection(device: Any, steps: int, data_root: str | None, say: Any) -> dict[str, Any]:
+    """Lesson 09's full plan projected from measured conditions: each model at width 1.0, largest and smallest px.
+
+    Every condition's estimate is scaled by its model's measured/estimated ratio (the median over the
+    measured resolutions), so the projection keeps the estimate's shape and takes this GPU's level.
+    """
+    import statistics
+
+    from lecture_utils import plans
+    from lecture_utils.conditions import build_model, parse_model_name
+    from lecture_utils.estimate import format_minutes
+    from lecture_utils.settings import dataset_sizes, lesson_settings
+
+    cfg = lesson_settings("09", "full")
+    conditions = plans.lesson09_conditions("full")
+    ratios: dict[str, list[float]] = {}
+    measured = []
+    for model in dict.fromkeys(parse_model_name(c.model)[1] for c in conditions):
+        for resolution in (max(cfg.resolutions), min(cfg.resolutions)):
+            loader = _loader(cfg.dataset, resolution, cfg.batch_size, steps, device, data_root)
+            row = measure(build_model(model, 1.0, 10), loader, device)
+            probe = next(c for c in conditions if c.resolution == resolution and c.width == 1.0
+                         and parse_model_name(c.model)[1] == model)
+            n_train, n_val = dataset_sizes(probe.dataset, probe.subset)
+            real = probe.epochs * (n_train / row["train_images_per_s"] + n_val / row["eval_images_per_s"])
+            estimated = plans.condition_seconds(probe, "t4", cfg.batch_size)
+            ratios.setdefault(model, []).append(real / estimated)
+            measured.append({"model": model, "resolution": resolution, **row, "projected_seconds": real,
+                             "estimated_seconds_t4": estimated})
+            say(f"lesson 09 {model} 1.0 at {resolution} px: train {row['train_images_per_s']:.0f} img/s, "
+                f"eval {row['eval_images_per_s']:.0f} img/s, {row['precision']}: a condition "
+                f"{format_minutes(real)} (T4 estimate {format_minutes(estimated)})")
+    factor = {model: statistics.median(r) for model, r in ratios.items()}
+    parts = []
+    for i, (part, seconds) in enumerate(plans.session_parts(conditions), 1):
+        projected = sum(plans.condition_seconds(c, "t4", cfg.batch_size) * factor[parse_model_name(c.model)[1]]
+                        for c in part)
+        parts.append({"part": i, "conditions": len(part), "estimated_seconds_t4": seconds,
+                      "projected_seconds": projected})
+        say(f"lesson 09 part {i}: {len(part)} conditions, projected {format_minutes(projected)} here "
+            f"(T4 estimate {format_minutes(seconds)})")
+    return {"measured": measured, "factor_over_t4_estimate": factor, "parts": parts}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -163,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=30, help="timed training steps per lesson (default: %(default)s)")
     parser.add_argument("--lessons", default=",".join(LESSONS), help="comma-separated lessons (default: all of 01-08)")
     parser.add_argument("--device", choices=("cuda", "cpu"), help="default: cuda; without it the check says so and stops")
+    parser.add_argument("--no-plan", action="store_true", help="skip lesson 09's plan projection")
     parser.add_argument("--data-root", help="Fashion-MNIST's folder (default: found as the lessons find it; else "
                                             "synthetic images)")
     args = parser.parse_args(argv)
@@ -171,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown or not lessons:
         parser.error(f"--lessons must name lessons among {', '.join(LESSONS)}, got {args.lessons!r}")
     try:
-        gpu_check(lessons, args.steps, args.device, args.out, args.data_root)
+        gpu_check(lessons, args.steps, args.device, args.out, args.data_root, with_plan=not args.no_plan)
     except ValueError as exc:
         parser.error(str(exc))
     return 0

@@ -76,7 +76,8 @@ def test_gpu_check_measures_a_lesson_and_writes_its_report(capsys, tmp_path):
     import json
 
     out = tmp_path / "g.json"
-    assert bench.main(["gpu-check", "--device", "cpu", "--lessons", "08", "--steps", "1", "--out", str(out)]) == 0
+    assert bench.main(["gpu-check", "--device", "cpu", "--lessons", "08", "--steps", "1", "--out", str(out),
+                       "--no-plan"]) == 0
     report = json.loads(out.read_text())
     (row,) = report["lessons"]
     assert (row["lesson"], row["model"], row["resolution"], row["precision"]) == ("08", "mobilenet_v2", 96, "fp32")
@@ -91,3 +92,25 @@ def test_gpu_check_refuses_an_unknown_lesson(capsys):
     with pytest.raises(SystemExit):
         bench.main(["gpu-check", "--lessons", "10"])
     assert "--lessons must name lessons among 01" in capsys.readouterr().err
+
+
+def test_gpu_check_projects_lesson09s_plan_from_measured_conditions(monkeypatch, tmp_path):
+    from lecture_utils import gpucheck
+
+    rates = iter([100.0, 400.0, 50.0, 200.0, 80.0, 320.0, 40.0, 160.0, 90.0, 360.0, 45.0, 180.0])
+
+    def fake_measure(model, loader, device, aux=False):  # train / eval images per second, in call order
+        return {"precision": "fp32", "images": 1, "train_images_per_s": next(rates),
+                "eval_images_per_s": next(rates), "peak_host_bytes": 1}
+
+    monkeypatch.setattr(gpucheck, "measure", fake_measure)
+    monkeypatch.setattr(gpucheck, "_loader", lambda *args: None)
+    lines = []
+    report = gpucheck._plan_projection(__import__("torch").device("cpu"), 1, None, lines.append)
+    first = report["measured"][0]
+    assert first["projected_seconds"] == pytest.approx(10 * (60000 / 100.0 + 10000 / 400.0))
+    assert len(report["measured"]) == 6 and set(report["factor_over_t4_estimate"]) == {
+        "mobilenet_v1", "mobilenet_v2", "c_mobilenet_v2"}
+    (part,) = report["parts"]
+    assert part["conditions"] == 112 and part["projected_seconds"] > part["estimated_seconds_t4"]
+    assert lines[-1].startswith("lesson 09 part 1: 112 conditions, projected")

@@ -132,8 +132,10 @@ def _full_profile_lines(cfg: Any) -> list[str]:
     lines = []
     if full.model:
         t4, h100 = full.estimate_seconds("t4"), full.estimate_seconds("h100")
-        lines.append(f"Full profile: {full.model} on all of {full.dataset}, {full.resolution} px, {full.epochs} "
-                     f"epochs: about {format_minutes(t4)} on a Colab T4, {format_minutes(h100)} on an H100-class "
+        data = (f"all of {full.dataset}" if full.train_subset is None
+                else f"{full.train_subset} images per class of {full.dataset} (LECTURE_FULL_SHRINK)")
+        lines.append(f"Full profile: {full.model} on {data}, {full.resolution} px, {full.epochs} "
+                     f"epoch{'s' * (full.epochs != 1)}: about {format_minutes(t4)} on a Colab T4, {format_minutes(h100)} on an H100-class "
                      "GPU (estimated: lecture_utils.estimate says how).")
     if cfg.profile == "full":
         where = runs_dir()

@@ -228,22 +228,23 @@ def test_checkpoint_loads_with_weights_only(tmp_path):
     assert len(state["history"]["val_acc"]) == 2
 
 
+class NaNAt(nn.Module):
+    """Two logits of 0, but NaN on its `at`-th training forward pass."""
+
+    def __init__(self, at: int):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(2))
+        self.calls, self.at = 0, at
+
+    def forward(self, x):
+        if self.training:
+            self.calls += 1
+        out = self.w.expand(x.shape[0], -1)
+        return out * float("nan") if self.training and self.calls == self.at else out
+
+
 def test_non_finite_loss_stops_with_epoch_batch_and_advice_and_keeps_the_checkpoint(tmp_path):
-    class NaNAt(nn.Module):
-        """Returns NaN logits on its 5th training forward pass (epoch 2, batch 2 with 3 batches)."""
-
-        def __init__(self):
-            super().__init__()
-            self.w = nn.Parameter(torch.zeros(2))
-            self.calls = 0
-
-        def forward(self, x):
-            if self.training:
-                self.calls += 1
-            out = self.w.expand(x.shape[0], -1)
-            return out * float("nan") if self.training and self.calls == 5 else out
-
-    model = NaNAt()
+    model = NaNAt(5)  # epoch 2, batch 2 with 3 batches
     data = batches([0, 1, 0, 1, 0, 1], 2)
     path = tmp_path / "run.ckpt"
     trainer = ModelTrainer(device="cpu")
@@ -396,18 +397,7 @@ def test_checkpoint_temp_file_is_named_after_this_process(tmp_path, monkeypatch)
 
 def test_loss_checked_every_few_batches_still_stops_on_nan():
     # on a GPU the loss is read every `sync_every` batches: a NaN in between is still caught, at the next read
-    class NaNAt(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = nn.Parameter(torch.zeros(2))
-            self.calls = 0
-
-        def forward(self, x):
-            self.calls += 1
-            out = self.w.expand(x.shape[0], -1)
-            return out * float("nan") if self.calls == 2 else out
-
-    model = NaNAt()
+    model = NaNAt(2)
     trainer = ModelTrainer(device="cpu")
     trainer.sync_every = 3
     with pytest.raises(NonFiniteLossError, match=r"epoch 1, one of batches 1-3"):

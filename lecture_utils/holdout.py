@@ -56,7 +56,7 @@ def heldout_split(targets: Sequence[int]) -> tuple[list[int], list[int]]:
     return [i for i in range(len(targets)) if i not in chosen], sorted(held)
 
 
-def heldout_sizes(n_train: int, n_val: int, subset: int | tuple[int | None, int | None] | None,
+def heldout_sizes(n_train: int, subset: int | tuple[int | None, int | None] | None,
                   num_classes: int = 10) -> tuple[int, int]:
     """(training, held-out) images of a training split of `n_train` images cut for a held-out run (an estimate).
 

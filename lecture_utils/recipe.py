@@ -154,7 +154,7 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def recipe_changes(args: argparse.Namespace, base: Recipe | None = None) -> dict[str, Any]:
-    """The recipe fields the command line sets: `base` (or ``--recipe``) with each given flag over it.
+    """The recipe fields the command line sets: ``--recipe`` (else `base`, else the course's) with each flag over it.
 
     Returns ``{}`` when no recipe flag was given; a bad combination raises ValueError.
     """

@@ -14,9 +14,9 @@ No torch here.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-__all__ = ["VALIDATIONS", "HOLDOUT_FRACTION", "HOLDOUT_SEED", "check_validation", "heldout_split",
+__all__ = ["VALIDATIONS", "HOLDOUT_FRACTION", "HOLDOUT_SEED", "check_validation", "heldout_split", "draw_per_class",
            "heldout_count", "heldout_sizes"]
 
 VALIDATIONS = ("test", "heldout")
@@ -45,15 +45,26 @@ def heldout_split(targets: Sequence[int]) -> tuple[list[int], list[int]]:
     Per class, :func:`heldout_count` images drawn with :data:`HOLDOUT_SEED` are held out; the same
     labels always give the same split.
     """
+    held = draw_per_class(targets, heldout_count, HOLDOUT_SEED)
+    chosen = set(held)
+    return [i for i in range(len(targets)) if i not in chosen], held
+
+
+def draw_per_class(targets: Sequence[int], count: Callable[[int], int], seed: int) -> list[int]:
+    """Indices of ``count(n)`` items of each class of n items (all of them, undrawn, if that is n or more).
+
+    Drawn with ``random.Random(seed)``, class by class in label order; returned in ascending order.
+    """
     by_class: dict[int, list[int]] = {}
     for i, t in enumerate(targets):
         by_class.setdefault(int(t), []).append(i)
-    rng = random.Random(HOLDOUT_SEED)
-    held: list[int] = []
+    rng = random.Random(seed)
+    chosen: list[int] = []
     for label in sorted(by_class):
-        held += rng.sample(by_class[label], heldout_count(len(by_class[label])))
-    chosen = set(held)
-    return [i for i in range(len(targets)) if i not in chosen], sorted(held)
+        idx = by_class[label]
+        k = count(len(idx))
+        chosen += idx if len(idx) <= k else rng.sample(idx, k)
+    return sorted(chosen)
 
 
 def heldout_sizes(n_train: int, subset: int | tuple[int | None, int | None] | None,

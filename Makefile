@@ -83,3 +83,14 @@ reference-09: $(REF_09)
 # its part adds to the parts before it.
 $(REF_09): $(REF)/lesson09-%.jsonl: setup
 	$(SWEEP) plan lesson09 --profile reference --part $* --out $@ $(RUN_ARGS)
+
+# ---------------------------------------------------------------------------------------------
+# The GPU reference run (lecture_utils/gpu_reference.py): on one CUDA GPU of the H100 class, about 9 minutes by
+# lecture_utils.estimate: lessons 01-08's networks at 64-96 px on the whole training split but the held-out
+# part (3 seeds for the cheap ones), and lesson 09's grid at 224-96 px on a subset, with the proposed recipe,
+# validated on the held-out split and tested once. Results with their provenance in data/reference/gpu/;
+# resumable. Without a CUDA GPU it says so and exits 0.
+GPU_REF ?= $(REF)/gpu/gpu-reference.jsonl
+.PHONY: gpu-reference
+gpu-reference: setup
+	$(SWEEP) plan gpu-reference --out $(GPU_REF) --no-progress

@@ -1,9 +1,14 @@
 """What one sweep run trains: a :class:`Condition`, checked on construction, its key, its model.
 
 A condition is a model at one width and resolution, trained for some epochs on a data set (all
-of it or a subset), with a seed, a named augmentation and an Adam learning rate. ``KEY_FIELDS``
+of it or a subset), with a seed, a named augmentation, a training recipe (optimiser, learning rate,
+schedule, weight decay, label smoothing: :class:`lecture_utils.recipe.Recipe`) and the split its
+epochs are validated on (``validation``: ``test``, the official test split as the course does, or
+``heldout``, a fixed part of the training split: :mod:`lecture_utils.holdout`). ``KEY_FIELDS``
 are its fields in order, and :attr:`Condition.key` (equal for the condition a results record was
-trained at, :func:`condition_key`) is what every reader of results compares. Nothing here
+trained at, :func:`condition_key`) is what every reader of results compares. A record written
+before the recipe and the validation split were recorded reads as the course's constant Adam,
+validated on the test split (``LEGACY_FIELDS`` are the fields every record has). Nothing here
 imports torch: names of the MobileNet family are read without it, other networks' names are
 looked up in :mod:`lecture_utils.models`.
 
@@ -22,6 +27,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from lecture_utils._util import positive_float, positive_int
 from lecture_utils.augment import check_augment_name
+from lecture_utils.holdout import check_validation
+from lecture_utils.recipe import COURSE, RECIPE_FIELDS, Recipe
 
 # The three networks of the source experiment, in the order the lesson shows them: the ones with a
 # width multiplier (a MobileNetV2 ablation variant has its base's).
@@ -149,6 +156,13 @@ class Condition:
     seed: int = 0
     augment: str = "course"
     lr: float = DEFAULT_LR
+    optimizer: str = COURSE.optimizer
+    schedule: str = COURSE.schedule
+    warmup: float | None = None  # None: the schedule's own (0 for constant)
+    weight_decay: float = COURSE.weight_decay
+    label_smoothing: float = COURSE.label_smoothing
+    momentum: float | None = None  # sgd only
+    validation: str = "test"
 
     def __post_init__(self) -> None:
         model = parse_model_name(self.model)[0]
@@ -162,16 +176,35 @@ class Condition:
         for name, value in dict(model=model, width=width, resolution=check_resolution(self.resolution),
                                 epochs=positive_int(self.epochs, "epochs"), subset=check_subset(self.subset),
                                 augment=check_augment_name(self.augment),
-                                lr=positive_float(self.lr, "learning rate")).items():
+                                lr=positive_float(self.lr, "learning rate"),
+                                validation=check_validation(self.validation)).items():
             object.__setattr__(self, name, value)
+        recipe = Recipe(**{f: getattr(self, f) for f in RECIPE_FIELDS})
+        for name in RECIPE_FIELDS:
+            object.__setattr__(self, name, getattr(recipe, name))
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any], **changes: Any) -> Condition:
-        """The condition a results record was trained at (every field of ``KEY_FIELDS``), with `changes`."""
-        missing = [f for f in KEY_FIELDS if f not in record]
+        """The condition a results record was trained at, with `changes`.
+
+        The record needs every field of ``LEGACY_FIELDS``; a recipe or validation field it lacks (a record
+        written before they were recorded) takes the course's value: Adam, constant, validated on the test split.
+        """
+        missing = [f for f in LEGACY_FIELDS if f not in record]
         if missing:
-            raise ValueError(f"a result needs the fields {', '.join(KEY_FIELDS)}; missing {', '.join(missing)}")
-        return cls(**{**{f: record[f] for f in KEY_FIELDS}, **changes})
+            raise ValueError(f"a result needs the fields {', '.join(LEGACY_FIELDS)}; missing {', '.join(missing)}")
+        return cls(**{**{f: record[f] for f in KEY_FIELDS if f in record}, **changes})
+
+    @property
+    def recipe(self) -> Recipe:
+        """The condition's training recipe (optimiser, learning rate, schedule, ...)."""
+        return Recipe(**{f: getattr(self, f) for f in RECIPE_FIELDS})
+
+    def _recipe_text(self) -> str:
+        """"" for the course's recipe at the course's rate, " lr<rate>" for another rate, else the recipe."""
+        if self.recipe == Recipe(lr=self.lr):
+            return "" if self.lr == DEFAULT_LR else f" lr{self.lr:g}"
+        return " " + self.recipe.describe()
 
     @property
     def key(self) -> tuple:
@@ -181,19 +214,22 @@ class Condition:
     def label(self) -> str:
         """Short human-readable name, e.g. ``mobilenet_v2 w0.35 r96``."""
         extra = "" if (self.seed, self.augment) == (0, "course") else f" {self.augment} s{self.seed}"
-        lr = "" if self.lr == DEFAULT_LR else f" lr{self.lr:g}"
-        return f"{self.model} w{self.width:g} r{self.resolution}{extra}{lr}"
+        held = "" if self.validation == "test" else f" {self.validation}"
+        return f"{self.model} w{self.width:g} r{self.resolution}{extra}{self._recipe_text()}{held}"
 
     def slug(self) -> str:
         """File-name-safe name of the condition (for its checkpoint)."""
         subset = (self.subset, self.subset) if isinstance(self.subset, int) else self.subset
         sub = "all" if subset is None else "-".join(map(str, subset))
-        lr = "" if self.lr == DEFAULT_LR else f"_lr{self.lr:g}"
+        recipe = self._recipe_text().replace(" ", "_")
+        held = "" if self.validation == "test" else f"_{self.validation}"
         return (f"{self.model}_w{self.width:g}_r{self.resolution}_e{self.epochs}_{self.dataset}_n{sub}"
-                f"_s{self.seed}_{self.augment}{lr}")
+                f"_s{self.seed}_{self.augment}{recipe}{held}")
 
 
 KEY_FIELDS = tuple(f.name for f in fields(Condition))
+# the fields every record has, also those written before the recipe and the validation split were recorded
+LEGACY_FIELDS = KEY_FIELDS[:KEY_FIELDS.index("lr") + 1]
 
 
 def condition_key(record: Mapping[str, Any]) -> tuple:
@@ -203,12 +239,14 @@ def condition_key(record: Mapping[str, Any]) -> tuple:
 
 def expand_grid(models: Sequence[str], widths: Sequence[float], resolutions: Sequence[int], epochs: int,
                 dataset: str, subset: int | tuple[int, int] | None = None, seed: int = 0, augment: str = "course",
-                lr: float = DEFAULT_LR) -> list[Condition]:
+                lr: float = DEFAULT_LR, recipe: Recipe | None = None, validation: str = "test") -> list[Condition]:
     """All conditions, model-major then width then resolution (so a model's initial weights are reused).
 
-    Names are canonicalised and duplicates dropped; bad values raise ValueError.
+    `recipe` (its learning rate included) replaces the course's Adam at `lr`. Names are canonicalised and
+    duplicates dropped; bad values raise ValueError.
     """
     if not models or not widths or not resolutions:
         raise ValueError("models, widths and resolutions must each name at least one value")
-    return unique(Condition(m, w, r, epochs, dataset, subset, seed, augment, lr)
+    how = {f: getattr(recipe, f) for f in RECIPE_FIELDS} if recipe is not None else {"lr": lr}
+    return unique(Condition(m, w, r, epochs, dataset, subset, seed, augment, validation=validation, **how)
                   for m in models for w in widths for r in resolutions)

@@ -22,6 +22,7 @@ from lecture_utils.augment import AugmentSpec, augment_spec
 from lecture_utils.cached import CachedLoader, build_cache, place_caches
 from lecture_utils.datasets import (DEFAULT_STATS, SPLITS, balanced_indices, check_dataset_name, collate_skip_none,
                                     dataset_targets, get_dataset)
+from lecture_utils.holdout import heldout_split
 
 # ---------------------------------------------------------------------------------------------
 # transforms
@@ -116,7 +117,7 @@ def make_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 
                  root: str | Path | None = None, subset: Any = None, seed: int = 0,
                  num_workers: int = 0, download: bool = False, *, cached: bool = False,
                  device: str | torch.device | None = None, cache_dir: str | Path | None = None,
-                 drop_last: bool = False) -> dict[str, dict[str, Any]]:
+                 drop_last: bool = False, holdout: bool = False) -> dict[str, dict[str, Any]]:
     """Loaders per split and resolution: ``{"train": {"R32": loader, ...}, "val": {...}}``.
 
     `normal_val` (the course's name) holds the normalisation statistics ``{"mean": [...], "std":
@@ -127,6 +128,9 @@ def make_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 
     ``cached=True``: each split decoded once and kept at its stored size (`num_workers` threads, 0: one
     per core; kept in `cache_dir` when given), on `device` when it fits the cache budget, and resized
     and augmented there per batch for every resolution (:class:`lecture_utils.cached.CachedLoader`).
+    ``holdout=True``: ``{"train", "val", "test"}``, where "val" is the held-out part of the training split
+    (:mod:`lecture_utils.holdout`), "train" is drawn from the rest only, and "test" is the official test
+    split; the subset's validation count caps both "val" and "test".
     """
     check_dataset_name(name)
     positive_int(batch_size, "batch_size")
@@ -136,18 +140,23 @@ def make_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 
     if "mean" not in stats or "std" not in stats:
         raise ValueError("normal_val must have the keys 'mean' and 'std'")
     per_split = _split_subsets(subset)
-    bases, indices = {}, {}
-    for split in SPLITS:
-        bases[split] = get_dataset(name, split, transform=None, root=root, download=download)
-        indices[split] = (None if per_split[split] is None
-                          else balanced_indices(dataset_targets(bases[split]), per_split[split], seed))
-    loaders: dict[str, dict[str, Any]] = {"train": {}, "val": {}}
+    bases = {split: get_dataset(name, split, transform=None, root=root, download=download) for split in SPLITS}
+    # each loader: (the data set split it reads, the indices it reads of it or None for all)
+    sources = {split: (split, None if per_split[split] is None
+                       else balanced_indices(dataset_targets(bases[split]), per_split[split], seed)) for split in SPLITS}
+    if holdout:
+        targets = dataset_targets(bases["train"])
+        rest, held = heldout_split(targets)
+        sources = {"train": ("train", _pick(targets, rest, per_split["train"], seed)),
+                   "val": ("train", _pick(targets, held, per_split["val"], seed)), "test": sources["val"]}
+    loaders: dict[str, dict[str, Any]] = {split: {} for split in sources}
     if cached:
         # each split once at its stored size; every resolution is made from it per batch, on the device
         device = resolve_device(device)
-        caches = {split: build_cache(bases[split], max(keys.values()), indices=indices[split], cache_dir=cache_dir,
-                                     num_threads=num_workers) for split in SPLITS}
-        resident = place_caches(sum(c.nbytes for c in caches.values()), device, f"{name} cache (train and val)")
+        caches = {split: build_cache(bases[base], max(keys.values()), indices=rows, cache_dir=cache_dir,
+                                     num_threads=num_workers) for split, (base, rows) in sources.items()}
+        what = "train and val" if not holdout else "train, held-out val and test"
+        resident = place_caches(sum(c.nbytes for c in caches.values()), device, f"{name} cache ({what})")
         for split, cache in caches.items():
             train = split == "train"
             for key, size in keys.items():
@@ -156,15 +165,22 @@ def make_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 
                     augment=augment if train else None, mean=stats["mean"], std=stats["std"], device=device,
                     seed=seed, drop_last=drop_last and train, resident=resident)
         return loaders
-    for split in SPLITS:
+    for split, (base, rows) in sources.items():
         train = split == "train"
         for key, size in keys.items():
-            dataset = copy.copy(bases[split])  # shares the file list / pixel arrays, own transform
+            dataset = copy.copy(bases[base])  # shares the file list / pixel arrays, own transform
             dataset.transform = define_transform(size, stats, augment=augment if train else None)
-            if indices[split] is not None:
-                dataset = Subset(dataset, indices[split])
+            if rows is not None:
+                dataset = Subset(dataset, rows)
             loaders[split][key] = DataLoader(
                 dataset, batch_size=int(batch_size), sampler=EpochSampler(len(dataset), seed) if train else None,
                 num_workers=num_workers, collate_fn=collate_skip_none, drop_last=drop_last and train,
                 pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0)
     return loaders
+
+
+def _pick(targets: Sequence[int], among: Sequence[int], per_class: int | None, seed: int) -> list[int] | None:
+    """Indices into `targets`: `per_class` of each class drawn with `seed` from `among` (all of it for None)."""
+    if per_class is None:
+        return list(among)
+    return [among[i] for i in balanced_indices([targets[j] for j in among], per_class, seed)]

@@ -31,6 +31,7 @@ from torchvision import datasets
 from torchvision.transforms import v2
 
 from lecture_utils import LectureWarning
+from lecture_utils.holdout import draw_per_class
 
 DATASET_NAMES = ("sample", "fashion_mnist", "cifar10", "animals10")
 SPLITS = ("train", "val")
@@ -382,15 +383,7 @@ def balanced_indices(targets: Sequence[int], per_class: int, seed: int = 0) -> l
     """Indices of at most `per_class` items of each class, drawn with `seed`, in ascending order."""
     if int(per_class) != per_class or per_class <= 0:
         raise ValueError(f"per_class must be a positive integer, got {per_class!r}")
-    by_class: dict[int, list[int]] = {}
-    for i, t in enumerate(targets):
-        by_class.setdefault(int(t), []).append(i)
-    rng = random.Random(seed)
-    chosen: list[int] = []
-    for label in sorted(by_class):
-        idx = by_class[label]
-        chosen += idx if len(idx) <= per_class else rng.sample(idx, int(per_class))
-    return sorted(chosen)
+    return draw_per_class(targets, lambda _n: int(per_class), seed)
 
 
 def compute_mean_std(dataset: Dataset) -> dict[str, list[float]]:

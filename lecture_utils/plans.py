@@ -116,11 +116,17 @@ SESSION_HOURS = 11.0
 def condition_seconds(condition: Condition, gpu: str = "t4", batch_size: int = 192) -> float:
     """Estimated training time of `condition` on `gpu` (:mod:`lecture_utils.estimate`), its data set's size included."""
     from lecture_utils.estimate import estimate_seconds
+    from lecture_utils.holdout import heldout_sizes
     from lecture_utils.settings import dataset_sizes
 
     n_train, n_val = dataset_sizes(condition.dataset, condition.subset)
     cost = _training_cost(condition.model, condition.width, condition.resolution)
-    return estimate_seconds(cost, n_train, n_val, condition.epochs, batch_size, gpu)
+    if condition.validation == "test":
+        return estimate_seconds(cost, n_train, n_val, condition.epochs, batch_size, gpu)
+    # held out: training on the rest of the training split, validating on the held-out part, the test split once
+    held_train, held_val = heldout_sizes(dataset_sizes(condition.dataset)[0], condition.subset)
+    return (estimate_seconds(cost, held_train, held_val, condition.epochs, batch_size, gpu)
+            + estimate_seconds(cost, 0, n_val, 1, batch_size, gpu))
 
 
 @functools.lru_cache(maxsize=512)

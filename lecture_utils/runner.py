@@ -1,8 +1,10 @@
 """Training one sweep condition with the course's protocol and measuring what its record holds.
 
-:class:`TorchRunner` is ``run_sweep``'s default runner: Adam, CrossEntropyLoss, the course's batch
-of 192, ``ModelTrainer.fit`` with a checkpoint after every epoch. Loaders are built once per
-resolution; initial weights once per (model, width), seeded by :func:`init_seed`.
+:class:`TorchRunner` is ``run_sweep``'s default runner: the condition's recipe (the course's: Adam at
+a constant 1e-3, CrossEntropyLoss), the course's batch of 192, ``ModelTrainer.fit`` with a checkpoint
+after every epoch. Loaders are built once per resolution; initial weights once per (model, width),
+seeded by :func:`init_seed`. A condition validated on the held-out split (``validation="heldout"``)
+is evaluated once more at the end, on the official test split (``test_loss``, ``test_acc``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from torch import nn
 from lecture_utils import data, datasets
 from lecture_utils._util import cpu_name, git_commit, positive_int, resolve_device, seed_everything
 from lecture_utils.augment import check_augment_name
+from lecture_utils.holdout import check_validation
+from lecture_utils.recipe import RECIPE_FIELDS
 from lecture_utils.conditions import (Condition, build_model, check_subset, check_width, parse_model_name,
                                       unique)
 from lecture_utils.profile import conv_linear_macs, count_params
@@ -52,8 +56,10 @@ class TorchRunner:
     def __init__(self, dataset: str, data_root: str | None = None, batch_size: int = 192, device: str | None = None,
                  subset: int | tuple[int, int] | None = None, cached: bool = True, num_workers: int | None = None,
                  seed: int = 0, progress: bool = False, cache_dir: str | None = None, threads: int | None = None,
-                 augment: str = "course", command: str | None = None, download: bool = False) -> None:
+                 augment: str = "course", command: str | None = None, download: bool = False,
+                 validation: str = "test") -> None:
         self.dataset, self.data_root, self.device, self.cached = dataset, data_root, device, cached
+        self.validation = check_validation(validation)  # heldout: validate on the held-out split, test once at the end
         self.download = bool(download)  # fetch the data set once if it is missing (Fashion-MNIST)
         self.subset, self.seed, self.augment = check_subset(subset), int(seed), check_augment_name(augment)
         self.batch_size = positive_int(batch_size, "batch size")
@@ -63,7 +69,7 @@ class TorchRunner:
         # the code that trains is the code imported now: read its commit once, not when a condition ends
         self.commit = git_commit()
         self.num_classes: int | None = None
-        self._loaders: dict[str, dict[str, Any]] = {"train": {}, "val": {}}
+        self._loaders: dict[str, dict[str, Any]] = {"train": {}, "val": {}, "test": {}}
         self._init: dict[tuple[str, float], dict] = {}
 
     def prepare(self, conditions: Sequence[Condition]) -> None:
@@ -86,9 +92,9 @@ class TorchRunner:
             loaders = data.make_loaders(self.dataset, need, batch_size=self.batch_size, augment=self.augment,
                                         root=self.data_root, subset=self.subset, seed=self.seed, num_workers=workers,
                                         cached=self.cached, device=self.device, cache_dir=self.cache_dir,
-                                        download=self.download)
-            for split in ("train", "val"):
-                self._loaders[split].update(loaders[split])
+                                        download=self.download, holdout=self.validation == "heldout")
+            for split, by_resolution in loaders.items():
+                self._loaders[split].update(by_resolution)
         for model, resolution in unique((c.model, c.resolution) for c in conditions):
             self._check_fits(model, resolution)
 
@@ -132,10 +138,10 @@ class TorchRunner:
             torch.set_num_threads(before)
 
     def _run(self, cond: Condition, checkpoint: Path) -> dict:
-        mine = (self.dataset, self.subset, self.seed, self.augment)
-        theirs = (cond.dataset, cond.subset, cond.seed, cond.augment)
+        mine = (self.dataset, self.subset, self.seed, self.augment, self.validation)
+        theirs = (cond.dataset, cond.subset, cond.seed, cond.augment, cond.validation)
         if theirs != mine:
-            raise ValueError(f"this runner serves dataset, subset, seed, augment = {mine}; "
+            raise ValueError(f"this runner serves dataset, subset, seed, augment, validation = {mine}; "
                              f"got a condition with {theirs}")
         if self.num_classes is None or f"R{cond.resolution}" not in self._loaders["train"]:
             self.prepare([cond])
@@ -152,20 +158,30 @@ class TorchRunner:
         # epoch_step=epochs: the trainer prints the first and the last epoch of each condition
         trainer = ModelTrainer(epoch_step=cond.epochs, device=self.device,
                                aux=parse_model_name(cond.model)[1] == "googlenet")
-        history = trainer.fit(net, train_loader, val_loader, nn.CrossEntropyLoss(),
-                              torch.optim.Adam(net.parameters(), lr=cond.lr), cond.epochs,
-                              checkpoint=str(checkpoint), live_plot=False, progress=self.progress)
+        # the course's recipe: torch.optim.Adam(net.parameters(), lr) and no scheduler; schedules step per batch.
+        # Validation and test losses are plain cross-entropy, also when the training loss smooths the labels.
+        optimizer, scheduler = cond.recipe.build(net, len(train_loader), cond.epochs)
+        history = trainer.fit(net, train_loader, val_loader, cond.recipe.criterion(), optimizer, cond.epochs,
+                              checkpoint=str(checkpoint), live_plot=False, progress=self.progress,
+                              scheduler=scheduler, scheduler_per="batch", eval_criterion=nn.CrossEntropyLoss())
         val_acc_augmented = None
         if hasattr(val_loader, "with_augment") and self.augment != "none":
             # the validation images augmented as in training: what the training accuracy is measured on
             _, val_acc_augmented = trainer.model_evaluate(
                 net, val_loader.with_augment(self.augment, seed=self.seed + 1), nn.CrossEntropyLoss(), cond.epochs)
+        test = {}
+        if cond.validation == "heldout":  # the official test split, once, after the last epoch: reported, never chosen on
+            test_loader = self._loaders["test"][f"R{cond.resolution}"]
+            test_loss, test_acc = trainer.model_evaluate(net, test_loader, nn.CrossEntropyLoss(), cond.epochs)
+            test = {"test_loss": float(test_loss), "test_acc": float(test_acc), "test_images": len(test_loader.dataset)}
         return {
             "params": int(params), "macs": int(macs),
             **{k: [float(v) for v in history[k]] for k in ("train_loss", "train_acc", "val_loss", "val_acc")},
             "num_classes": self.num_classes, "init_seed": init_seed(cond.model, cond.width, self.seed),
             "train_images": len(train_loader.dataset), "val_images": len(val_loader.dataset),
-            "batch_size": self.batch_size, "optimizer": "Adam", "loss": "CrossEntropyLoss",
+            "batch_size": self.batch_size, "loss": "CrossEntropyLoss",
+            **{f: getattr(cond, f) for f in RECIPE_FIELDS}, "validation": cond.validation,
+            "heldout": cond.validation == "heldout", **test,
             "val_acc_augmented": None if val_acc_augmented is None else float(val_acc_augmented),
             # seconds of each training phase run by this process (an epoch resumed from a checkpoint has none)
             "train_seconds": [round(t, 3) for t in trainer.train_seconds], "precision": trainer.precision,

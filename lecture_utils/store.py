@@ -26,7 +26,7 @@ __all__ = ["FORMAT_VERSION", "PartialLineWarning", "DuplicateRecordWarning", "ap
            "merge_results", "write_results", "check_out_writable", "checkpoint_dir", "condition_checkpoint",
            "claim", "is_done", "append_lock", "remove_finished_checkpoints"]
 
-FORMAT_VERSION = 2  # 2: a record holds every field of conditions.KEY_FIELDS (augment by name)
+FORMAT_VERSION = 3  # 2: every field of conditions.LEGACY_FIELDS (augment by name); 3: and the recipe and validation split
 
 
 class PartialLineWarning(LectureWarning):

@@ -13,6 +13,12 @@ Command line (``run`` may be left out)::
         --dataset animals10 --out runs/sweep.jsonl [--shard 1/4 | --shard slurm]
     python -m lecture_utils.sweep merge runs/a.jsonl runs/b.jsonl --out runs/all.jsonl
     python -m lecture_utils.sweep plan lesson09 --out runs/09_sweep_full.jsonl [--part grid]
+    python -m lecture_utils.sweep plan gpu-reference --out data/reference/gpu/gpu-reference.jsonl
+
+``--recipe course|recommended`` and ``--optimizer --schedule --warmup --weight-decay --label-smoothing
+--momentum`` set the training recipe (:mod:`lecture_utils.recipe`), ``--validation heldout`` validates on
+the held-out part of the training split (:mod:`lecture_utils.holdout`); on ``plan`` they replace the plan's own
+(a single flag, e.g. ``--schedule onecycle``, changes that field of each condition's recipe).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import contextlib
 import os
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -36,8 +42,11 @@ from lecture_utils.conditions import (DEFAULT_LR, DEFAULT_RESOLUTIONS, DEFAULT_W
                                       check_resolution, check_subset, check_width, condition_key, expand_grid,
                                       parse_model_name, unique)
 from lecture_utils.estimate import format_minutes
+from lecture_utils.gpu_reference import gpu_reference_conditions, no_cuda_message, plan_seconds
+from lecture_utils.holdout import VALIDATIONS
 from lecture_utils.plans import (PLAN_PARTS, SESSION_HOURS, lesson09_conditions, lesson09_part,
                                    lessons_reference_plan, session_parts)
+from lecture_utils.recipe import add_recipe_arguments, recipe_changes
 from lecture_utils.runner import Runner, TorchRunner
 from lecture_utils.store import (FORMAT_VERSION, append_lock, append_record, check_out_writable, checkpoint_dir,
                                  claim, condition_checkpoint, is_done, load_results, merge_results,
@@ -65,7 +74,8 @@ def run_sweep(out: str | os.PathLike, conditions: Sequence[Condition], runner: R
     not_done = [c for c in mine if c.key not in done]
     ckpt_dir = checkpoint_dir(out)
     if runner is None:
-        for name, default in (("seed", 0), ("subset", None), ("dataset", "sample"), ("augment", "course")):
+        for name, default in (("seed", 0), ("subset", None), ("dataset", "sample"), ("augment", "course"),
+                              ("validation", "test")):
             runner_kwargs.setdefault(name, getattr(conditions[0], name) if conditions else default)
         runner = TorchRunner(**runner_kwargs)
         if not_done:
@@ -125,10 +135,11 @@ def _train(runner: Runner, cond: Condition, checkpoint: Path, progress: bool) ->
 
 def run_plan(out: str | os.PathLike, conditions: Sequence[Condition], progress: bool = True,
              **runner_kwargs: Any) -> list[dict]:
-    """``run_sweep`` over conditions that differ in seed, augmentation, data set or subset (one runner each)."""
+    """``run_sweep`` over conditions that differ in seed, augmentation, data set, subset or validation split
+    (one runner each)."""
     groups: dict[tuple, list[Condition]] = {}
     for cond in unique(conditions, key=lambda c: c.key):
-        groups.setdefault((cond.dataset, cond.subset, cond.seed, cond.augment), []).append(cond)
+        groups.setdefault((cond.dataset, cond.subset, cond.seed, cond.augment, cond.validation), []).append(cond)
     for group in groups.values():
         run_sweep(out, group, progress=progress, **runner_kwargs)
     wanted = {c.key for c in conditions}
@@ -265,7 +276,7 @@ def _parser() -> argparse.ArgumentParser:
                      "i/N from a SLURM array job (sbatch --array=0-3 gives 4 shards). Not needed for several "
                      "workers on one --out with working file locks")
     run.add_argument("--batch-size", type=int, default=192, help="(default: %(default)s)")
-    run.add_argument("--lr", type=float, default=DEFAULT_LR, help="Adam learning rate (default: %(default)s)")
+    run.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default: the recipe's; {DEFAULT_LR})")
     run.add_argument("--augment", choices=tuple(AUGMENTATIONS), default="course",
                      help="training augmentation: course (the course's: turned 30-70 degrees, shrunk), light "
                      "(flips, mild jitter, small affine) or none (default: %(default)s)")
@@ -280,13 +291,17 @@ def _parser() -> argparse.ArgumentParser:
         "Run every condition of lesson 09 (grid, ablation, augmentation comparison), or one --part of it, "
         "into one file, resumably: the file lesson 09 reads (runs/09_sweep_full.jsonl for the full profile); "
         "or, with 'lessons --profile reference', the reference runs of lessons 01-08."))
-    plan.add_argument("lesson", choices=["lesson09", "lessons"])
+    plan.add_argument("lesson", choices=["lesson09", "lessons", "gpu-reference"])
     plan.add_argument("--profile", choices=["full", "reference"], default="full",
                       help="full: the course's resolutions on the full data set (GPU); reference: the stored CPU "
                       "run of data/reference/ (default: %(default)s)")
     plan.add_argument("--part", choices=PLAN_PARTS, default=None,
                       help="lesson09 only: the conditions this part adds to the parts before it (default: all)")
     for p in (run, plan):
+        add_recipe_arguments(p)
+        p.add_argument("--validation", choices=VALIDATIONS, default=None, help="the split every epoch is validated "
+                       "on: test (the official test split, the course's; the default for run) or heldout (1/12 of "
+                       "each class of the training split; the test split is then evaluated once, at the end)")
         p.add_argument("--out", required=True, help="results file (JSON Lines); rerun with the same file to resume")
         p.add_argument("--data-root", default=None, help="folder of the data set (default: the data set's own)")
         p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
@@ -302,10 +317,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _conditions(args: argparse.Namespace) -> list[Condition]:
+    """The conditions the command names, with the recipe and validation split the flags set."""
+    held = {"validation": args.validation} if args.validation else {}
+    return unique((replace(c, **recipe_changes(args, c.recipe), **held) for c in _named_conditions(args)),
+                  key=lambda c: c.key)
+
+
+def _named_conditions(args: argparse.Namespace) -> list[Condition]:
     if args.command == "run":
         grid = expand_grid(args.models, args.widths, args.resolutions, args.epochs, args.dataset,
-                           subset=args.subset, seed=args.seed, augment=args.augment, lr=args.lr)
+                           subset=args.subset, seed=args.seed, augment=args.augment)
         return shard_grid(grid, *parse_shard(args.shard)) if args.shard else grid
+    if args.lesson == "gpu-reference":
+        return gpu_reference_conditions()
     if args.lesson == "lessons":
         if args.profile != "reference" or args.part:
             raise ValueError("lessons 01-08 have a reference plan only (--profile reference, no --part); their "
@@ -343,11 +367,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             _merge(args)
             return 0
         conditions = _conditions(args)
+        gpu_reference = args.command == "plan" and args.lesson == "gpu-reference"
+        if gpu_reference:
+            print(f"GPU reference: {len(conditions)} conditions, about {format_minutes(plan_seconds(conditions))} on "
+                  "one H100-class GPU (estimated)")
         if args.dry_run:
             _dry_run(args.out, conditions)
             return 0
         options = dict(progress=not args.no_progress, data_root=args.data_root, device=args.device,
                        threads=args.threads, command=command)
+        if gpu_reference:
+            if (why := no_cuda_message(args.device)) is not None:
+                print(why)
+                return 0
+            options["download"] = True  # Fashion-MNIST, once, if it is not already there
         if args.command == "plan":
             records = run_plan(args.out, conditions, **options)
         else:

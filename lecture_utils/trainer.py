@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -90,15 +91,17 @@ class ModelTrainer:
     # --- the course's API ------------------------------------------------------------------
 
     def model_train(self, model: nn.Module, loader: Iterable, criterion: nn.Module | None,
-                    optimizer: torch.optim.Optimizer, epoch: int, *, progress: bool = False) -> tuple[float, float]:
+                    optimizer: torch.optim.Optimizer, epoch: int, *, progress: bool = False,
+                    scheduler: Any = None) -> tuple[float, float]:
         """Train `model` for one epoch; returns (mean loss, accuracy). `epoch` counts from 0.
 
         A loader with ``set_epoch`` (or a sampler with one) is told `epoch` first, so that epoch's
         order and augmentation depend on the epoch only (and a resumed run sees the same batches).
+        `scheduler` (e.g. OneCycleLR) steps after every optimizer step.
         """
         set_epoch(loader, epoch)
         model.train()
-        loss, acc = self._run_epoch(model, loader, criterion, optimizer, epoch, progress)
+        loss, acc = self._run_epoch(model, loader, criterion, optimizer, epoch, progress, scheduler)
         self._report(epoch, "train", loss, acc)
         return loss, acc
 
@@ -117,22 +120,29 @@ class ModelTrainer:
     def fit(self, model: nn.Module, train_loader: Iterable, val_loader: Iterable,
             criterion: nn.Module | None, optimizer: torch.optim.Optimizer, epochs: int,
             checkpoint: str | Path | None = None, live_plot: bool = False, progress: bool = True,
-            *, scheduler: Any = None, resume: bool = True) -> History:
+            *, scheduler: Any = None, scheduler_per: str = "epoch", eval_criterion: nn.Module | None = None,
+            resume: bool = True) -> History:
         """Train for `epochs` epochs, evaluating after each; returns the History.
 
         With `checkpoint`, state is saved there after every epoch and, if the file already exists
         (and ``resume``), training continues from it. A non-finite loss raises NonFiniteLossError.
+        `scheduler` steps after every epoch (``scheduler_per="epoch"``) or after every batch ("batch").
+        `eval_criterion` (default: `criterion`) measures the validation loss, e.g. without label smoothing.
         On CUDA, ``cudnn.benchmark`` is on while fit runs (see :func:`cudnn_autotune`).
         """
         if int(epochs) != epochs or epochs < 0:
             raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+        if scheduler_per not in ("epoch", "batch"):
+            raise ValueError(f"scheduler_per must be 'epoch' or 'batch', got {scheduler_per!r}")
         with cudnn_autotune(self.device):
             return self._fit(model, train_loader, val_loader, criterion, optimizer, int(epochs),
-                             None if checkpoint is None else Path(checkpoint), live_plot, progress, scheduler, resume)
+                             None if checkpoint is None else Path(checkpoint), live_plot, progress, scheduler,
+                             scheduler_per, criterion if eval_criterion is None else eval_criterion, resume)
 
     def _fit(self, model: nn.Module, train_loader: Iterable, val_loader: Iterable, criterion: nn.Module | None,
              optimizer: torch.optim.Optimizer, epochs: int, checkpoint: Path | None, live_plot: bool,
-             progress: bool, scheduler: Any, resume: bool) -> History:
+             progress: bool, scheduler: Any, scheduler_per: str, eval_criterion: nn.Module | None,
+             resume: bool) -> History:
         history = History()
         start = 0
         if checkpoint is not None and resume and checkpoint.is_file():
@@ -149,7 +159,9 @@ class ModelTrainer:
             try:
                 try:
                     started = time.perf_counter()
-                    train_loss, train_acc = self.model_train(model, train_loader, criterion, optimizer, epoch)
+                    train_loss, train_acc = self.model_train(
+                        model, train_loader, criterion, optimizer, epoch,
+                        scheduler=scheduler if scheduler_per == "batch" else None)
                     self.train_seconds.append(time.perf_counter() - started)
                 except NonFiniteLossError as exc:
                     if checkpoint is not None and checkpoint.is_file():
@@ -157,12 +169,12 @@ class ModelTrainer:
                             f"{exc} The last good checkpoint ({epoch} epoch(s) done) is kept in "
                             f"{checkpoint}.") from None
                     raise
-                val_loss, val_acc = self.model_evaluate(model, val_loader, criterion, epoch)
+                val_loss, val_acc = self.model_evaluate(model, val_loader, eval_criterion, epoch)
             finally:
                 if self._bar is not None:
                     self._bar.close()
                 self._bar = None
-            if scheduler is not None:
+            if scheduler is not None and scheduler_per == "epoch":
                 scheduler.step()
             history.append(train_loss, train_acc, val_loss, val_acc)
             if checkpoint is not None:
@@ -224,7 +236,8 @@ class ModelTrainer:
         return loss, correct
 
     def _run_epoch(self, model: nn.Module, loader: Iterable, criterion: nn.Module | None,
-                   optimizer: torch.optim.Optimizer | None, epoch: int, progress: bool) -> tuple[float, float]:
+                   optimizer: torch.optim.Optimizer | None, epoch: int, progress: bool,
+                   scheduler: Any = None) -> tuple[float, float]:
         if criterion is None:
             criterion = nn.BCEWithLogitsLoss() if self.BC_mode else nn.CrossEntropyLoss()
         training = optimizer is not None
@@ -260,6 +273,8 @@ class ModelTrainer:
                     else:
                         loss.backward()
                         optimizer.step()
+                    if scheduler is not None:
+                        self._step_scheduler(scheduler)
                 n = x.shape[0]
                 total_loss += loss.detach().double() * n
                 total_correct += correct
@@ -278,6 +293,19 @@ class ModelTrainer:
         if total_seen == 0:
             raise ValueError("the loader produced no samples")
         return total_loss.item() / total_seen, total_correct.item() / total_seen
+
+    def _step_scheduler(self, scheduler: Any) -> None:
+        """Step a per-batch scheduler after the optimizer step.
+
+        With fp16's loss scaling, the scaler skips the optimizer step of a batch with inf gradients (often
+        the first); the schedule still moves on one step, and torch's warning about that order is not shown.
+        """
+        if self.scaler is None:
+            scheduler.step()
+            return
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+            scheduler.step()
 
     @staticmethod
     def _check_finite(value: torch.Tensor, epoch: int, batch_index: int, batches: int) -> None:

@@ -15,7 +15,7 @@ from lecture_utils.settings import REFERENCE_09_RESOLUTIONS, lesson_settings
 
 __all__ = ["lesson09_plan", "lesson09_profile_plan", "lesson09_conditions", "lesson09_part",
            "LESSON_REFERENCE", "lessons_reference_plan", "PLAN_PARTS", "condition_seconds", "session_parts",
-           "SESSION_HOURS"]
+           "SESSION_HOURS", "recipe_choice_plan"]
 
 PLAN_PARTS = ("grid", "ablation", "augment")
 
@@ -158,3 +158,18 @@ def session_parts(conditions: Sequence[Condition], hours: float = SESSION_HOURS,
     if current:
         parts.append((current, total))
     return parts
+
+
+def recipe_choice_plan() -> list[Condition]:
+    """The recipe's choice on the held-out split: the course's constant Adam against the proposed recipe.
+
+    ResNet-18 and MobileNetV2 0.5 (lessons 04 and 08) at 32 px, 1,000 training images per class (from
+    the training split less its held-out part), validated on 500 held-out images per class, 5 epochs,
+    no augmentation, seeds 0, 1, 2 (``python -m lecture_utils.sweep plan recipe-choice``); heaviest first.
+    """
+    from lecture_utils.recipe import RECIPES
+
+    return [c for model, width in (("resnet18", 1.0), ("mobilenet_v2", 0.5)) for seed in (0, 1, 2)
+            for recipe in RECIPES.values()
+            for c in expand_grid([model], [width], [32], 5, "fashion_mnist", subset=(1000, 500), seed=seed,
+                                 augment="none", recipe=recipe, validation="heldout")]

@@ -55,3 +55,17 @@ def test_each_run_trains_the_next_unfinished_part_and_says_what_is_left(tmp_path
                                                runner=fake_runner(calls), progress=False)
     assert (len(records), complete, calls) == (2, True, conditions)
     assert said[0].endswith("1 done") and said[1].endswith("0 done <- this run")
+
+
+def test_recipe_choice_pairs_each_recipe_on_the_same_networks_seeds_and_held_out_split():
+    from lecture_utils.recipe import RECIPES
+
+    conditions = plans.recipe_choice_plan()
+    assert len(conditions) == 2 * 3 * len(RECIPES)
+    assert {c.validation for c in conditions} == {"heldout"}
+    assert {c.recipe for c in conditions} == set(RECIPES.values())
+    # every (network, seed) is trained once with each recipe, everything else equal
+    cells = {}
+    for c in conditions:
+        cells.setdefault((c.model, c.width, c.seed, c.resolution, c.epochs, c.subset, c.augment), []).append(c.recipe)
+    assert len(cells) == 6 and all(sorted(map(str, r)) == sorted(map(str, RECIPES.values())) for r in cells.values())

@@ -265,12 +265,57 @@ def load_linear_baseline(folder: str | Path | None = None) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def recipe_choice(records: Sequence[dict], baseline: str = "course", variant: str = "recommended",
+                  key: str = "val_acc") -> dict[str, Comparison]:
+    """`variant`'s recipe against `baseline`'s on the same network, seed and data: per network and over all pairs.
+
+    `key` is ``val_acc`` (the held-out split's, last epoch: what the choice reads) or ``test_acc`` (reported).
+    The standard error is the pairs' spread (std / sqrt(n)); the verdict needs the mean beyond two of them.
+    """
+    from lecture_utils.conditions import Condition
+    from lecture_utils.recipe import RECIPES
+
+    def recipe_of(record: dict) -> str | None:
+        recipe = Condition.from_record(record).recipe
+        return next((name for name, r in RECIPES.items() if r == recipe), None)
+
+    cells: dict[tuple, dict[str, float]] = {}
+    for record in records:
+        cell = (record["model"], float(record["width"]), int(record["seed"]))
+        value = record[key] if key == "test_acc" else final(record, key)
+        cells.setdefault(cell, {})[recipe_of(record) or "other"] = float(value)
+    diffs: dict[str, list[float]] = {}
+    for (model, width, _seed), values in sorted(cells.items()):
+        if baseline in values and variant in values:
+            diffs.setdefault(f"{model} {width:g}", []).append(values[variant] - values[baseline])
+    if not diffs:
+        raise ValueError(f"no network has runs with both the {baseline!r} and the {variant!r} recipe")
+    diffs["all"] = [d for name in list(diffs) for d in diffs[name]]
+    out = {}
+    for name, ds in diffs.items():
+        mean = sum(ds) / len(ds)
+        se = statistics.stdev(ds) / math.sqrt(len(ds)) if len(ds) > 1 else float("inf")
+        verdict = ("adds accuracy" if mean > 2 * se else "costs accuracy" if mean < -2 * se
+                   else "no difference this run can resolve")
+        agree = sum((d > 0) == (mean > 0) and d != 0 for d in ds)
+        out[name] = Comparison(variant, baseline, len(ds), mean, se, agree, verdict)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m lecture_utils.results NAME``: how reference run NAME was made, per file and in all."""
     import argparse
     import sys
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["recipe-choice"]:
+        records = load_reference("recipe-choice")
+        for key, what in (("val_acc", "held-out validation, last epoch (the choice)"), ("test_acc", "test (reported)")):
+            print(f"recommended - course, {what}:")
+            for name, c in recipe_choice(records, key=key).items():
+                print(f"  {name:<16} {100 * c.mean:+.2f} +- {100 * c.se:.2f} points over {c.n} seed(s), "
+                      f"{c.agree} of {c.n} the same sign: {c.verdict}")
+        return 0
     if argv[:1] == ["zoo"]:
         try:
             table = zoo_table()[1]

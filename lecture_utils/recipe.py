@@ -130,10 +130,13 @@ def _warmup_cosine(step: int, warm: int, total: int) -> float:
 
 # the recipe of every stored record: Adam at a constant 1e-3, no weight decay, no label smoothing
 COURSE = Recipe("adam", 1e-3, "constant")
-# A proposal, not yet a choice: to be chosen on the held-out validation split (lecture_utils.holdout) and
-# written down before the reference runs use it. AdamW with a one-cycle schedule (warm-up, then an
-# annealed end, so the last epoch is a stable point rather than a random point of the noise), decoupled
-# weight decay 0.05 and label smoothing 0.1.
+# The recipe chosen on the held-out validation split (lecture_utils.holdout): AdamW with a one-cycle
+# schedule (warm-up, then an annealed end, so the last epoch is a stable point rather than a random point
+# of the noise), decoupled weight decay 0.05 and label smoothing 0.1. Against COURSE on ResNet-18 and
+# MobileNetV2 0.5 at 32 px, 1,000 images per class, 5 epochs, 3 seeds each (data/reference/recipe-choice.jsonl,
+# `python -m lecture_utils.results recipe-choice`), it adds 2.96 +- 0.79 points of held-out accuracy at the
+# last epoch, higher in all 6 pairs. Chosen there, for those budgets; other networks and longer runs may
+# want other rates.
 RECOMMENDED = Recipe("adamw", 2e-3, "onecycle", weight_decay=0.05, label_smoothing=0.1)
 RECIPES = {"course": COURSE, "recommended": RECOMMENDED}
 RECIPE_FIELDS = tuple(f.name for f in fields(Recipe))

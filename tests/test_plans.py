@@ -69,3 +69,18 @@ def test_recipe_choice_pairs_each_recipe_on_the_same_networks_seeds_and_held_out
     for c in conditions:
         cells.setdefault((c.model, c.width, c.seed, c.resolution, c.epochs, c.subset, c.augment), []).append(c.recipe)
     assert len(cells) == 6 and all(sorted(map(str, r)) == sorted(map(str, RECIPES.values())) for r in cells.values())
+
+
+def test_stored_recipe_choice_holds_its_plan_and_the_readme_quotes_it(capsys):
+    from pathlib import Path
+
+    from lecture_utils import results
+    from lecture_utils.conditions import condition_key
+
+    records = results.load_reference("recipe-choice")
+    assert sorted(condition_key(r) for r in records) == sorted(c.key for c in plans.recipe_choice_plan())
+    assert all(r["heldout"] and 0 < r["test_acc"] < 1 and r["commit"] and r["command"] for r in records)
+    assert results.main(["recipe-choice"]) == 0
+    printed = capsys.readouterr().out
+    readme = (Path(results.REFERENCE_DIR) / "README.md").read_text()
+    assert printed.strip() in readme

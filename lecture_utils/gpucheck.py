@@ -92,7 +92,7 @@ def _loader(dataset: str, resolution: int, batch_size: int, steps: int, device: 
 
 def _lesson_row(lesson: str, device: Any, steps: int, data_root: str | None) -> dict[str, Any]:
     from lecture_utils.models import create_model
-    from lecture_utils.settings import _DATASET_SIZES, lesson_settings
+    from lecture_utils.settings import dataset_sizes, lesson_settings
 
     cfg = lesson_settings(lesson, "full")
     loader = _loader(cfg.dataset, cfg.resolution, cfg.batch_size, steps, device, data_root)
@@ -100,7 +100,7 @@ def _lesson_row(lesson: str, device: Any, steps: int, data_root: str | None) -> 
     row = {"lesson": lesson, "model": cfg.model, "model_kwargs": cfg.model_kwargs, "resolution": cfg.resolution,
            "batch_size": cfg.batch_size, "epochs": cfg.epochs}
     row.update(measure(model, loader, device, aux=cfg.model == "googlenet"))
-    n_train, n_val = _DATASET_SIZES[cfg.dataset]
+    n_train, n_val = dataset_sizes(cfg.dataset, (cfg.train_subset, cfg.val_subset))
     row["projected_seconds"] = cfg.epochs * (n_train / row["train_images_per_s"] + n_val / row["eval_images_per_s"])
     row["estimated_seconds_t4"] = cfg.estimate_seconds("t4")
     row["estimated_seconds_h100"] = cfg.estimate_seconds("h100")

@@ -132,9 +132,9 @@ def condition_seconds(condition: Condition, gpu: str = "t4", batch_size: int = 1
 @functools.lru_cache(maxsize=512)
 def _training_cost(model: str, width: float, resolution: int) -> Any:
     from lecture_utils.conditions import build_model
-    from lecture_utils.estimate import training_cost
+    from lecture_utils.estimate import meta_model, training_cost
 
-    return training_cost(build_model(model, width, 10), resolution)
+    return training_cost(meta_model(build_model, model, width, 10), resolution)
 
 
 def session_parts(conditions: Sequence[Condition], hours: float = SESSION_HOURS, gpu: str = "t4",

@@ -50,14 +50,15 @@ class LessonSettings:
     def estimate_seconds(self, gpu: str = "t4", train_images: int | None = None,
                          val_images: int | None = None) -> float:
         """Estimated training time of the lesson's network in these settings on `gpu` (lecture_utils.estimate)."""
-        from lecture_utils.estimate import estimate_seconds, training_cost
+        from lecture_utils.estimate import estimate_seconds, meta_model, training_cost
         from lecture_utils.models import create_model
 
         if not self.model:
             raise ValueError(f"lesson {self.lesson} trains several networks; estimate each condition instead")
         n_train, n_val = dataset_sizes(self.dataset, (self.train_subset, self.val_subset))
         n_train, n_val = train_images or n_train, val_images or n_val
-        cost = training_cost(create_model(self.model, num_classes=10, **self.model_kwargs), self.resolution)
+        cost = training_cost(meta_model(create_model, self.model, num_classes=10, **self.model_kwargs),
+                             self.resolution)
         return estimate_seconds(cost, n_train, n_val, self.epochs, self.batch_size, gpu)
 
 

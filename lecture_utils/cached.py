@@ -1,17 +1,20 @@
 """Cached data path: decode each image once, keep it on the training device, augment per image there.
 
 The course's pipeline (:func:`lecture_utils.data.define_transform` + ``DataLoader``) decodes,
-resizes and augments every image with PIL, in the main process, every epoch. Here each image is
-decoded and resized once (PIL bilinear, as ``v2.Resize`` does) into a uint8 tensor
-``[N, 3, R, R]`` per resolution (the *cache*); the cache moves to the training device, and every
-batch is augmented there by :func:`device_augment` (kornia, one draw per image, the ranges of
-:mod:`lecture_utils.augment` that the course's transform reads), then normalised. Build the
+resizes and augments every image with PIL, in the main process, every epoch. Here each split is
+decoded once into a uint8 tensor at its stored size (the *cache*: Fashion-MNIST's 28-px grey images
+as they are; photos shrunk once, PIL bilinear as ``v2.Resize`` does, to the largest resolution used);
+the cache moves to the training device, and every batch is resized there to its loader's resolution,
+augmented by :func:`device_augment` (kornia, one draw per image, the ranges of
+:mod:`lecture_utils.augment` that the course's transform reads), then normalised. Loaders of several
+resolutions share one cache. Build the
 loaders with ``data.make_loaders(..., cached=True)``. Nothing here sets a process-wide flag: the
 trainer turns on ``cudnn.benchmark`` for the run it owns (``ModelTrainer.fit``).
 
 What differs from the course's pipeline is the order of the work, not the distribution: the
-affine and the colour jitter act on the resized image in float32 (the course's on the original in
-PIL's uint8 arithmetic); kornia draws the order of the four colour operations once per batch.
+resize, the affine and the colour jitter work in float32 (the course's on the original in PIL's
+uint8 arithmetic, so resized pixels differ by at most one grey level); kornia draws the order of
+the four colour operations once per batch.
 ``tests/test_cached.py`` checks that the augmented images' per-channel statistics match.
 """
 
@@ -29,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 import torch.nn.functional as F
+from PIL import Image
 from torch.utils.data import Dataset, Subset, TensorDataset
 
 from lecture_utils import LectureWarning

@@ -66,7 +66,9 @@ class ModelTrainer:
     after every ``epoch_step``-th one (2: epochs 1, 2, 4, 6, ...; 0: no lines).
     ``BC_mode``: binary classification with one logit (BCEWithLogitsLoss, threshold at 0).
     ``aux``: the model returns ``(main, aux1, aux2, ...)`` in training; loss = main + 0.3 * sum(aux).
-    ``channels_last`` and ``amp`` (bf16 autocast, CUDA only) are the training step's speed settings.
+    ``channels_last`` and ``amp`` (mixed precision where the device has it: bf16 from compute capability
+    8.0, fp16 with a GradScaler below, see :mod:`lecture_utils.device`; ``precision`` forces one) are the
+    training step's speed settings.
     """
 
     def __init__(self, epoch_step: int = 2, device: str | torch.device | None = None,
@@ -261,8 +263,9 @@ class ModelTrainer:
                     outputs = model(x)
                 loss, correct = self._loss_and_correct(outputs, y, criterion, training)
                 unchecked += 1
-                if training and unchecked >= sync_every:  # any NaN so far makes the sum NaN
-                    self._check_finite(total_loss + loss.detach(), epoch, batch_index, unchecked)
+                if unchecked >= sync_every:
+                    if training:  # any NaN so far makes the sum NaN
+                        self._check_finite(total_loss + loss.detach(), epoch, batch_index, unchecked)
                     unchecked = 0
                 if training:
                     optimizer.zero_grad(set_to_none=True)
@@ -281,7 +284,7 @@ class ModelTrainer:
                 total_seen += n
                 if bar is not None:
                     bar.update(1)
-                    if unchecked == 0 or sync_every == 1:  # the postfix reads the sums: only when synced anyway
+                    if unchecked == 0:  # the postfix reads the sums: only at a batch where they are read anyway
                         bar.set_postfix(phase="train" if training else "val",
                                         loss=f"{total_loss.item() / total_seen:.3f}",
                                         acc=f"{total_correct.item() / total_seen:.3f}", refresh=False)

@@ -55,9 +55,9 @@ clean:
 
 # ---------------------------------------------------------------------------------------------
 # Lesson 09's stored reference run (see data/reference/README.md): lesson 09's plan with --profile reference
-# (python -m lecture_utils.plans: Fashion-MNIST from the raw idx files, 1000 training images per class, the
-# whole official test split for validation, 10 epochs, the course's Adam 1e-3 and batch 192), on the CPU,
-# one file per part of the plan. Resumable: run the same command again.
+# (lecture_utils.plans.REFERENCE_09: Fashion-MNIST from the raw idx files, 500 training images per class,
+# validated on the 500 held-out images per class and tested once, 4 epochs of the recommended recipe,
+# batch 192), on the CPU, one file per part of the plan. Resumable: run the same command again.
 # `make -j2 reference-09` runs its three files side by side, one compute thread each.
 FMNIST   ?= /usr/share/datasets/fashion-mnist
 REF      := data/reference
@@ -73,13 +73,22 @@ reference-lessons: reference-lessons-worker1 reference-lessons-worker2
 reference-lessons-worker1 reference-lessons-worker2: setup
 	$(LESSONS_PLAN)
 
+# The zoo on equal terms (lecture_utils.plans.ZOO): lessons 01-08's networks and the two-convolution baseline
+# with the recommended recipe, 1000 training images per class, 5 epochs, held-out validation, tested once.
+# `make -j2 reference-zoo` starts two workers that share the file, one compute thread each.
+.PHONY: reference-zoo reference-zoo-worker1 reference-zoo-worker2
+reference-zoo: reference-zoo-worker1 reference-zoo-worker2
+
+reference-zoo-worker1 reference-zoo-worker2: setup
+	$(SWEEP) plan zoo --out $(REF)/zoo.jsonl $(RUN_ARGS)
+
 REF_09 := $(REF)/lesson09-grid.jsonl $(REF)/lesson09-ablation.jsonl $(REF)/lesson09-augment.jsonl
 .PHONY: reference-lessons-worker1 reference-lessons-worker2 reference-09 $(REF_09)
 
 reference-09: $(REF_09)
 
-# grid: 3 models x 4 widths x 5 resolutions (28 px down to 12 px); ablation: C_MobileNetV2's two changes one at
-# a time, 3 seeds; augment: the course's augmentation and none against light, 3 seeds. Each file holds what
+# grid: 3 models x 4 widths x 5 resolutions (28 px down to 12 px) and the two-convolution baseline (3 seeds);
+# ablation: C_MobileNetV2's two changes one at a time and a LeakyReLU on the residual branch, 3 seeds; augment: the course's augmentation and none against light, 3 seeds. Each file holds what
 # its part adds to the parts before it.
 $(REF_09): $(REF)/lesson09-%.jsonl: setup
 	$(SWEEP) plan lesson09 --profile reference --part $* --out $@ $(RUN_ARGS)

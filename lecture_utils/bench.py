@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from lecture_utils.recipe import RECOMMENDED
+
 __all__ = ["make_jpeg_dataset", "StepStats", "train_steps", "run_bench", "main"]
 
 JPEG_SIZES = ((300, 225), (300, 200), (225, 300), (300, 240), (280, 210))  # (width, height)
@@ -111,8 +113,12 @@ class StepStats:
 
 
 def train_steps(trainer: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, batches: Iterable,
-                steps: int | None = None, progress: Any = None) -> StepStats:
-    """One ``trainer.model_train`` pass over `steps` batches of `batches` (all when None), timed."""
+                steps: int | None = None, progress: Any = None, criterion: Any = None,
+                scheduler: Any = None) -> StepStats:
+    """One ``trainer.model_train`` pass over `steps` batches of `batches` (all when None), timed.
+
+    `criterion` (default cross-entropy) and `scheduler` (stepped per batch) as ``model_train`` takes them.
+    """
     stats = StepStats(0, 0.0, 0.0, 0.0)
 
     def timed() -> Iterator:  # counts the images and the time spent waiting for each batch
@@ -134,7 +140,7 @@ def train_steps(trainer: Any, model: torch.nn.Module, optimizer: torch.optim.Opt
         return time.perf_counter()
 
     start = clock()
-    _, stats.accuracy = trainer.model_train(model, timed(), None, optimizer, epoch=1)
+    _, stats.accuracy = trainer.model_train(model, timed(), criterion, optimizer, epoch=1, scheduler=scheduler)
     stats.seconds = clock() - start
     return stats
 
@@ -282,15 +288,17 @@ def _run_bench(args: argparse.Namespace, device: torch.device, out: Any) -> dict
     with tqdm(total=total, desc="accuracy", unit="step", disable=args.no_progress, leave=False) as bar:
         for name, trainer in trainers.items():
             model = copy.deepcopy(initial)
-            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+            train_loader = acc_loaders[name]["train"][key]  # the lessons' recipe (lecture_utils.recipe)
+            optimizer, scheduler = RECOMMENDED.build(model, len(train_loader), args.epochs_acc)
             for _epoch in range(args.epochs_acc):  # each pass over a loader is its next epoch
-                last = train_steps(trainer, model, optimizer, acc_loaders[name]["train"][key], progress=bar)
+                last = train_steps(trainer, model, optimizer, train_loader, progress=bar,
+                                   criterion=RECOMMENDED.criterion(), scheduler=scheduler)
             accuracy[name] = (last.accuracy, trainer.model_evaluate(model, acc_loaders[name]["val"][key], None, 0)[1],
                               trainer.model_evaluate(model, val_augmented, None, 0)[1])
     cached_sets = acc_loaders["cached"]
     say(f"sample, {args.epochs_acc} epoch{'s' * (args.epochs_acc != 1)} at {acc_r} px, batch {args.acc_batch_size} "
         f"({len(cached_sets['train'][key].dataset)} train / {len(cached_sets['val'][key].dataset)} val images), "
-        f"augmentation {args.acc_augment}, accuracy train (last epoch) / val / val augmented as in training:")
+        f"augmentation {args.acc_augment}, recipe {RECOMMENDED.describe()}, accuracy train (last epoch) / val / val augmented as in training:")
     for name in trainers:
         say(f"{name} accuracy: " + " / ".join(f"{a:.3f}" for a in accuracy[name]))
     speedup = amortised / rates["course"]

@@ -13,8 +13,9 @@ imports torch: names of the MobileNet family are read without it, other networks
 looked up in :mod:`lecture_utils.models`.
 
 Model names: ``mobilenet_v1``, ``mobilenet_v2``, ``c_mobilenet_v2``; the ablations
-``mobilenet_v2+leaky`` (LeakyReLU after the residual add only) and ``mobilenet_v2+proj``
-(projection shortcut only; ``+leaky+proj`` is ``c_mobilenet_v2``); every other ``create_model``
+``mobilenet_v2+leaky`` (LeakyReLU after the residual add only), ``mobilenet_v2+proj``
+(projection shortcut only; ``+leaky+proj`` is ``c_mobilenet_v2``) and ``mobilenet_v2+branch``
+(LeakyReLU on the residual branch before the add, not part of C_MobileNetV2); every other ``create_model``
 name at width 1 (``alexnet``, ``resnet18``, ...), and ``wide_resnetD_K`` for WRN-D-K.
 """
 
@@ -34,8 +35,12 @@ from lecture_utils.recipe import COURSE, RECIPE_FIELDS, Recipe
 # width multiplier (a MobileNetV2 ablation variant has its base's).
 MODELS = ("mobilenet_v1", "mobilenet_v2", "c_mobilenet_v2")
 # Ablation switches: "+name" after mobilenet_v2 turns on one of C_MobileNetV2's two changes.
-SWITCHES = {"leaky": "leaky_after_add", "proj": "projection_shortcut"}
-ABLATION_VARIANTS = ("mobilenet_v2", "mobilenet_v2+leaky", "mobilenet_v2+proj", "c_mobilenet_v2")
+# "+branch" (a LeakyReLU on the residual branch before the add) is not part of C_MobileNetV2: it
+# separates a non-linearity on the thin output from one on the identity path ("+leaky" does both).
+SWITCHES = {"leaky": "leaky_after_add", "proj": "projection_shortcut", "branch": "leaky_on_branch"}
+C_SWITCHES = {"leaky_after_add": True, "projection_shortcut": True, "leaky_on_branch": False}
+ABLATION_VARIANTS = ("mobilenet_v2", "mobilenet_v2+leaky", "mobilenet_v2+branch", "mobilenet_v2+proj",
+                     "c_mobilenet_v2")
 DEFAULT_WIDTHS = (1.0, 0.75, 0.5, 0.35)
 DEFAULT_RESOLUTIONS = (224, 192, 160, 128, 96)
 DEFAULT_LR = 1e-3  # the course's Adam learning rate
@@ -56,7 +61,7 @@ def parse_model_name(name: str) -> tuple[str, str, dict[str, Any]]:
     """Split a sweep model name into (canonical name, create_model name, keyword arguments).
 
     ``"mobilenet_v2+leaky"`` -> ``("mobilenet_v2+leaky", "c_mobilenet_v2",
-    {"leaky_after_add": True, "projection_shortcut": False})``; ``"wide_resnet16_4"`` ->
+    {"leaky_after_add": True, "projection_shortcut": False, "leaky_on_branch": False})``; ``"wide_resnet16_4"`` ->
     ``("wide_resnet16_4", "wide_resnet", {"depth": 16, "widen_factor": 4})``.
     """
     if not isinstance(name, str) or not name.strip():
@@ -82,7 +87,7 @@ def parse_model_name(name: str) -> tuple[str, str, dict[str, Any]]:
         raise ValueError(f"bad switches in {name!r}: each of +{', +'.join(SWITCHES)} at most once; "
                          f"allowed: {_allowed()}")
     on = {SWITCHES[s]: (s in parts) for s in SWITCHES}
-    if all(on.values()):
+    if on == C_SWITCHES:
         return "c_mobilenet_v2", "c_mobilenet_v2", {}
     return "+".join(["mobilenet_v2"] + [s for s in SWITCHES if s in parts]), "c_mobilenet_v2", on
 
@@ -116,14 +121,15 @@ def check_resolution(resolution: Any) -> int:
     return positive_int(resolution, "resolution")
 
 
-def check_subset(subset: Any) -> int | tuple[int, int] | None:
-    """None (all images), n images per class in both splits, or (train, val) per class (JSON's list as a tuple)."""
+def check_subset(subset: Any) -> int | tuple[int | None, int | None] | None:
+    """None (all images), n images per class in both splits, or (train, val) per class, either None for all
+    (JSON's list as a tuple)."""
     if subset is None:
         return None
     if isinstance(subset, (list, tuple)):
         if len(subset) != 2:
             raise ValueError(f"subset must be n or (train, val) images per class, got {subset!r}")
-        train, val = (positive_int(v, "subset (images per class)") for v in subset)
+        train, val = (None if v is None else positive_int(v, "subset (images per class)") for v in subset)
         return train if train == val else (train, val)
     return positive_int(subset, "subset (images per class)")
 
@@ -220,7 +226,7 @@ class Condition:
     def slug(self) -> str:
         """File-name-safe name of the condition (for its checkpoint)."""
         subset = (self.subset, self.subset) if isinstance(self.subset, int) else self.subset
-        sub = "all" if subset is None else "-".join(map(str, subset))
+        sub = "all" if subset is None else "-".join("all" if n is None else str(n) for n in subset)
         recipe = self._recipe_text().replace(" ", "_")
         held = "" if self.validation == "test" else f"_{self.validation}"
         return (f"{self.model}_w{self.width:g}_r{self.resolution}_e{self.epochs}_{self.dataset}_n{sub}"

@@ -11,32 +11,46 @@ from typing import Any, Sequence
 
 from lecture_utils.augment import AUGMENTATIONS
 from lecture_utils.conditions import ABLATION_VARIANTS, DEFAULT_WIDTHS, MODELS, Condition, expand_grid, unique
+from lecture_utils.recipe import RECOMMENDED, Recipe
 from lecture_utils.settings import REFERENCE_09_RESOLUTIONS, lesson_settings
 
 __all__ = ["lesson09_plan", "lesson09_profile_plan", "lesson09_conditions", "lesson09_part",
            "LESSON_REFERENCE", "lessons_reference_plan", "PLAN_PARTS", "condition_seconds", "session_parts",
-           "SESSION_HOURS", "recipe_choice_plan"]
+           "SESSION_HOURS", "recipe_choice_plan", "ZOO", "zoo_plan", "REFERENCE_09_EPOCHS", "PLAN_BATCH",
+           "plan_batch_size"]
 
 PLAN_PARTS = ("grid", "ablation", "augment")
 
 
 def lesson09_plan(resolutions: Sequence[int], epochs: int, dataset: str, subset: int | tuple[int, int] | None = None,
-                  seeds: Sequence[int] = (0, 1, 2)) -> dict[str, list[Condition]]:
+                  seeds: Sequence[int] = (0, 1, 2), recipe: Recipe | None = None, validation: str = "test",
+                  ablation_resolutions: Sequence[int] | None = None,
+                  baseline: bool = False) -> dict[str, list[Condition]]:
     """Lesson 09's experiment: ``{"grid": ..., "ablation": ..., "augment": ...}`` conditions.
 
-    grid: the 3 models x 4 widths x 5 `resolutions`, seed 0, light augmentation. ablation: the four
-    MobileNetV2 variants at widths 1.0 and 0.35, the middle and the smallest resolution, every seed.
-    augment: MobileNetV2 and C_MobileNetV2 at width 0.35 and the smallest resolution, every seed, with
-    each of the course's, the light and no augmentation. The three lists share conditions (light ones).
+    grid: the 3 models x 4 widths x 5 `resolutions`, seed 0, light augmentation (with `baseline`, the
+    two-convolution ``small_cnn`` at the largest resolution, every seed, beside them). ablation: the
+    MobileNetV2 variants (``conditions.ABLATION_VARIANTS``) at widths 1.0 and 0.35, at
+    `ablation_resolutions` (default: the middle and the smallest resolution), every seed. augment:
+    MobileNetV2 and C_MobileNetV2 at width 0.35 and the smallest resolution, every seed, with each of
+    the course's, the light and no augmentation. The three lists share conditions (light ones).
+    `recipe` (default: the course's Adam) and `validation` (test or heldout) apply to every condition.
     """
     if len(resolutions) < 3:
         raise ValueError(f"lesson09_plan needs at least 3 resolutions, got {list(resolutions)}")
     pair = (sorted(resolutions)[len(resolutions) // 2], min(resolutions))
-    args = dict(epochs=epochs, dataset=dataset, subset=subset)
+    if ablation_resolutions is None:
+        ablation_resolutions = pair
+    args = dict(epochs=epochs, dataset=dataset, subset=subset, recipe=recipe, validation=validation)
+    grid = expand_grid(MODELS, DEFAULT_WIDTHS, resolutions, seed=0, augment="light", **args)
+    if baseline:
+        grid += [c for s in seeds
+                 for c in expand_grid(["small_cnn"], [1.0], [max(resolutions)], seed=s, augment="light", **args)]
     return {
-        "grid": expand_grid(MODELS, DEFAULT_WIDTHS, resolutions, seed=0, augment="light", **args),
+        "grid": grid,
         "ablation": [c for s in seeds
-                     for c in expand_grid(ABLATION_VARIANTS, (1.0, 0.35), pair, seed=s, augment="light", **args)],
+                     for c in expand_grid(ABLATION_VARIANTS, (1.0, 0.35), ablation_resolutions, seed=s,
+                                          augment="light", **args)],
         "augment": [c for a in AUGMENTATIONS for s in seeds
                     for c in expand_grid(("mobilenet_v2", "c_mobilenet_v2"), (0.35,), pair[1:], seed=s, augment=a,
                                          **args)],
@@ -45,13 +59,37 @@ def lesson09_plan(resolutions: Sequence[int], epochs: int, dataset: str, subset:
 
 def lesson09_profile_plan(profile: str) -> dict[str, list[Condition]]:
     """``lesson09_plan`` of `profile`: ``reference`` (the stored CPU run) or ``full`` (the full profile's settings)."""
-    if profile == "reference":
-        return lesson09_plan(REFERENCE_09_RESOLUTIONS, 10, "fashion_mnist", subset=1000)
+    if profile == "reference":  # REFERENCE_09 below
+        return lesson09_plan(REFERENCE_09_RESOLUTIONS, REFERENCE_09_EPOCHS, "fashion_mnist",
+                             subset=(REFERENCE_09_PER_CLASS, None), recipe=RECOMMENDED, validation="heldout",
+                             ablation_resolutions=(REFERENCE_09_ABLATION_RESOLUTION,), baseline=True)
     if profile == "full":
         cfg = lesson_settings("09", "full")
         subset = None if cfg.train_subset is None else (cfg.train_subset, cfg.val_subset)  # LECTURE_FULL_SHRINK
-        return lesson09_plan(cfg.resolutions, cfg.epochs, cfg.dataset, subset=subset)
+        return lesson09_plan(cfg.resolutions, cfg.epochs, cfg.dataset, subset=subset, recipe=cfg.recipe,
+                             validation="heldout")
     raise ValueError(f"unknown plan profile {profile!r}; allowed: reference, full")
+
+
+# Lesson 09's stored CPU run (data/reference/lesson09-*.jsonl): Fashion-MNIST at 28 px down to 12 px,
+# 500 training images per class (from the training split less its held-out part), validated on the
+# 500 held-out images per class, the whole test split once at the end, 4 epochs of the recommended
+# recipe, batch 64 (PLAN_BATCH: 312 steps; batch 192 would give 104, and MobileNet v1 1.0 at 28 px
+# ended at 0.66 after them). The ablation at 20 px only: its five variants x 2 widths x 3 seeds are
+# what the 2-core CPU allows beside the grid (one training step of 64 images at 28 px, width 1.0,
+# one core: 0.24 s).
+REFERENCE_09_EPOCHS = 4
+REFERENCE_09_PER_CLASS = 500
+REFERENCE_09_ABLATION_RESOLUTION = 20
+
+
+# the batch size of a plan run by ``python -m lecture_utils.sweep plan NAME --profile PROFILE`` (default 192)
+PLAN_BATCH = {("lesson09", "reference"): 64}
+
+
+def plan_batch_size(name: str, profile: str = "full") -> int:
+    """The batch size plan `name` (lesson09, lessons, zoo, ...) trains with in `profile`."""
+    return PLAN_BATCH.get((name, profile), 192)
 
 
 def lesson09_conditions(profile: str) -> list[Condition]:
@@ -93,6 +131,44 @@ def lessons_reference_plan() -> dict[str, list[Condition]]:
                         for c in expand_grid([model], [width], [resolution], epochs, "fashion_mnist",
                                              subset=(n, 1000), seed=0, augment=augment, lr=lr)]
     return plan
+
+
+# The zoo on equal terms (data/reference/zoo.jsonl): each lesson's network with the recommended recipe,
+# 1,000 training images per class (from the training split less its held-out part), validated on the
+# 500 held-out images per class, the whole test split once at the end, 5 epochs, no augmentation, batch 192:
+# the budget the recipe was chosen at. Resolutions: the lessons' quick 32 px (AlexNet 64), but the
+# MobileNets at 64 px: at 32 px their stride 32 leaves 1 x 1 maps and the recipe's choice measured
+# MobileNetV2 0.5 at 0.78 there, below the linear baseline; MobileNetV2 0.5 at 32 px stays beside them
+# (the resolution ceiling, measured on one network with 3 seeds). VGG16 is not in the CPU zoo: one epoch
+# of its 5,000 images took about 8 minutes of one core (its 1x1 map at 32 px is copied 49 times into a
+# 102 M-parameter classifier, and a checkpoint of 1.6 GB is written every epoch), so 5 epochs of the
+# budget would take as long as the rest of the zoo; lesson 02 uses its stored course-recipe runs and the
+# GPU reference. One training step of 64 images at 32 px on one core: ResNeXt-50 0.92 s, AlexNet at 64 px
+# 0.44 s, WRN-16-2 0.40 s, GoogLeNet 0.27 s, MobileNetV2 0.5 at 64 px 0.27 s, ResNet-18 0.21 s. Three
+# seeds for the networks under 10 M multiply-adds and for the two-convolution baseline (small_cnn at
+# Fashion-MNIST's own 28 px). Heaviest first, so that two workers sharing the file finish together.
+#   (lesson, model, width, resolution, training images per class, seeds); lesson "--": no lesson's own
+ZOO_EPOCHS = 5
+ZOO_PER_CLASS = 1000
+ZOO = (
+    ("05", "resnext50_32x4d", 1.0, 32, 1000, (0,)),
+    ("08", "mobilenet_v2", 0.5, 64, 1000, (0, 1, 2)),
+    ("01", "alexnet", 1.0, 64, 1000, (0,)),
+    ("07", "mobilenet_v1", 0.5, 64, 1000, (0, 1, 2)),
+    ("06", "wide_resnet16_2", 1.0, 32, 1000, (0,)),
+    ("03", "googlenet", 1.0, 32, 1000, (0,)),
+    ("04", "resnet18", 1.0, 32, 1000, (0,)),
+    ("08", "mobilenet_v2", 0.5, 32, 1000, (0, 1, 2)),  # the resolution ceiling: 32 px against 64
+    ("--", "small_cnn", 1.0, 28, 1000, (0, 1, 2)),
+)
+
+
+def zoo_plan() -> list[tuple[str, Condition]]:
+    """The zoo's conditions as ``[(lesson, condition), ...]`` in ``ZOO``'s order, seeds innermost."""
+    return [(lesson, c) for lesson, model, width, resolution, per_class, seeds in ZOO for seed in seeds
+            for c in expand_grid([model], [width], [resolution], ZOO_EPOCHS, "fashion_mnist",
+                                 subset=(per_class, None), seed=seed, augment="none", recipe=RECOMMENDED,
+                                 validation="heldout")]
 
 
 def lesson09_part(profile: str, part: str) -> list[Condition]:

@@ -3,8 +3,8 @@
 A reference run is a set of JSON Lines files written by ``python -m lecture_utils.sweep`` (one
 record per finished condition, see :mod:`lecture_utils.store`) and committed under
 ``data/reference/``. Lessons read them here, so that their analysis cells are deterministic.
-``python -m lecture_utils.results NAME`` summarises how reference run NAME was made; ``... zoo``
-prints the lessons' reference runs side by side.
+``python -m lecture_utils.results NAME`` summarises how reference run NAME was made
+(``python -m lecture_utils.zoo`` prints the zoo table).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lecture_utils.conditions import KEY_FIELDS, build_model, condition_key, has_width
+from lecture_utils.conditions import KEY_FIELDS, condition_key, has_width
 from lecture_utils.plans import lessons_reference_plan
 from lecture_utils.store import load_results, merge_results
 
@@ -34,8 +34,6 @@ __all__ = [
     "lesson_reference",
     "describe",
     "images_per_second",
-    "zoo_rows",
-    "zoo_table",
     "best",
     "best_epoch",
 ]
@@ -194,14 +192,20 @@ def images_per_second(record: dict) -> float:
 
 
 def describe(record: dict) -> str:
-    """One line: what was trained, how, and what it reached."""
+    """One line: what was trained, how (its recipe and validation split), and what it reached."""
+    from lecture_utils.conditions import Condition
+
     per_class = int(record["train_images"]) // int(record["num_classes"])
     width = f" x{record['width']:g}" if has_width(record["model"]) else ""
+    condition = Condition.from_record(record)
+    split = "held-out" if condition.validation == "heldout" else "test-split"
+    test = f", test {float(record['test_acc']):.3f} once" if "test_acc" in record else ""
     return (f"{record['model']}{width} at {record['resolution']} px, {per_class:,} training images per class, "
-            f"{record['epochs']} epochs, Adam {record['lr']:g}, {AUGMENT_WORDS.get(record['augment'], record['augment'])}: "
-            f"validation accuracy {final(record):.3f} after the last epoch (best {best(record):.3f} after epoch "
-            f"{best_epoch(record)}), training {final(record, 'train_acc'):.3f}; "
-            f"{float(record['wall_time_s']) / 60:.1f} min on {record['threads']} thread(s)")
+            f"{record['epochs']} epochs, {condition.recipe.describe()}, "
+            f"{AUGMENT_WORDS.get(record['augment'], record['augment'])}: {split} validation accuracy "
+            f"{final(record):.3f} after the last epoch (best {best(record):.3f} after epoch {best_epoch(record)}){test}, "
+            f"training {final(record, 'train_acc'):.3f}; {float(record['wall_time_s']) / 60:.1f} min on "
+            f"{record['threads']} thread(s)")
 
 
 def best(record: dict, key: str = "val_acc") -> float:
@@ -213,43 +217,6 @@ def best_epoch(record: dict, key: str = "val_acc") -> int:
     """The (1-based) epoch of the best value; the first of equals."""
     values = [float(v) for v in record[key]]
     return values.index(max(values)) + 1
-
-
-def zoo_rows(folder: str | Path | None = None) -> list[dict[str, Any]]:
-    """One row per lesson's reference run: lesson, model, resolution, params, MACs, accuracies, images/s."""
-    rows = []
-    for lesson in sorted(lessons_reference_plan()):
-        rec = lesson_reference(lesson, folder)[0]
-        rows.append({"lesson": lesson, "model": rec["model"], "resolution": rec["resolution"],
-                     "params": rec["params"], "macs": rec["macs"], "val_acc": final(rec), "best_val_acc": best(rec),
-                     "train_acc": final(rec, "train_acc"), "epochs": rec["epochs"],
-                     "train_images": rec["train_images"], "num_classes": rec["num_classes"],
-                     "images_per_s": images_per_second(rec)})
-    return rows
-
-
-ZOO_COMMON_RESOLUTION = 64  # the smallest that every network of the series accepts (AlexNet needs >= 63 px)
-
-
-def _macs_at(record: dict, resolution: int) -> int:
-    from lecture_utils.profile import conv_linear_macs  # torch: only the zoo table needs it
-
-    return conv_linear_macs(build_model(record["model"], record["width"], int(record["num_classes"])), resolution)
-
-
-def zoo_table(folder: str | Path | None = None, common: int = ZOO_COMMON_RESOLUTION) -> tuple[list[dict], str]:
-    """``zoo_rows`` with multiply-adds at one `common` resolution added, and the rows as a text table."""
-    rows = zoo_rows(folder)
-    for row, rec in zip(rows, (lesson_reference(r["lesson"], folder)[0] for r in rows)):
-        row["macs_common"] = _macs_at(rec, common)
-    lines = [f"{'lesson':<6} {'network':<16} {'px':>3} {'params':>7} {'MACs':>7} {f'MACs@{common}':>8} "
-             f"{'img/cls':>7} {'ep':>2} {'val acc':>7} {'best':>5} {'train':>5} {'img/s':>5}"]
-    for r in rows:
-        lines.append(f"{r['lesson']:<6} {r['model']:<16} {r['resolution']:>3} {r['params'] / 1e6:>6.2f}M "
-                     f"{r['macs'] / 1e6:>6.1f}M {r['macs_common'] / 1e6:>7.1f}M {r['train_images'] // r['num_classes']:>7,} "
-                     f"{r['epochs']:>2} {r['val_acc']:>7.3f} {r['best_val_acc']:>5.3f} {r['train_acc']:>5.3f} "
-                     f"{r['images_per_s']:>5.0f}")
-    return rows, "\n".join(lines)
 
 
 LINEAR_BASELINE_FILE = "linear-baseline.json"
@@ -315,16 +282,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, c in recipe_choice(records, key=key).items():
                 print(f"  {name:<16} {100 * c.mean:+.2f} +- {100 * c.se:.2f} points over {c.n} seed(s), "
                       f"{c.agree} of {c.n} the same sign: {c.verdict}")
-        return 0
-    if argv[:1] == ["zoo"]:
-        try:
-            table = zoo_table()[1]
-            baseline = load_linear_baseline()["val_acc"]
-        except (ValueError, FileNotFoundError) as exc:
-            print(f"python -m lecture_utils.results zoo: error: {exc}", file=sys.stderr)
-            return 2
-        print(table)
-        print(f"linear baseline (softmax regression on raw pixels): {baseline:.3f}")
         return 0
 
     parser = argparse.ArgumentParser(prog="python -m lecture_utils.results",

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lecture_utils.recipe import RECOMMENDED, Recipe
+
 PROFILES = ("quick", "full")
 LESSONS = ("01", "02", "03", "04", "05", "06", "07", "08", "09")
 
@@ -35,17 +37,22 @@ class LessonSettings:
     model: str = ""  # the network the lesson trains (lecture_utils.models name) and its arguments
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     download: bool = False  # fetch the data set once if it is not found (full profile)
+    # how the lesson's network trains (optimiser, schedule, weight decay, label smoothing): the recipe
+    # chosen on the held-out split (lecture_utils.recipe.RECOMMENDED), in both profiles
+    recipe: Recipe = RECOMMENDED
 
     def checkpoint(self, tag: str) -> Path | None:
         """Where the full profile keeps run `tag`'s checkpoint (resumed on rerun); None in the quick profile.
 
-        The name holds the data set and resolution, so a run with other settings starts afresh.
+        The name holds the recipe's optimiser and schedule, the data set and the resolution, so a run with
+        other settings starts afresh.
         """
         if self.profile != "full":
             return None
         if not tag or not all(c.isalnum() or c in "-_" for c in tag):
             raise ValueError(f"tag must be letters, digits, '-' or '_', got {tag!r}")
-        return runs_dir() / f"lesson{self.lesson}-{tag}-{self.dataset}-{self.resolution}px.pt"
+        how = f"{self.recipe.optimizer}-{self.recipe.schedule}"
+        return runs_dir() / f"lesson{self.lesson}-{tag}-{how}-{self.dataset}-{self.resolution}px.pt"
 
     def estimate_seconds(self, gpu: str = "t4", train_images: int | None = None,
                          val_images: int | None = None) -> float:

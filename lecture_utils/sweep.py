@@ -45,7 +45,7 @@ from lecture_utils.estimate import format_minutes
 from lecture_utils.gpu_reference import gpu_reference_conditions, no_cuda_message, plan_seconds
 from lecture_utils.holdout import VALIDATIONS
 from lecture_utils.plans import (PLAN_PARTS, SESSION_HOURS, lesson09_conditions, lesson09_part,
-                                   lessons_reference_plan, recipe_choice_plan, session_parts)
+                                   lessons_reference_plan, plan_batch_size, recipe_choice_plan, session_parts, zoo_plan)
 from lecture_utils.recipe import add_recipe_arguments, recipe_changes
 from lecture_utils.runner import Runner, TorchRunner
 from lecture_utils.store import (FORMAT_VERSION, append_lock, append_record, check_out_writable, checkpoint_dir,
@@ -291,7 +291,7 @@ def _parser() -> argparse.ArgumentParser:
         "Run every condition of lesson 09 (grid, ablation, augmentation comparison), or one --part of it, "
         "into one file, resumably: the file lesson 09 reads (runs/09_sweep_full.jsonl for the full profile); "
         "or, with 'lessons --profile reference', the reference runs of lessons 01-08."))
-    plan.add_argument("lesson", choices=["lesson09", "lessons", "gpu-reference", "recipe-choice"])
+    plan.add_argument("lesson", choices=["lesson09", "lessons", "zoo", "gpu-reference", "recipe-choice"])
     plan.add_argument("--profile", choices=["full", "reference"], default="full",
                       help="full: the course's resolutions on the full data set (GPU); reference: the stored CPU "
                       "run of data/reference/ (default: %(default)s)")
@@ -328,8 +328,10 @@ def _named_conditions(args: argparse.Namespace) -> list[Condition]:
         grid = expand_grid(args.models, args.widths, args.resolutions, args.epochs, args.dataset,
                            subset=args.subset, seed=args.seed, augment=args.augment)
         return shard_grid(grid, *parse_shard(args.shard)) if args.shard else grid
-    if args.lesson in ("gpu-reference", "recipe-choice"):
-        return gpu_reference_conditions() if args.lesson == "gpu-reference" else recipe_choice_plan()
+    named = {"gpu-reference": gpu_reference_conditions, "recipe-choice": recipe_choice_plan,
+             "zoo": lambda: [c for _, c in zoo_plan()]}
+    if args.lesson in named:
+        return named[args.lesson]()
     if args.lesson == "lessons":
         if args.profile != "reference" or args.part:
             raise ValueError("lessons 01-08 have a reference plan only (--profile reference, no --part); their "
@@ -382,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 0
             options["download"] = True  # Fashion-MNIST, once, if it is not already there
         if args.command == "plan":
-            records = run_plan(args.out, conditions, **options)
+            records = run_plan(args.out, conditions, batch_size=plan_batch_size(args.lesson, args.profile), **options)
         else:
             records = run_sweep(args.out, conditions, batch_size=args.batch_size, cached=not args.no_cache,
                                 num_workers=args.num_workers, cache_dir=args.cache_dir, **options)

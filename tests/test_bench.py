@@ -23,8 +23,8 @@ def test_tiny_bench_prints_both_pipelines_accuracy_and_ends_in_speedup(tmp_path,
     assert any(re.fullmatch(rf"cached: {number} images/s \(median of 1 x 1 steps: .*\)", ln) for ln in lines)
     assert any(re.fullmatch(rf"cached with the decode amortised over 10 epochs of 100 images: {number} images/s", ln)
                for ln in lines)
-    assert "sample, 1 epoch at 32 px, batch 4 (10 train / 10 val images), augmentation light, accuracy " \
-           "train (last epoch) / val / val augmented as in training:" in lines
+    assert "sample, 1 epoch at 32 px, batch 4 (10 train / 10 val images), augmentation light, recipe adamw 0.002 " \
+           "onecycle wd0.05 ls0.1, accuracy train (last epoch) / val / val augmented as in training:" in lines
     for name in ("course", "cached"):
         assert any(re.fullmatch(rf"{name} accuracy: {number} / {number} / {number}", ln) for ln in lines)
     assert re.fullmatch(rf"speedup: {number}", lines[-1])
@@ -112,5 +112,5 @@ def test_gpu_check_projects_lesson09s_plan_from_measured_conditions(monkeypatch,
     assert len(report["measured"]) == 6 and set(report["factor_over_t4_estimate"]) == {
         "mobilenet_v1", "mobilenet_v2", "c_mobilenet_v2"}
     (part,) = report["parts"]
-    assert part["conditions"] == 112 and part["projected_seconds"] > part["estimated_seconds_t4"]
-    assert lines[-1].startswith("lesson 09 part 1: 112 conditions, projected")
+    assert part["conditions"] == 124 and part["projected_seconds"] > part["estimated_seconds_t4"]
+    assert lines[-1].startswith("lesson 09 part 1: 124 conditions, projected")

@@ -30,6 +30,7 @@ ISSUE_NAMES = {
     "resnext50_32x4d", "resnext101_32x4d", "resnext101_32x8d", "wide_resnet50_2",
     "wide_resnet",
     "mobilenet_v1", "mobilenet_v2", "c_mobilenet_v2",
+    "small_cnn",  # the zoo table's two-convolution baseline
 }
 WIDTH_MODELS = ["mobilenet_v1", "mobilenet_v2", "c_mobilenet_v2"]
 
@@ -379,3 +380,31 @@ def test_c_mobilenet_v2_trains_channels_last_at_224_on_the_cpu():
     x = torch.randn(5, 3, 224, 224).contiguous(memory_format=torch.channels_last)
     model(x).sum().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+def test_small_cnn_counts_by_hand():
+    # conv 5x5 3->32 and 32->64 without bias, two batch norms (weight and bias), linear 64*7*7 -> 10
+    model = create_model("small_cnn", num_classes=10)
+    assert _count(model) == 3 * 32 * 25 + 2 * 32 + 32 * 64 * 25 + 2 * 64 + 64 * 7 * 7 * 10 + 10
+    for side in (28, 32, 12):  # the adaptive pooling keeps the parameters the same at every size
+        assert model(torch.randn(2, 3, side, side)).shape == (2, 10)
+    with pytest.raises(ValueError, match="dropout"):
+        create_model("small_cnn", dropout=1.5)
+
+
+def test_leaky_on_branch_acts_on_the_branch_before_the_add_and_leaves_the_identity_linear():
+    from lecture_utils.models.mobilenet_v2 import InvertedResidual
+
+    torch.manual_seed(0)
+    block = InvertedResidual(16, 16, 1, 6, leaky_on_branch=True).eval()
+    plain = InvertedResidual(16, 16, 1, 6).eval()
+    plain.load_state_dict(block.state_dict())  # the switch adds no parameters
+    x = torch.randn(2, 16, 8, 8)
+    branch = plain.conv(x)
+    assert torch.allclose(block(x), nn.functional.leaky_relu(branch, 0.01) + x, atol=1e-6)
+    assert torch.allclose(plain(x), branch + x, atol=1e-6)
+    # a block without a residual add has nothing to switch
+    assert InvertedResidual(16, 24, 2, 6, leaky_on_branch=True).branch_act is None
+    # the network: same parameters as MobileNetV2, different function
+    a = create_model("mobilenet_v2", num_classes=10, leaky_on_branch=True)
+    assert _count(a) == _count(create_model("mobilenet_v2", num_classes=10))

@@ -28,8 +28,12 @@ def test_a_condition_longer_than_a_session_gets_a_part_of_its_own():
 
 
 def test_full_lesson09_plan_fits_colab_sessions():
-    parts = plans.session_parts(plans.lesson09_conditions("full"))
-    assert sum(len(part) for part, _ in parts) == 112
+    conditions = plans.lesson09_conditions("full")
+    parts = plans.session_parts(conditions)
+    # grid 60; ablation 5 variants x 2 widths x 2 resolutions x 3 seeds, less the grid's 8; augmentation
+    # 2 models x 3 augmentations x 3 seeds, less the 2 light seed-0 ones of the grid and 4 of the ablation
+    assert sum(len(part) for part, _ in parts) == 60 + (60 - 8) + (18 - 6) == 124
+    assert {(c.recipe, c.validation) for c in conditions} == {(plans.RECOMMENDED, "heldout")}
     assert all(total <= plans.SESSION_HOURS * 3600 for _, total in parts)
 
 
@@ -84,3 +88,32 @@ def test_stored_recipe_choice_holds_its_plan_and_the_readme_quotes_it(capsys):
     printed = capsys.readouterr().out
     readme = (Path(results.REFERENCE_DIR) / "README.md").read_text()
     assert printed.strip() in readme
+
+
+def test_lesson09_reference_plan_is_the_recipe_on_the_held_out_split_with_the_new_variant():
+    plan = plans.lesson09_profile_plan("reference")
+    conditions = plans.lesson09_conditions("reference")
+    assert {(c.recipe, c.validation, c.epochs, c.subset) for c in conditions} == {
+        (plans.RECOMMENDED, "heldout", plans.REFERENCE_09_EPOCHS, (500, None))}
+    assert {c.model for c in plan["ablation"]} == {"mobilenet_v2", "mobilenet_v2+leaky", "mobilenet_v2+branch",
+                                                   "mobilenet_v2+proj", "c_mobilenet_v2"}
+    assert {c.seed for c in plan["ablation"]} == {0, 1, 2}
+    baseline = [c for c in plan["grid"] if c.model == "small_cnn"]
+    assert [(c.resolution, c.seed) for c in baseline] == [(28, 0), (28, 1), (28, 2)]
+    assert plans.plan_batch_size("lesson09", "reference") == 64 and plans.plan_batch_size("zoo") == 192
+
+
+def test_zoo_plan_gives_every_network_the_same_budget_and_three_seeds_to_the_cheap_ones():
+    from lecture_utils.conditions import build_model
+    from lecture_utils.profile import conv_linear_macs
+
+    entries = plans.zoo_plan()
+    assert {lesson for lesson, _ in entries} == {"01", "03", "04", "05", "06", "07", "08", "--"}  # not VGG16
+    seeds: dict[tuple, set] = {}
+    for lesson, c in entries:
+        assert (c.recipe, c.validation, c.epochs, c.augment) == (plans.RECOMMENDED, "heldout", 5, "none")
+        seeds.setdefault((lesson, c.model, c.width, c.resolution, c.subset), set()).add(c.seed)
+    assert all(key[4] == (1000, None) for key in seeds)
+    for (_, model, width, resolution, _), s in seeds.items():  # three seeds for every network under 10 M MACs
+        if conv_linear_macs(build_model(model, width, 10), resolution) < 10e6:
+            assert s == {0, 1, 2}, (model, width, resolution)

@@ -78,11 +78,17 @@ def test_bad_shard_is_refused_with_the_allowed_form(text):
 
 def test_ablation_names_map_to_the_c_mobilenet_v2_switches():
     assert parse_model_name("mobilenet_v2+leaky") == (
-        "mobilenet_v2+leaky", "c_mobilenet_v2", {"leaky_after_add": True, "projection_shortcut": False})
+        "mobilenet_v2+leaky", "c_mobilenet_v2",
+        {"leaky_after_add": True, "projection_shortcut": False, "leaky_on_branch": False})
     assert parse_model_name("mobilenet_v2+proj") == (
-        "mobilenet_v2+proj", "c_mobilenet_v2", {"leaky_after_add": False, "projection_shortcut": True})
-    # both switches on is C_MobileNetV2 itself, recorded under its own name
+        "mobilenet_v2+proj", "c_mobilenet_v2",
+        {"leaky_after_add": False, "projection_shortcut": True, "leaky_on_branch": False})
+    assert parse_model_name("mobilenet_v2+branch") == (
+        "mobilenet_v2+branch", "c_mobilenet_v2",
+        {"leaky_after_add": False, "projection_shortcut": False, "leaky_on_branch": True})
+    # C_MobileNetV2's two switches on is C_MobileNetV2 itself, recorded under its own name
     assert parse_model_name("mobilenet_v2+proj+leaky")[0] == "c_mobilenet_v2"
+    assert parse_model_name("mobilenet_v2+proj+leaky+branch")[0] == "mobilenet_v2+leaky+proj+branch"
     assert parse_model_name("mobilenet_v2") == ("mobilenet_v2", "mobilenet_v2", {})
 
 
@@ -527,7 +533,7 @@ def test_a_damaged_condition_checkpoint_is_a_one_line_cli_error_naming_it(tmp_pa
 def test_lesson09_plan_is_the_grid_the_ablation_and_the_augmentation_comparison():
     plan = plans.lesson09_plan((28, 24, 20, 16, 12), 10, "fashion_mnist", subset=1000)
     assert len(plan["grid"]) == 60 and {c.augment for c in plan["grid"]} == {"light"}
-    assert len(plan["ablation"]) == 4 * 2 * 2 * 3 and {c.resolution for c in plan["ablation"]} == {20, 12}
+    assert len(plan["ablation"]) == 5 * 2 * 2 * 3 and {c.resolution for c in plan["ablation"]} == {20, 12}
     assert len(plan["augment"]) == 3 * 2 * 3 and {(c.width, c.resolution) for c in plan["augment"]} == {(0.35, 12)}
     shared = {c.key for c in plan["ablation"]} & {c.key for c in plan["grid"]}
     assert len(shared) == 2 * 2 * 2  # seed 0 of mobilenet_v2 and c_mobilenet_v2: trained once
@@ -547,9 +553,9 @@ def test_plan_dry_run_counts_lesson09s_reference_conditions(tmp_path, capsys):
     (first, *_rest) = plans.lesson09_conditions("reference")
     append_record(out, {**first.__dict__, "val_acc": [0.5]})
     assert sweep.main(["plan", "lesson09", "--profile", "reference", "--out", str(out), "--dry-run"]) == 0
-    # 60 grid + 48 ablation + 18 augmentation conditions, each once: the ablation repeats 8 grid
-    # conditions (seed 0), the comparison 2 of the grid and 6 of the ablation (light), 2 of them in all three
-    assert capsys.readouterr().out.splitlines()[-1] == f"1 of {60 + 48 + 18 - 8 - 2 - 6 + 2} done in {out}"
+    # 60 grid + 3 small_cnn + 30 ablation (at 20 px only) + 18 augmentation conditions, each once: the
+    # ablation repeats 4 grid conditions (seed 0), the comparison 2 of the grid (light, seed 0)
+    assert capsys.readouterr().out.splitlines()[-1] == f"1 of {63 + 30 + 18 - 4 - 2} done in {out}"
 # ----------------------------------------------------------------- several workers on one results file
 
 WORKER = ROOT / "tests" / "sweep_worker.py"
@@ -757,5 +763,7 @@ def test_the_plan_command_runs_one_part_of_lesson09(tmp_path, capsys):
     assert sweep.main(["plan", "lesson09", "--profile", "reference", "--part", "augment", "--out", str(out),
                        "--dry-run"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    # the course's and no augmentation, 2 models, 3 seeds: light is in the grid and the ablation
-    assert lines[-1] == f"0 of 12 done in {out}" and all(" light " not in ln for ln in lines)
+    # the course's and no augmentation, 2 models, 3 seeds, and light with seeds 1 and 2: light seed 0 is in
+    # the grid (the ablation is at 20 px, the comparison at 12)
+    assert lines[-1] == f"0 of 16 done in {out}"
+    assert sum(" light " in ln for ln in lines) == 4 and all(" light s0 " not in ln for ln in lines)

@@ -20,6 +20,7 @@ from . import googlenet as _googlenet
 from . import mobilenet_v1 as _mobilenet_v1
 from . import mobilenet_v2 as _mobilenet_v2
 from . import resnet as _resnet
+from . import small_cnn as _small_cnn
 from . import vgg as _vgg
 from . import wide_resnet as _wide_resnet
 from .blocks import ConvNormAct, make_divisible
@@ -59,6 +60,7 @@ _MODELS: dict[str, Callable[..., nn.Module]] = {
     "mobilenet_v1": _mobilenet_v1.mobilenet_v1,
     "mobilenet_v2": _mobilenet_v2.mobilenet_v2,
     "c_mobilenet_v2": _mobilenet_v2.c_mobilenet_v2,
+    "small_cnn": _small_cnn.small_cnn,
 }
 
 

@@ -19,7 +19,14 @@ C_MobileNetV2 changes the block in two ways, each behind a switch:
   conv-BN-ReLU6 (with the block's stride) maps the input to the output shape, so these
   blocks become residual too; with it on, every block is residual.
 
-Both off is MobileNetV2, parameter for parameter. ``create_model("c_mobilenet_v2")`` turns
+A third switch, not part of C_MobileNetV2, separates what the first one does:
+
+* ``leaky_on_branch``: a LeakyReLU (slope 0.01) on the block's output branch (after its linear
+  1x1 projection) before the add, in every block that has one. The identity path stays linear,
+  so this is "a non-linearity on the thin output" without "a non-linearity on the identity path",
+  which ``leaky_after_add`` adds as well.
+
+All off is MobileNetV2, parameter for parameter. ``create_model("c_mobilenet_v2")`` turns
 both on; lesson 09's ablation turns one on at a time, for example
 ``create_model("c_mobilenet_v2", leaky_after_add=True, projection_shortcut=False)``
 (``create_model("mobilenet_v2", ...)`` accepts the same two switches, both off by default).
@@ -62,6 +69,7 @@ class InvertedResidual(nn.Module):
         expand_ratio: int,
         leaky_after_add: bool = False,
         projection_shortcut: bool = False,
+        leaky_on_branch: bool = False,
     ) -> None:
         super().__init__()
         if stride not in (1, 2):
@@ -87,10 +95,13 @@ class InvertedResidual(nn.Module):
             self.shortcut = ConvNormAct(in_ch, out_ch, 1, activation=nn.ReLU6)
         self.is_residual = self.use_identity or self.shortcut is not None
         self.act: nn.Module | None = nn.LeakyReLU(0.01) if leaky_after_add and self.is_residual else None
+        self.branch_act: nn.Module | None = nn.LeakyReLU(0.01) if leaky_on_branch and self.is_residual else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, in_ch, H, W) -> (N, out_ch, H/stride, W/stride)."""
         out = self.conv(x)
+        if self.branch_act is not None:
+            out = self.branch_act(out)
         if self.use_identity:
             out = out + x
         elif self.shortcut is not None:
@@ -111,15 +122,18 @@ class MobileNetV2(nn.Module):
         dropout: float = 0.2,
         leaky_after_add: bool = False,
         projection_shortcut: bool = False,
+        leaky_on_branch: bool = False,
     ) -> None:
         super().__init__()
         num_classes, in_chans = check_common(num_classes, in_chans)
         wm = self.width_multiplier = check_positive_float("width_multiplier", width_multiplier)
         dropout = check_probability("dropout", dropout)
-        for name, flag in (("leaky_after_add", leaky_after_add), ("projection_shortcut", projection_shortcut)):
+        for name, flag in (("leaky_after_add", leaky_after_add), ("projection_shortcut", projection_shortcut),
+                           ("leaky_on_branch", leaky_on_branch)):
             if not isinstance(flag, bool):
                 raise ValueError(f"{name} must be True or False, got {flag!r}")
         self.leaky_after_add, self.projection_shortcut = leaky_after_add, projection_shortcut
+        self.leaky_on_branch = leaky_on_branch
 
         in_ch = make_divisible(32 * wm)
         self.last_channel = make_divisible(1280 * max(1.0, wm))  # not thinned below width 1.0
@@ -128,7 +142,8 @@ class MobileNetV2(nn.Module):
             out_ch = make_divisible(c * wm)
             for i in range(n):
                 features.append(
-                    InvertedResidual(in_ch, out_ch, s if i == 0 else 1, t, leaky_after_add, projection_shortcut)
+                    InvertedResidual(in_ch, out_ch, s if i == 0 else 1, t, leaky_after_add, projection_shortcut,
+                                     leaky_on_branch)
                 )
                 in_ch = out_ch
         features.append(ConvNormAct(in_ch, self.last_channel, 1, activation=nn.ReLU6))  # 1280 x 7 x 7
@@ -166,8 +181,10 @@ class C_MobileNetV2(MobileNetV2):
         dropout: float = 0.2,
         leaky_after_add: bool = True,
         projection_shortcut: bool = True,
+        leaky_on_branch: bool = False,
     ) -> None:
-        super().__init__(num_classes, in_chans, width_multiplier, dropout, leaky_after_add, projection_shortcut)
+        super().__init__(num_classes, in_chans, width_multiplier, dropout, leaky_after_add, projection_shortcut,
+                         leaky_on_branch)
 
 
 def mobilenet_v2(
@@ -178,9 +195,11 @@ def mobilenet_v2(
     dropout: float = 0.2,
     leaky_after_add: bool = False,
     projection_shortcut: bool = False,
+    leaky_on_branch: bool = False,
 ) -> MobileNetV2:
-    """MobileNetV2 as in the paper and torchvision; the two C_MobileNetV2 switches are off by default."""
-    return MobileNetV2(num_classes, in_chans, width_multiplier, dropout, leaky_after_add, projection_shortcut)
+    """MobileNetV2 as in the paper and torchvision; the three switches are off by default."""
+    return MobileNetV2(num_classes, in_chans, width_multiplier, dropout, leaky_after_add, projection_shortcut,
+                       leaky_on_branch)
 
 
 def c_mobilenet_v2(
@@ -191,6 +210,8 @@ def c_mobilenet_v2(
     dropout: float = 0.2,
     leaky_after_add: bool = True,
     projection_shortcut: bool = True,
+    leaky_on_branch: bool = False,
 ) -> C_MobileNetV2:
-    """C_MobileNetV2; turn either switch off to study the other one alone."""
-    return C_MobileNetV2(num_classes, in_chans, width_multiplier, dropout, leaky_after_add, projection_shortcut)
+    """C_MobileNetV2; turn either switch off to study the other one alone (``leaky_on_branch``: the third one)."""
+    return C_MobileNetV2(num_classes, in_chans, width_multiplier, dropout, leaky_after_add, projection_shortcut,
+                         leaky_on_branch)

@@ -11,8 +11,8 @@ from typing import Any, Sequence
 
 from lecture_utils.augment import AUGMENTATIONS
 from lecture_utils.conditions import ABLATION_VARIANTS, DEFAULT_WIDTHS, MODELS, Condition, expand_grid, unique
-from lecture_utils.recipe import RECOMMENDED, Recipe
-from lecture_utils.settings import REFERENCE_09_RESOLUTIONS, lesson_settings
+from lecture_utils.recipe import RECOMMENDED, Recipe, recipe_for
+from lecture_utils.settings import REFERENCE_09_GRID, lesson_settings
 
 __all__ = ["lesson09_plan", "lesson09_profile_plan", "lesson09_conditions", "lesson09_part",
            "LESSON_REFERENCE", "lessons_reference_plan", "PLAN_PARTS", "condition_seconds", "session_parts",
@@ -24,13 +24,13 @@ PLAN_PARTS = ("grid", "ablation", "augment")
 
 def lesson09_plan(resolutions: Sequence[int], epochs: int, dataset: str, subset: int | tuple[int, int] | None = None,
                   seeds: Sequence[int] = (0, 1, 2), recipe: Recipe | None = None, validation: str = "test",
-                  ablation_resolutions: Sequence[int] | None = None,
+                  ablation_resolutions: Sequence[int] | None = None, ablation_widths: Sequence[float] = (1.0, 0.35),
                   baseline: bool = False) -> dict[str, list[Condition]]:
     """Lesson 09's experiment: ``{"grid": ..., "ablation": ..., "augment": ...}`` conditions.
 
     grid: the 3 models x 4 widths x 5 `resolutions`, seed 0, light augmentation (with `baseline`, the
     two-convolution ``small_cnn`` at the largest resolution, every seed, beside them). ablation: the
-    MobileNetV2 variants (``conditions.ABLATION_VARIANTS``) at widths 1.0 and 0.35, at
+    MobileNetV2 variants (``conditions.ABLATION_VARIANTS``) at `ablation_widths` (default 1.0 and 0.35), at
     `ablation_resolutions` (default: the middle and the smallest resolution), every seed. augment:
     MobileNetV2 and C_MobileNetV2 at width 0.35 and the smallest resolution, every seed, with each of
     the course's, the light and no augmentation. The three lists share conditions (light ones).
@@ -49,7 +49,7 @@ def lesson09_plan(resolutions: Sequence[int], epochs: int, dataset: str, subset:
     return {
         "grid": grid,
         "ablation": [c for s in seeds
-                     for c in expand_grid(ABLATION_VARIANTS, (1.0, 0.35), ablation_resolutions, seed=s,
+                     for c in expand_grid(ABLATION_VARIANTS, ablation_widths, ablation_resolutions, seed=s,
                                           augment="light", **args)],
         "augment": [c for a in AUGMENTATIONS for s in seeds
                     for c in expand_grid(("mobilenet_v2", "c_mobilenet_v2"), (0.35,), pair[1:], seed=s, augment=a,
@@ -60,9 +60,10 @@ def lesson09_plan(resolutions: Sequence[int], epochs: int, dataset: str, subset:
 def lesson09_profile_plan(profile: str) -> dict[str, list[Condition]]:
     """``lesson09_plan`` of `profile`: ``reference`` (the stored CPU run) or ``full`` (the full profile's settings)."""
     if profile == "reference":  # REFERENCE_09 below
-        return lesson09_plan(REFERENCE_09_RESOLUTIONS, REFERENCE_09_EPOCHS, "fashion_mnist",
+        return lesson09_plan(REFERENCE_09_GRID, REFERENCE_09_EPOCHS, "fashion_mnist",
                              subset=(REFERENCE_09_PER_CLASS, None), recipe=RECOMMENDED, validation="heldout",
-                             ablation_resolutions=(REFERENCE_09_ABLATION_RESOLUTION,), baseline=True)
+                             ablation_resolutions=(REFERENCE_09_ABLATION_RESOLUTION,),
+                             ablation_widths=REFERENCE_09_ABLATION_WIDTHS, baseline=True)
     if profile == "full":
         cfg = lesson_settings("09", "full")
         subset = None if cfg.train_subset is None else (cfg.train_subset, cfg.val_subset)  # LECTURE_FULL_SHRINK
@@ -71,16 +72,16 @@ def lesson09_profile_plan(profile: str) -> dict[str, list[Condition]]:
     raise ValueError(f"unknown plan profile {profile!r}; allowed: reference, full")
 
 
-# Lesson 09's stored CPU run (data/reference/lesson09-*.jsonl): Fashion-MNIST at 28 px down to 12 px,
-# 500 training images per class (from the training split less its held-out part), validated on the
-# 500 held-out images per class, the whole test split once at the end, 4 epochs of the recommended
-# recipe, batch 64 (PLAN_BATCH: 312 steps; batch 192 would give 104, and MobileNet v1 1.0 at 28 px
-# ended at 0.66 after them). The ablation at 20 px only: its five variants x 2 widths x 3 seeds are
-# what the 2-core CPU allows beside the grid (one training step of 64 images at 28 px, width 1.0,
-# one core: 0.24 s).
+# Lesson 09's stored CPU run (data/reference/lesson09-*.jsonl): Fashion-MNIST at 28, 20 and 12 px
+# (settings.REFERENCE_09_GRID), 500 training images per class (from the training split less its held-out
+# part), validated on the 500 held-out images per class, the whole test split once at the end, 4 epochs
+# of the recommended recipe, batch 64 (PLAN_BATCH: 312 steps; batch 192 would give 104, and MobileNet v1
+# 1.0 at 28 px ended at 0.66 after them, 0.71 after 312). The ablation at width 0.35 and 20 px, five
+# variants x 3 seeds. That is what the 2-core CPU allows: a condition takes 1-2.5 minutes of one core.
 REFERENCE_09_EPOCHS = 4
 REFERENCE_09_PER_CLASS = 500
 REFERENCE_09_ABLATION_RESOLUTION = 20
+REFERENCE_09_ABLATION_WIDTHS = (0.35,)
 
 
 # the batch size of a plan run by ``python -m lecture_utils.sweep plan NAME --profile PROFILE`` (default 192)
@@ -136,7 +137,8 @@ def lessons_reference_plan() -> dict[str, list[Condition]]:
 # The zoo on equal terms (data/reference/zoo.jsonl): each lesson's network with the recommended recipe,
 # 1,000 training images per class (from the training split less its held-out part), validated on the
 # 500 held-out images per class, the whole test split once at the end, 5 epochs, no augmentation, batch 192:
-# the budget the recipe was chosen at. Resolutions: the lessons' quick 32 px (AlexNet 64), but the
+# the budget the recipe was chosen at (AlexNet, without batch norm, at a tenth of its peak rate:
+# recipe.recipe_for). Resolutions: the lessons' quick 32 px (AlexNet 64), but the
 # MobileNets at 64 px: at 32 px their stride 32 leaves 1 x 1 maps and the recipe's choice measured
 # MobileNetV2 0.5 at 0.78 there, below the linear baseline; MobileNetV2 0.5 at 32 px stays beside them
 # (the resolution ceiling, measured on one network with 3 seeds). VGG16 is not in the CPU zoo: one epoch
@@ -167,7 +169,7 @@ def zoo_plan() -> list[tuple[str, Condition]]:
     """The zoo's conditions as ``[(lesson, condition), ...]`` in ``ZOO``'s order, seeds innermost."""
     return [(lesson, c) for lesson, model, width, resolution, per_class, seeds in ZOO for seed in seeds
             for c in expand_grid([model], [width], [resolution], ZOO_EPOCHS, "fashion_mnist",
-                                 subset=(per_class, None), seed=seed, augment="none", recipe=RECOMMENDED,
+                                 subset=(per_class, None), seed=seed, augment="none", recipe=recipe_for(model),
                                  validation="heldout")]
 
 

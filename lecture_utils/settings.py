@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lecture_utils.recipe import RECOMMENDED, Recipe
+from lecture_utils.recipe import RECOMMENDED, Recipe, recipe_for
 
 PROFILES = ("quick", "full")
 LESSONS = ("01", "02", "03", "04", "05", "06", "07", "08", "09")
@@ -38,7 +38,8 @@ class LessonSettings:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     download: bool = False  # fetch the data set once if it is not found (full profile)
     # how the lesson's network trains (optimiser, schedule, weight decay, label smoothing): the recipe
-    # chosen on the held-out split (lecture_utils.recipe.RECOMMENDED), in both profiles
+    # chosen on the held-out split (lecture_utils.recipe.RECOMMENDED; a tenth of its rate for AlexNet and
+    # VGG16, which have no batch norm: recipe.recipe_for), in both profiles
     recipe: Recipe = RECOMMENDED
 
     def checkpoint(self, tag: str) -> Path | None:
@@ -127,6 +128,8 @@ def dataset_sizes(dataset: str, subset: int | tuple[int | None, int | None] | No
 # Lesson 09's reference run (data/reference/): Fashion-MNIST's own 28 px down to 12 px, 7:6:5:4:3 as
 # the course's 224:192:160:128:96
 REFERENCE_09_RESOLUTIONS = (28, 24, 20, 16, 12)
+# the stored CPU run's grid: three of them (its 2-core budget; lecture_utils.plans.REFERENCE_09_EPOCHS)
+REFERENCE_09_GRID = (28, 20, 12)
 _FULL_09_RESOLUTIONS = (224, 192, 160, 128, 96)
 
 
@@ -184,7 +187,8 @@ def lesson_settings(lesson: str | int, profile: str | None = None) -> LessonSett
         return LessonSettings(profile=profile, lesson=key, dataset="sample", resolution=resolution,
                               resolutions=resolutions, epochs=2, batch_size=192 if key == "09" else 64,
                               train_subset=train_subset, val_subset=val_subset, device="cpu", lr=1e-3,
-                              model=model, model_kwargs={**model_kwargs, **_QUICK_MODEL_CHANGES.get(key, {})})
+                              model=model, model_kwargs={**model_kwargs, **_QUICK_MODEL_CHANGES.get(key, {})},
+                              recipe=recipe_for(model))
     import torch
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -200,7 +204,7 @@ def lesson_settings(lesson: str | int, profile: str | None = None) -> LessonSett
     return LessonSettings(profile=profile, lesson=key, dataset="fashion_mnist", resolution=resolution,
                           resolutions=(resolution,), epochs=epochs, batch_size=128, train_subset=per_class,
                           val_subset=per_class, device=device, lr=1e-3, model=model, model_kwargs=dict(model_kwargs),
-                          download=True)
+                          download=True, recipe=recipe_for(model))
 
 
 def _full_shrink(epochs: int) -> tuple[int | None, int]:

@@ -21,7 +21,7 @@ from lecture_utils.conditions import condition_key, has_width
 from lecture_utils.results import images_per_second, load_linear_baseline, load_reference
 
 __all__ = ["PUBLISHED", "ZooRow", "zoo_rows", "lesson_zoo", "zoo_table", "ceiling", "versus_baseline",
-           "Difference", "main"]
+           "Difference", "lesson_report", "main"]
 
 # Test accuracy on Fashion-MNIST from the data set's own benchmark table (the zalandoresearch/fashion-mnist
 # README, "Benchmark"; numbers as submitted, not re-run there): (classifier, preprocessing and augmentation,
@@ -160,6 +160,46 @@ def ceiling(rows: Sequence[ZooRow] | None = None, model: str = "mobilenet_v2", w
     diffs = [value(r) - lows[int(r["seed"])] for r in high.records if int(r["seed"]) in lows]
     se = statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else float("inf")
     return high, low, Difference(f"{high.name}: {high.resolution} px - {low.resolution} px", statistics.fmean(diffs), se)
+
+
+def _row_line(r: ZooRow) -> str:
+    errors = f"{r.seeds} seeds: mean +- standard error" if r.se_from_seeds else "1 seed: +- the binomial error only"
+    return (f"{r.name} at {r.resolution} px ({errors}): held-out {r.val_acc:.3f} +- {r.val_se:.3f}, test "
+            f"{r.test_acc:.3f} +- {r.test_se:.3f}; training {r.train_acc:.3f}")
+
+
+def lesson_report(lesson: str, rows: Sequence[ZooRow] | None = None, baseline: float | None = None) -> str:
+    """What the zoo says about lesson `lesson`'s network: its rows, the linear baseline, the small CNN, before.
+
+    "Before" is the lesson's stored run with the course's recipe (``results.lesson_reference``), validated
+    on the test split. Lesson 02 (VGG16) has no row: the text says so and shows ResNet-18's.
+    """
+    from lecture_utils.plans import ZOO_EPOCHS, ZOO_PER_CLASS
+    from lecture_utils.results import describe, lesson_reference
+
+    rows = zoo_rows() if rows is None else rows
+    baseline = load_linear_baseline()["val_acc"] if baseline is None else baseline
+    key = f"{int(lesson):02d}" if str(lesson).isdigit() else str(lesson)
+    small = next(r for r in rows if r.model == "small_cnn")
+    lines = [f"the zoo: the recommended recipe, {ZOO_PER_CLASS:,} training images per class, {ZOO_EPOCHS} epochs, "
+             f"validated on {small.records[0]['val_images']:,} held-out images, tested once on "
+             f"{small.records[0]['test_images']:,} test images"]
+    own = [r for r in rows if r.lesson == key]
+    if not own:
+        lines.append(f"lesson {key}'s network has no row of the CPU zoo (plans.ZOO says why); ResNet-18 on these terms:")
+        own = [r for r in rows if r.model == "resnet18"]
+    for r in own:
+        lines.append("  " + _row_line(r))
+        vs = versus_baseline(r, baseline)
+        cnn = Difference("", r.test_acc - small.test_acc, math.hypot(r.test_se, small.test_se))
+        lines.append(f"    test - linear baseline ({baseline:.3f}): {100 * vs.diff:+.1f} +- {100 * vs.se:.1f} points, "
+                     f"{vs.verdict}; test - two-convolution CNN ({small.test_acc:.3f}): {100 * cnn.diff:+.1f} +- "
+                     f"{100 * cnn.se:.1f} points, {cnn.verdict}")
+    with_record = [r for r in rows if r.lesson == key]
+    if with_record:
+        before = lesson_reference(key)[0]
+        lines.append(f"before, the course's recipe (validated on the test split): {describe(before)}")
+    return "\n".join(lines)
 
 
 def zoo_table(rows: Sequence[ZooRow] | None = None, baseline: float | None = None) -> str:

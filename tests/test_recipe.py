@@ -187,3 +187,14 @@ def test_a_bad_recipe_on_the_command_line_is_a_clear_error(tmp_path, capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "warmup applies to the onecycle and cosine schedules only" in err and "Traceback" not in err
+
+
+def test_networks_without_batch_norm_take_a_tenth_of_the_peak_rate():
+    from lecture_utils.recipe import RECOMMENDED, recipe_for
+    from lecture_utils.settings import lesson_settings
+
+    assert recipe_for("alexnet").lr == pytest.approx(RECOMMENDED.lr / 10)
+    assert recipe_for("vgg16").lr == pytest.approx(2e-4) and recipe_for("vgg16").optimizer == "adamw"
+    assert recipe_for("vgg16_bn") is RECOMMENDED and recipe_for("resnet18") is RECOMMENDED
+    assert lesson_settings("01", "quick").recipe.lr == pytest.approx(2e-4)
+    assert lesson_settings("04", "full").recipe == RECOMMENDED

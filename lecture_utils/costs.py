@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from lecture_utils._util import positive_float, positive_int
 
 __all__ = [
+    "MOBILENET_RELEASED",
     "conv_output_size",
     "conv_params",
     "conv_macs",
@@ -370,3 +371,14 @@ def mobilenet_v2_macs(
             in_ch = out_ch
     last_ch = _make_divisible(1280 * max(1.0, a))
     return total + size * size * in_ch * last_ch + last_ch * num_classes  # last 1x1 conv + FC
+
+
+# ImageNet top-1 (%) of the MobileNet authors' released checkpoints at about equal multiply-adds, in the
+# range the course's grid covers (TensorFlow models, research/slim: the tables of nets/mobilenet_v1.md and
+# nets/mobilenet/README.md): ((v1 model, width, resolution), top-1, (v2 model, width, resolution), top-1).
+# The papers' own tables compare only the largest models (lessons 08 and 09 print both).
+MOBILENET_RELEASED = (
+    (("mobilenet_v1", 0.25, 224), 49.8, ("mobilenet_v2", 0.35, 192), 58.2),
+    (("mobilenet_v1", 0.5, 128), 56.3, ("mobilenet_v2", 0.5, 160), 61.0),
+    (("mobilenet_v1", 0.5, 224), 63.3, ("mobilenet_v2", 1.0, 160), 68.8),
+)

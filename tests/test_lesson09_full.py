@@ -63,9 +63,9 @@ def test_full_profile_notebook_reads_a_full_results_file_and_trains_nothing(tmp_
     everything = "\n".join(text.values())
     assert "profile 'full'" in everything
     assert "grid       60 of 60 conditions in the results" in everything
-    assert "ablation   48 of 48 conditions in the results" in everything
+    assert "ablation   60 of 60 conditions in the results" in everything
     assert "augment    18 of 18 conditions in the results" in everything
     for variant in ABLATION_VARIANTS[1:]:
-        assert f"  {variant} - mobilenet_v2, validation:" in everything
+        assert f"  {variant} - mobilenet_v2, held-out:" in everything
     assert "retraining" not in everything  # the live rerun belongs to the quick profile
     assert results.read_text() == before  # nothing was trained or appended

@@ -106,12 +106,13 @@ def test_lesson09_reference_plan_is_the_recipe_on_the_held_out_split_with_the_ne
 def test_zoo_plan_gives_every_network_the_same_budget_and_three_seeds_to_the_cheap_ones():
     from lecture_utils.conditions import build_model
     from lecture_utils.profile import conv_linear_macs
+    from lecture_utils.recipe import recipe_for
 
     entries = plans.zoo_plan()
     assert {lesson for lesson, _ in entries} == {"01", "03", "04", "05", "06", "07", "08", "--"}  # not VGG16
     seeds: dict[tuple, set] = {}
     for lesson, c in entries:
-        assert (c.recipe, c.validation, c.epochs, c.augment) == (plans.RECOMMENDED, "heldout", 5, "none")
+        assert (c.recipe, c.validation, c.epochs, c.augment) == (recipe_for(c.model), "heldout", 5, "none")
         seeds.setdefault((lesson, c.model, c.width, c.resolution, c.subset), set()).add(c.seed)
     assert all(key[4] == (1000, None) for key in seeds)
     for (_, model, width, resolution, _), s in seeds.items():  # three seeds for every network under 10 M MACs

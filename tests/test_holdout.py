@@ -96,7 +96,9 @@ def test_the_gpu_reference_trains_the_zoo_at_spatial_resolutions_and_the_grid_at
     assert seeds == {"mobilenet_v1": [0, 1, 2], "mobilenet_v2": [0, 1, 2]}
     assert len(plan["grid"]) == 60 and {c.resolution for c in plan["grid"]} == {224, 192, 160, 128, 96}
     everything = plan["zoo"] + plan["grid"]
-    assert all(c.recipe == RECOMMENDED and c.validation == "heldout" for c in everything)
+    from lecture_utils.recipe import recipe_for
+    assert all(c.recipe == recipe_for(c.model) and c.validation == "heldout" for c in everything)
+    assert next(c for c in everything if c.model == "alexnet").recipe.lr == RECOMMENDED.lr / 10  # no batch norm
 
 
 def test_gpu_reference_without_cuda_says_so_and_exits_0(tmp_path):

@@ -21,7 +21,7 @@ def assert_first_epoch_reproduces(stored: dict, tmp_path: Path) -> None:
 
     cond = Condition.from_record(stored, epochs=1)
     runner = TorchRunner(dataset=cond.dataset, subset=cond.subset, seed=cond.seed, augment=cond.augment,
-                         batch_size=stored["batch_size"], device="cpu", threads=1)
+                         batch_size=stored["batch_size"], device="cpu", threads=1, validation=cond.validation)
     with torch.random.fork_rng():
         live = runner(cond, tmp_path / "c.pt")
     # Same data, seed, weights and batches. On the machine that made the reference (same CPU model, same

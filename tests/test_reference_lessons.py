@@ -1,4 +1,4 @@
-"""Lessons 01-08's stored reference runs (data/reference/lessons.jsonl) and the linear baseline."""
+"""Lessons 01-08's stored runs: the course's recipe (lessons.jsonl), the zoo on equal terms (zoo.jsonl), the linear baseline."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lecture_utils import plans, results
+from lecture_utils import plans, results, zoo
 from lecture_utils.conditions import condition_key
 
 from reference_rerun import assert_first_epoch_reproduces, needs_raw
@@ -75,13 +75,42 @@ def test_batch_norm_is_what_lets_vgg16_learn_on_the_same_data():
     assert results.final(with_bn) - results.final(without_bn) > 4 * se
 
 
-def test_the_zoo_table_in_readme_is_the_one_the_stored_runs_give():
-    _, table = results.zoo_table()
-    assert table in (ROOT / "README.md").read_text()
-
-
 @needs_raw
 def test_the_cheapest_reference_reproduces_its_first_epoch(reference, tmp_path):
     # un-augmented: the augmented references drew their augmentation with their recorded commit's code
     stored = min((r for r in reference if r["augment"] == "none"), key=lambda r: (r["macs"] * r["train_images"], r["model"]))
+    assert_first_epoch_reproduces(stored, tmp_path)
+
+
+# ----------------------------------------------------------------- the zoo on equal terms (zoo.jsonl)
+@pytest.fixture(scope="module")
+def zoo_records():
+    return results.load_reference("zoo")
+
+
+def test_the_zoo_holds_every_condition_of_its_plan_and_nothing_else(zoo_records):
+    assert sorted(condition_key(r) for r in zoo_records) == sorted(c.key for _, c in plans.zoo_plan())
+
+
+def test_every_zoo_record_carries_its_provenance_and_the_same_budget(zoo_records):
+    for r in zoo_records:
+        assert all(r.get(field) for field in PROVENANCE), r["model"]
+        assert r["command"] == ("python -m lecture_utils.sweep plan zoo --out data/reference/zoo.jsonl --data-root "
+                                "/usr/share/datasets/fashion-mnist --device cpu --threads 1 --no-progress")
+        # 1,000 training images per class, the 5,000 held-out images, the whole test split once
+        assert (r["train_images"], r["val_images"], r["test_images"], r["epochs"]) == (10_000, 5_000, 10_000, 5)
+        assert r["validation"] == "heldout" and r["threads"] == 1 and r["batch_size"] == 192
+        commit = r["commit"].removesuffix("+dirty")
+        if (ROOT / ".git").exists():
+            subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=ROOT, check=True)
+
+
+def test_the_zoo_table_in_readme_is_the_one_the_stored_runs_give():
+    table = zoo.zoo_table(baseline=results.load_linear_baseline()["val_acc"])
+    assert table in (ROOT / "README.md").read_text()
+
+
+@needs_raw
+def test_the_cheapest_zoo_condition_reproduces_its_first_epoch(zoo_records, tmp_path):
+    stored = min(zoo_records, key=lambda r: (r["macs"] * r["train_images"], r["seed"]))
     assert_first_epoch_reproduces(stored, tmp_path)

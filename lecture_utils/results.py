@@ -222,13 +222,17 @@ def best_epoch(record: dict, key: str = "val_acc") -> int:
 LINEAR_BASELINE_FILE = "linear-baseline.json"
 
 
-def load_linear_baseline(folder: str | Path | None = None) -> dict[str, Any]:
-    """The stored linear baseline (``data/reference/linear-baseline.json``)."""
+def load_linear_baseline(folder: str | Path | None = None, per_class: int | None = None) -> dict[str, Any]:
+    """The stored linear baseline (``data/reference/linear-baseline.json``; fitted on `per_class` images per
+    class: ``linear-baseline-<per_class>.json``)."""
     import json
 
-    path = (Path(folder) if folder is not None else REFERENCE_DIR) / LINEAR_BASELINE_FILE
+    name = LINEAR_BASELINE_FILE if per_class is None else f"linear-baseline-{per_class}.json"
+    path = (Path(folder) if folder is not None else REFERENCE_DIR) / name
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found; make it with: python -m lecture_utils.baseline")
+        more = "" if per_class is None else f" --per-class {per_class}"
+        raise FileNotFoundError(f"{path} not found; make it with: python -m lecture_utils.baseline "
+                                f"--data-root /usr/share/datasets/fashion-mnist{more}")
     return json.loads(path.read_text())
 
 

@@ -168,6 +168,16 @@ def _row_line(r: ZooRow) -> str:
             f"{r.test_acc:.3f} +- {r.test_se:.3f}; training {r.train_acc:.3f}")
 
 
+def _same_images_baseline() -> float | None:
+    """The linear baseline fitted on the zoo's own training images (test accuracy), or None if not stored."""
+    from lecture_utils.plans import ZOO_PER_CLASS
+
+    try:
+        return float(load_linear_baseline(per_class=ZOO_PER_CLASS)["val_acc"])
+    except FileNotFoundError:
+        return None
+
+
 def lesson_report(lesson: str, rows: Sequence[ZooRow] | None = None, baseline: float | None = None) -> str:
     """What the zoo says about lesson `lesson`'s network: its rows, the linear baseline, the small CNN, before.
 
@@ -188,12 +198,18 @@ def lesson_report(lesson: str, rows: Sequence[ZooRow] | None = None, baseline: f
     if not own:
         lines.append(f"lesson {key}'s network has no row of the CPU zoo (plans.ZOO says why); ResNet-18 on these terms:")
         own = [r for r in rows if r.model == "resnet18"]
+    same = _same_images_baseline()
     for r in own:
         lines.append("  " + _row_line(r))
         vs = versus_baseline(r, baseline)
         cnn = Difference("", r.test_acc - small.test_acc, math.hypot(r.test_se, small.test_se))
-        lines.append(f"    test - linear baseline ({baseline:.3f}): {100 * vs.diff:+.1f} +- {100 * vs.se:.1f} points, "
-                     f"{vs.verdict}; test - two-convolution CNN ({small.test_acc:.3f}): {100 * cnn.diff:+.1f} +- "
+        lines.append(f"    test - linear baseline, all 60,000 images ({baseline:.3f}): {100 * vs.diff:+.1f} +- "
+                     f"{100 * vs.se:.1f} points, {vs.verdict}")
+        if same is not None:
+            vs_same = versus_baseline(r, same)
+            lines.append(f"    test - linear baseline, the same {ZOO_PER_CLASS:,} images per class ({same:.3f}): "
+                         f"{100 * vs_same.diff:+.1f} +- {100 * vs_same.se:.1f} points, {vs_same.verdict}")
+        lines.append(f"    test - two-convolution CNN, the same terms ({small.test_acc:.3f}): {100 * cnn.diff:+.1f} +- "
                      f"{100 * cnn.se:.1f} points, {cnn.verdict}")
     with_record = [r for r in rows if r.lesson == key]
     if with_record:
@@ -216,6 +232,9 @@ def zoo_table(rows: Sequence[ZooRow] | None = None, baseline: float | None = Non
     lines.append("+-: standard error of the mean over the seeds; * one seed: the binomial error of the split only")
     if baseline is not None:
         lines.append(f"linear baseline (softmax regression on raw pixels, all 60,000 training images): test {baseline:.3f}")
+        same = _same_images_baseline()
+        if same is not None:
+            lines.append(f"linear baseline fitted on the zoo's own 1,000 training images per class: test {same:.3f}")
     lines.append("published (Fashion-MNIST benchmark table, test accuracy, full training split, trained to convergence):")
     lines += [f"  {acc:.3f}  {name} (preprocessing: {prep})" for name, prep, acc in PUBLISHED]
     return "\n".join(lines)

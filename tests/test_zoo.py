@@ -61,7 +61,10 @@ def test_lesson_report_compares_with_both_baselines_and_says_when_a_lesson_has_n
     text = zoo.lesson_report("04", rows, baseline=0.85)
     # binomial errors: sqrt(0.91 * 0.09 / 5000) = 0.004 held out, sqrt(0.9 * 0.1 / 10000) = 0.003 tested
     assert "resnet18 at 32 px (1 seed: +- the binomial error only): held-out 0.910 +- 0.004, test 0.900 +- 0.003" in text
-    assert "test - linear baseline (0.850): +5.0 +- 0.3 points, above by more than 2 SE" in text
+    assert "test - linear baseline, all 60,000 images (0.850): +5.0 +- 0.3 points, above by more than 2 SE" in text
+    # the stored baseline on the zoo's own 10,000 training images (0.8276 on the test split): +7.2
+    assert "test - linear baseline, the same 1,000 images per class (0.828): +7.2 +- 0.3 points" in text
+    assert "test - two-convolution CNN, the same terms (0.820): +8.0 +- 1.2 points, above by more than 2 SE" in text
     assert "before, the course's recipe (validated on the test split): resnet18 at 32 px" in text
     vgg = zoo.lesson_report("02", rows, baseline=0.85)
     assert "lesson 02's network has no row of the CPU zoo" in vgg and "resnet18 at 32 px" in vgg

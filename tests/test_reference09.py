@@ -40,7 +40,8 @@ def test_median_grid_condition_is_far_above_chance(reference):
     grid = plans.lesson09_profile_plan("reference")["grid"]
     by_key = {condition_key(r): r for r in reference}
     accuracy = [results.final(by_key[c.key]) for c in grid]
-    assert statistics.median(accuracy) > 0.6 and min(accuracy) > 0.3  # chance: 0.1
+    # chance: 0.1. The thinnest C_MobileNetV2 conditions are barely above it after 312 steps (lesson 09 §7)
+    assert statistics.median(accuracy) > 0.6 and min(accuracy) > 0.2
 
 
 @needs_raw

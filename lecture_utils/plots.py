@@ -261,9 +261,10 @@ def plot_acc_vs_macs(results: Mapping[str, Sequence[tuple[str, float, float]]] |
     for i, (name, points) in enumerate(groups.items()):
         ax = axes[i] if panels else axes[0]
         ax.scatter([p[1] for p in points], [p[2] for p in points], color=colors[name], label=name or None, zorder=3)
-        for text, px, py in points:
-            if text:
-                ax.annotate(text, (px, py), textcoords="offset points", xytext=(4, 3), fontsize="x-small")
+        labelled = sorted((p for p in points if p[0]), key=lambda p: p[1])
+        for k, (text, px, py) in enumerate(labelled):  # neighbours alternate above and below their point
+            ax.annotate(text, (px, py), textcoords="offset points", xytext=(4, 3 if k % 2 == 0 else -10),
+                        fontsize="x-small")
         shown = fronts if panels else {name: fronts[name]}
         for other, front in shown.items():
             if front:

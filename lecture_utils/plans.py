@@ -77,7 +77,7 @@ def lesson09_profile_plan(profile: str) -> dict[str, list[Condition]]:
 # part), validated on the 500 held-out images per class, the whole test split once at the end, 4 epochs
 # of the recommended recipe, batch 64 (PLAN_BATCH: 312 steps; batch 192 would give 104, and MobileNet v1
 # 1.0 at 28 px ended at 0.66 after them, 0.71 after 312). The ablation at width 0.35 and 20 px, five
-# variants x 3 seeds. That is what the 2-core CPU allows: a condition takes 1-2.5 minutes of one core.
+# variants x 3 seeds. That is what the 2-core CPU allows: a condition takes 20 s to 2.5 min of one core.
 REFERENCE_09_EPOCHS = 4
 REFERENCE_09_PER_CLASS = 500
 REFERENCE_09_ABLATION_RESOLUTION = 20

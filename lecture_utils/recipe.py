@@ -14,8 +14,8 @@ import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-__all__ = ["Recipe", "COURSE", "RECOMMENDED", "RECIPES", "recipe_for", "NO_NORM_MODELS", "OPTIMIZERS", "SCHEDULES", "RECIPE_FIELDS",
-           "add_recipe_arguments", "recipe_changes"]
+__all__ = ["Recipe", "COURSE", "RECOMMENDED", "RECIPES", "recipe_for", "NO_NORM_MODELS", "OPTIMIZERS", "SCHEDULES",
+           "RECIPE_FIELDS", "add_recipe_arguments", "recipe_changes"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "onecycle", "cosine")
@@ -150,6 +150,8 @@ NO_NORM_LR_FACTOR = 0.1
 def recipe_for(model: str, recipe: Recipe = RECOMMENDED) -> Recipe:
     """`recipe` for the network `model` names: its peak rate times NO_NORM_LR_FACTOR for a network without batch norm."""
     return replace(recipe, lr=recipe.lr * NO_NORM_LR_FACTOR) if model in NO_NORM_MODELS else recipe
+
+
 RECIPE_FIELDS = tuple(f.name for f in fields(Recipe))
 
 

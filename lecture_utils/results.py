@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lecture_utils.conditions import KEY_FIELDS, condition_key, has_width
+from lecture_utils.conditions import KEY_FIELDS, Condition, condition_key, has_width
 from lecture_utils.plans import lessons_reference_plan
 from lecture_utils.store import load_results, merge_results
 
@@ -32,6 +32,7 @@ __all__ = [
     "compare",
     "load_linear_baseline",
     "lesson_reference",
+    "lesson_key",
     "describe",
     "images_per_second",
     "best",
@@ -165,6 +166,11 @@ def compare(records: Sequence[dict], variants: Sequence[str], baseline: str = "m
 AUGMENT_WORDS = {"none": "no augmentation", "light": "light augmentation", "course": "the course's augmentation"}
 
 
+def lesson_key(lesson: str | int) -> str:
+    """A lesson's two-digit key: ``4``, ``"4"`` and ``"04"`` give ``"04"``; other text is kept as it is."""
+    return f"{int(lesson):02d}" if str(lesson).isdigit() else str(lesson)
+
+
 def lesson_reference(lesson: str, folder: str | Path | None = None) -> list[dict]:
     """Lesson `lesson`'s stored reference records (``data/reference/lessons.jsonl``), in plan order.
 
@@ -172,7 +178,7 @@ def lesson_reference(lesson: str, folder: str | Path | None = None) -> list[dict
     ``plans.LESSON_REFERENCE``). A condition missing from the file raises ValueError with the command.
     """
     plan = lessons_reference_plan()
-    key = f"{int(lesson):02d}" if str(lesson).isdigit() else str(lesson)
+    key = lesson_key(lesson)
     if key not in plan:
         raise ValueError(f"no reference run for lesson {lesson!r}; lessons with one: {', '.join(sorted(plan))}")
     by_key = {condition_key(r): r for r in load_reference("lessons", folder)}
@@ -193,8 +199,6 @@ def images_per_second(record: dict) -> float:
 
 def describe(record: dict) -> str:
     """One line: what was trained, how (its recipe and validation split), and what it reached."""
-    from lecture_utils.conditions import Condition
-
     per_class = int(record["train_images"]) // int(record["num_classes"])
     width = f" x{record['width']:g}" if has_width(record["model"]) else ""
     condition = Condition.from_record(record)

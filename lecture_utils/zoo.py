@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from lecture_utils.conditions import condition_key, has_width
-from lecture_utils.results import images_per_second, load_linear_baseline, load_reference
+from lecture_utils.plans import ZOO, ZOO_EPOCHS, ZOO_PER_CLASS, zoo_plan
+from lecture_utils.results import (describe, images_per_second, lesson_key, lesson_reference, load_linear_baseline,
+                                   load_reference)
 
 __all__ = ["PUBLISHED", "ZooRow", "zoo_rows", "lesson_zoo", "zoo_table", "ceiling", "versus_baseline",
            "Difference", "lesson_report", "main"]
@@ -86,7 +88,6 @@ def zoo_rows(records: Sequence[dict] | None = None, folder: str | Path | None = 
 
     A plan entry without all of its records raises ValueError with the command that makes them.
     """
-    from lecture_utils.plans import ZOO, ZOO_EPOCHS, ZOO_PER_CLASS, zoo_plan
     if records is None:
         records = load_reference("zoo", folder)
     by_key = {condition_key(r): r for r in records}
@@ -111,7 +112,7 @@ def zoo_rows(records: Sequence[dict] | None = None, folder: str | Path | None = 
 
 def lesson_zoo(lesson: str, rows: Sequence[ZooRow] | None = None) -> list[ZooRow]:
     """The rows of lesson `lesson` (``"04"`` or 4), its own network first."""
-    key = f"{int(lesson):02d}" if str(lesson).isdigit() else str(lesson)
+    key = lesson_key(lesson)
     rows = zoo_rows() if rows is None else rows
     found = [r for r in rows if r.lesson == key]
     if not found:
@@ -150,8 +151,9 @@ def ceiling(rows: Sequence[ZooRow] | None = None, model: str = "mobilenet_v2", w
     epoch) or ``test_acc``.
     """
     rows = zoo_rows() if rows is None else rows
-    pair = sorted((r for r in rows if r.model == model and r.width == width and r.per_class == max(
-        x.per_class for x in rows)), key=lambda r: r.resolution)
+    budget = max(r.per_class for r in rows)
+    pair = sorted((r for r in rows if r.model == model and r.width == width and r.per_class == budget),
+                  key=lambda r: r.resolution)
     if len(pair) < 2:
         raise ValueError(f"the zoo has {model} x{width:g} at fewer than two resolutions")
     low, high = pair[0], pair[-1]
@@ -170,8 +172,6 @@ def _row_line(r: ZooRow) -> str:
 
 def _same_images_baseline() -> float | None:
     """The linear baseline fitted on the zoo's own training images (test accuracy), or None if not stored."""
-    from lecture_utils.plans import ZOO_PER_CLASS
-
     try:
         return float(load_linear_baseline(per_class=ZOO_PER_CLASS)["val_acc"])
     except FileNotFoundError:
@@ -184,12 +184,9 @@ def lesson_report(lesson: str, rows: Sequence[ZooRow] | None = None, baseline: f
     "Before" is the lesson's stored run with the course's recipe (``results.lesson_reference``), validated
     on the test split. Lesson 02 (VGG16) has no row: the text says so and shows ResNet-18's.
     """
-    from lecture_utils.plans import ZOO_EPOCHS, ZOO_PER_CLASS
-    from lecture_utils.results import describe, lesson_reference
-
     rows = zoo_rows() if rows is None else rows
     baseline = load_linear_baseline()["val_acc"] if baseline is None else baseline
-    key = f"{int(lesson):02d}" if str(lesson).isdigit() else str(lesson)
+    key = lesson_key(lesson)
     small = next(r for r in rows if r.model == "small_cnn")
     lines = [f"the zoo: the recommended recipe, {ZOO_PER_CLASS:,} training images per class, {ZOO_EPOCHS} epochs, "
              f"validated on {small.records[0]['val_images']:,} held-out images, tested once on "
@@ -228,7 +225,7 @@ def zoo_table(rows: Sequence[ZooRow] | None = None, baseline: float | None = Non
         lines.append(f"{r.lesson:<6} {r.name:<20} {r.resolution:>3} {r.params / 1e6:>6.2f}M {r.macs / 1e6:>6.1f}M "
                      f"{r.per_class:>7,} {r.epochs:>2} {r.seeds:>5} {r.val_acc:>7.3f} +-{r.val_se:.3f}{star:1} "
                      f"{r.test_acc:>6.3f} +-{r.test_se:.3f}{star:1} {r.train_acc:>5.3f} {r.images_per_s:>5.0f}"
-                     + ("" if r.equal_budget else "  (half the images: the CPU's budget)"))
+                     + ("" if r.equal_budget else "  (not the zoo's common budget)"))
     lines.append("+-: standard error of the mean over the seeds; * one seed: the binomial error of the split only")
     if baseline is not None:
         lines.append(f"linear baseline (softmax regression on raw pixels, all 60,000 training images): test {baseline:.3f}")

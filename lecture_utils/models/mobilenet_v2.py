@@ -29,7 +29,7 @@ A third switch, not part of C_MobileNetV2, separates what the first one does:
 All off is MobileNetV2, parameter for parameter. ``create_model("c_mobilenet_v2")`` turns
 both on; lesson 09's ablation turns one on at a time, for example
 ``create_model("c_mobilenet_v2", leaky_after_add=True, projection_shortcut=False)``
-(``create_model("mobilenet_v2", ...)`` accepts the same two switches, both off by default).
+(``create_model("mobilenet_v2", ...)`` accepts the same switches and ``leaky_on_branch``, all off by default).
 
 Sizes below are for a 224x224 input.
 """

@@ -82,13 +82,23 @@ reference-zoo: reference-zoo-worker1 reference-zoo-worker2
 reference-zoo-worker1 reference-zoo-worker2: setup
 	$(SWEEP) plan zoo --out $(REF)/zoo.jsonl $(RUN_ARGS)
 
+# The zoo at the CPU's real scale (lecture_utils.plans.SCALE_ZOO): the same networks, recipe and held-out
+# protocol on the whole training split less its held-out part, 3 epochs, batch 128; cheapest first, VGG16_bn
+# last. About 6 hours of one core in all: `make -j2 reference-zoo-scale` starts two workers that share the
+# file, one compute thread each; rerun it to resume.
+.PHONY: reference-zoo-scale reference-zoo-scale-worker1 reference-zoo-scale-worker2
+reference-zoo-scale: reference-zoo-scale-worker1 reference-zoo-scale-worker2
+
+reference-zoo-scale-worker1 reference-zoo-scale-worker2: setup
+	$(SWEEP) plan zoo-scale --out $(REF)/zoo-scale.jsonl $(RUN_ARGS)
+
 REF_09 := $(REF)/lesson09-grid.jsonl $(REF)/lesson09-ablation.jsonl $(REF)/lesson09-augment.jsonl
 .PHONY: reference-lessons-worker1 reference-lessons-worker2 reference-09 $(REF_09)
 
 reference-09: $(REF_09)
 
 # grid: 3 models x 4 widths x 5 resolutions (28 px down to 12 px) and the two-convolution baseline (3 seeds);
-# ablation: C_MobileNetV2's two changes one at a time and a LeakyReLU on the residual branch, 3 seeds; augment: the course's augmentation and none against light, 3 seeds. Each file holds what
+# ablation: C_MobileNetV2's two changes one at a time and a LeakyReLU on the residual branch, 5 seeds; augment: the course's augmentation and none against light, 3 seeds. Each file holds what
 # its part adds to the parts before it.
 $(REF_09): $(REF)/lesson09-%.jsonl: setup
 	$(SWEEP) plan lesson09 --profile reference --part $* --out $@ $(RUN_ARGS)

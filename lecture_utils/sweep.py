@@ -291,7 +291,7 @@ def _parser() -> argparse.ArgumentParser:
         "Run every condition of lesson 09 (grid, ablation, augmentation comparison), or one --part of it, "
         "into one file, resumably: the file lesson 09 reads (runs/09_sweep_full.jsonl for the full profile); "
         "or, with 'lessons --profile reference', the reference runs of lessons 01-08."))
-    plan.add_argument("lesson", choices=["lesson09", "lessons", "zoo", "gpu-reference", "recipe-choice"])
+    plan.add_argument("lesson", choices=["lesson09", "lessons", "zoo", "zoo-scale", "gpu-reference", "recipe-choice"])
     plan.add_argument("--profile", choices=["full", "reference"], default="full",
                       help="full: the course's resolutions on the full data set (GPU); reference: the stored CPU "
                       "run of data/reference/ (default: %(default)s)")
@@ -329,7 +329,7 @@ def _named_conditions(args: argparse.Namespace) -> list[Condition]:
                            subset=args.subset, seed=args.seed, augment=args.augment)
         return shard_grid(grid, *parse_shard(args.shard)) if args.shard else grid
     named = {"gpu-reference": gpu_reference_conditions, "recipe-choice": recipe_choice_plan,
-             "zoo": lambda: [c for _, c in zoo_plan()]}
+             "zoo": lambda: [c for _, c in zoo_plan()], "zoo-scale": lambda: [c for _, c in zoo_plan("zoo-scale")]}
     if args.lesson in named:
         return named[args.lesson]()
     if args.lesson == "lessons":

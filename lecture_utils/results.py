@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lecture_utils import stats
 from lecture_utils.conditions import KEY_FIELDS, Condition, condition_key, has_width
 from lecture_utils.plans import lessons_reference_plan
 from lecture_utils.store import load_results, merge_results
@@ -45,9 +46,12 @@ PAIR_FIELDS = tuple(f for f in KEY_FIELDS if f != "model")
 
 
 def reference_files(name: str, folder: str | Path | None = None) -> list[Path]:
-    """The files of reference run `name` (``<name>-*.jsonl`` or ``<name>.jsonl``), sorted."""
+    """The files of reference run `name`: ``<name>.jsonl`` if it exists, else ``<name>-*.jsonl`` sorted.
+
+    (``zoo`` is ``zoo.jsonl`` alone, not also ``zoo-scale.jsonl``; ``lesson09`` is its three part files.)
+    """
     folder = Path(folder) if folder is not None else REFERENCE_DIR
-    files = sorted(folder.glob(f"{name}-*.jsonl")) + sorted(folder.glob(f"{name}.jsonl"))
+    files = [folder / f"{name}.jsonl"] if (folder / f"{name}.jsonl").is_file() else sorted(folder.glob(f"{name}-*.jsonl"))
     if not files:
         raise FileNotFoundError(
             f"no reference results named {name!r} in {folder} (expected {name}-*.jsonl); "
@@ -107,7 +111,11 @@ def provenance(records: Sequence[dict]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A variant against a baseline over matched pairs: mean difference, its error, and what it says."""
+    """A variant against a baseline over matched pairs: mean difference, its error, and what it says.
+
+    `half` is the 95 % interval's half-width (Student's t on n - 1 df, :mod:`lecture_utils.stats`); the
+    verdict names a direction only when that interval excludes zero.
+    """
 
     variant: str
     baseline: str
@@ -116,6 +124,22 @@ class Comparison:
     se: float
     agree: int  # pairs whose difference has the sign of the mean
     verdict: str
+    half: float = math.inf
+    p: float = 1.0
+
+    @classmethod
+    def of(cls, variant: str, baseline: str, diffs: Sequence[float]) -> "Comparison":
+        """The comparison of the paired differences `diffs` (variant - baseline)."""
+        d = stats.paired(diffs, [0.0] * len(diffs), f"{variant} - {baseline}")
+        se = d.se if math.isfinite(d.se) else math.inf
+        agree = sum((x > 0) == (d.mean > 0) and x != 0 for x in diffs)
+        return cls(variant, baseline, d.n, d.mean, se, agree,
+                   d.verdict(neither="no difference this run can resolve at 95 %"), d.half_width, d.p)
+
+    def points(self) -> str:
+        """``+5.5 +- 6.2 points (95 %, p = 0.03)``."""
+        half = "inf" if math.isinf(self.half) else f"{100 * self.half:.1f}"
+        return f"{100 * self.mean:+.1f} +- {half} points (95 %, p = {self.p:.2g})"
 
 
 def _pair_key(record: dict) -> tuple:
@@ -135,31 +159,15 @@ def compare(records: Sequence[dict], variants: Sequence[str], baseline: str = "m
             key: str = "val_acc") -> list[Comparison]:
     """One :class:`Comparison` per variant: mean paired difference to `baseline` and its verdict.
 
-    The standard error is the larger of the pairs' spread (std / sqrt(n)) and the binomial error of
-    a difference of two accuracies measured on the validation images (sqrt(2 p (1 - p) / N) / sqrt(n)).
-    The verdict needs the mean to be more than two standard errors away from zero.
+    The error is the pairs' spread (std / sqrt(n)); the verdict names a direction only when the 95 %
+    interval (Student's t, n - 1 degrees of freedom) excludes zero.
     """
     out = []
     for variant in variants:
         pairs = paired_differences(records, variant, baseline, key)
         if not pairs:
             raise ValueError(f"no condition has both {variant!r} and {baseline!r}")
-        diffs = [d for _, d in pairs]
-        n = len(diffs)
-        mean = sum(diffs) / n
-        spread = statistics.stdev(diffs) / math.sqrt(n) if n > 1 else 0.0
-        p = sum(final(r, key) for r, _ in pairs) / n
-        images = min(int(r.get("val_images") or 0) for r, _ in pairs) or 1
-        binomial = math.sqrt(2 * p * (1 - p) / images) / math.sqrt(n)
-        se = max(spread, binomial)
-        agree = sum((d > 0) == (mean > 0) and d != 0 for d in diffs)
-        if mean < -2 * se:
-            verdict = "costs accuracy"
-        elif mean > 2 * se:
-            verdict = "adds accuracy"
-        else:
-            verdict = "no difference this run can resolve"
-        out.append(Comparison(variant, baseline, n, mean, se, agree, verdict))
+        out.append(Comparison.of(variant, baseline, [d for _, d in pairs]))
     return out
 
 
@@ -245,7 +253,7 @@ def recipe_choice(records: Sequence[dict], baseline: str = "course", variant: st
     """`variant`'s recipe against `baseline`'s on the same network, seed and data: per network and over all pairs.
 
     `key` is ``val_acc`` (the held-out split's, last epoch: what the choice reads) or ``test_acc`` (reported).
-    The standard error is the pairs' spread (std / sqrt(n)); the verdict needs the mean beyond two of them.
+    The error is the pairs' spread (std / sqrt(n)); the verdict needs the 95 % interval (Student's t) to exclude zero.
     """
     from lecture_utils.conditions import Condition
     from lecture_utils.recipe import RECIPES
@@ -268,12 +276,7 @@ def recipe_choice(records: Sequence[dict], baseline: str = "course", variant: st
     diffs["all"] = [d for name in list(diffs) for d in diffs[name]]
     out = {}
     for name, ds in diffs.items():
-        mean = sum(ds) / len(ds)
-        se = statistics.stdev(ds) / math.sqrt(len(ds)) if len(ds) > 1 else float("inf")
-        verdict = ("adds accuracy" if mean > 2 * se else "costs accuracy" if mean < -2 * se
-                   else "no difference this run can resolve")
-        agree = sum((d > 0) == (mean > 0) and d != 0 for d in ds)
-        out[name] = Comparison(variant, baseline, len(ds), mean, se, agree, verdict)
+        out[name] = Comparison.of(variant, baseline, ds)
     return out
 
 
@@ -288,8 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for key, what in (("val_acc", "held-out validation, last epoch (the choice)"), ("test_acc", "test (reported)")):
             print(f"recommended - course, {what}:")
             for name, c in recipe_choice(records, key=key).items():
-                print(f"  {name:<16} {100 * c.mean:+.2f} +- {100 * c.se:.2f} points over {c.n} seed(s), "
-                      f"{c.agree} of {c.n} the same sign: {c.verdict}")
+                print(f"  {name:<16} {100 * c.mean:+.2f} points, SE {100 * c.se:.2f}, 95 % interval +- "
+                      f"{100 * c.half:.2f} over {c.n} seed(s), p = {c.p:.2g}: {c.verdict}")
         return 0
 
     parser = argparse.ArgumentParser(prog="python -m lecture_utils.results",

@@ -1,11 +1,14 @@
 """The zoo table: lessons 01-08's networks on equal terms, with their baselines and published numbers.
 
-The records are ``data/reference/zoo.jsonl`` (``make -j2 reference-zoo``: ``plans.ZOO``, the
-recommended recipe, validated on the held-out split, tested once). A row is one entry of
-``plans.ZOO``: its seeds averaged, with the standard error of the mean over the seeds (std /
-sqrt(n)); a row of one seed has only the binomial error of its test images (sqrt(p (1 - p) / n)),
-which leaves out the seed-to-seed spread and is marked so. ``python -m lecture_utils.zoo`` prints
-the table.
+Two zoos, one protocol (the recommended recipe, validated on the held-out split, tested once):
+``zoo`` (``data/reference/zoo.jsonl``, ``make -j2 reference-zoo``: ``plans.ZOO``, 1,000 training
+images per class, 5 epochs) and ``zoo-scale`` (``data/reference/zoo-scale.jsonl``, ``make -j2
+reference-zoo-scale``: ``plans.SCALE_ZOO``, the whole training split less its held-out part, 3 epochs).
+A row is one entry of the plan: its seeds averaged, with the standard error of the mean over the
+seeds (std / sqrt(n), n - 1 degrees of freedom); a row of one seed takes the seed-to-seed spread
+pooled over the seeded rows of its zoo (:func:`lecture_utils.stats.pooled_sd`), and is marked so.
+Verdicts are 95 % ones (:mod:`lecture_utils.stats`). ``python -m lecture_utils.zoo [zoo-scale]``
+prints the table.
 """
 
 from __future__ import annotations
@@ -17,13 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lecture_utils import stats
 from lecture_utils.conditions import condition_key, has_width
-from lecture_utils.plans import ZOO, ZOO_EPOCHS, ZOO_PER_CLASS, zoo_plan
+from lecture_utils.plans import ZOO_PER_CLASS, ZOOS, zoo_plan
 from lecture_utils.results import (describe, images_per_second, lesson_key, lesson_reference, load_linear_baseline,
                                    load_reference)
 
 __all__ = ["PUBLISHED", "ZooRow", "zoo_rows", "lesson_zoo", "zoo_table", "ceiling", "versus_baseline",
-           "Difference", "lesson_report", "main"]
+           "versus_small_cnn", "lesson_report", "main"]
 
 # Test accuracy on Fashion-MNIST from the data set's own benchmark table (the zalandoresearch/fashion-mnist
 # README, "Benchmark"; numbers as submitted, not re-run there): (classifier, preprocessing and augmentation,
@@ -57,12 +61,13 @@ class ZooRow:
     val_acc: float  # held-out split, last epoch
     val_se: float
     test_acc: float  # the official test split, once
-    test_se: float
+    test_se: float  # over the seeds, or the pooled seed term for one seed
+    test_df: float  # degrees of freedom of test_se
     train_acc: float  # last epoch
     params: int
     macs: int
     images_per_s: float  # training, one thread, median epoch
-    equal_budget: bool  # the zoo's common budget (plans.ZOO_PER_CLASS images per class, plans.ZOO_EPOCHS)
+    equal_budget: bool  # the zoo's common budget (its table's images per class and epochs)
     records: tuple = ()
 
     @property
@@ -72,42 +77,57 @@ class ZooRow:
 
     @property
     def se_from_seeds(self) -> bool:
-        """Whether the errors come from the seeds' spread (more than one seed) or the binomial error alone."""
+        """Whether the errors come from the row's own seeds (more than one) or the spread pooled over other rows."""
         return self.seeds > 1
 
-
-def _mean_se(values: Sequence[float], images: int) -> tuple[float, float]:
-    mean = statistics.fmean(values)
-    if len(values) > 1:
-        return mean, statistics.stdev(values) / math.sqrt(len(values))
-    return mean, math.sqrt(mean * (1 - mean) / images)
+    def tests(self) -> list[float]:
+        """The test accuracy of each seed."""
+        return [float(r["test_acc"]) for r in self.records]
 
 
-def zoo_rows(records: Sequence[dict] | None = None, folder: str | Path | None = None) -> list[ZooRow]:
-    """The zoo's rows in ``plans.ZOO``'s order (records: default the stored ``zoo.jsonl``).
+def zoo_rows(records: Sequence[dict] | None = None, folder: str | Path | None = None,
+             name: str = "zoo") -> list[ZooRow]:
+    """The rows of zoo `name` (zoo, zoo-scale) in its plan's order (records: default the stored file).
 
     A plan entry without all of its records raises ValueError with the command that makes them.
     """
+    table, epochs, file = ZOOS[name] if name in ZOOS else zoo_plan(name)  # zoo_plan names the allowed zoos
     if records is None:
-        records = load_reference("zoo", folder)
+        records = load_reference(file, folder)
     by_key = {condition_key(r): r for r in records}
-    plan = zoo_plan()
+    plan = zoo_plan(name)
     missing = [c.label() for _, c in plan if c.key not in by_key]
     if missing:
-        raise ValueError(f"the zoo's records lack {len(missing)} condition(s) ({', '.join(missing[:3])}...); make "
-                         "them with `make -j2 reference-zoo` (python -m lecture_utils.sweep plan zoo)")
+        raise ValueError(f"the {name} records lack {len(missing)} condition(s) ({', '.join(missing[:3])}...); make "
+                         f"them with `make -j2 reference-{name}` (python -m lecture_utils.sweep plan {name})")
+    groups = []
+    for lesson, model, width, resolution, per_class, seeds in table:
+        groups.append([by_key[c.key] for les, c in plan if les == lesson and c.model == model and c.width == width
+                       and c.resolution == resolution and c.subset == (None if per_class is None else (per_class, None))])
+    seeded = [g for g in groups if len(g) > 1]
+    pooled = {key: stats.pooled_sd([[float(_value(r, key)) for r in g] for g in seeded]) if seeded else None
+              for key in ("val_acc", "test_acc")}
     rows = []
-    for lesson, model, width, resolution, per_class, seeds in ZOO:
-        recs = [by_key[c.key] for les, c in plan if les == lesson and c.model == model and c.width == width
-                and c.resolution == resolution and c.subset[0] == per_class]
-        val, val_se = _mean_se([float(r["val_acc"][-1]) for r in recs], int(recs[0]["val_images"]))
-        test, test_se = _mean_se([float(r["test_acc"]) for r in recs], int(recs[0]["test_images"]))
-        rows.append(ZooRow(lesson, recs[0]["model"], float(width), int(resolution), int(per_class),
-                           int(recs[0]["epochs"]), len(recs), val, val_se, test, test_se,
+    for (lesson, model, width, resolution, per_class, seeds), recs in zip(table, groups):
+        errors = {}
+        for key in ("val_acc", "test_acc"):
+            mean, se = stats.mean_se([_value(r, key) for r in recs])
+            df = len(recs) - 1.0
+            if len(recs) == 1:
+                se, df = pooled[key] if pooled[key] is not None else (math.nan, 0.0)
+            errors[key] = (mean, se, df)
+        rows.append(ZooRow(lesson, recs[0]["model"], float(width), int(resolution), per_class or 0,
+                           int(recs[0]["epochs"]), len(recs), errors["val_acc"][0], errors["val_acc"][1],
+                           errors["test_acc"][0], errors["test_acc"][1], errors["test_acc"][2],
                            statistics.fmean(float(r["train_acc"][-1]) for r in recs), int(recs[0]["params"]),
                            int(recs[0]["macs"]), statistics.median(images_per_second(r) for r in recs),
-                           per_class == ZOO_PER_CLASS and int(recs[0]["epochs"]) == ZOO_EPOCHS, tuple(recs)))
+                           int(recs[0]["epochs"]) == epochs, tuple(recs)))
     return rows
+
+
+def _value(record: dict, key: str) -> float:
+    """The record's test accuracy, or its last epoch's held-out accuracy."""
+    return float(record["test_acc"]) if key == "test_acc" else float(record[key][-1])
 
 
 def lesson_zoo(lesson: str, rows: Sequence[ZooRow] | None = None) -> list[ZooRow]:
@@ -121,34 +141,27 @@ def lesson_zoo(lesson: str, rows: Sequence[ZooRow] | None = None) -> list[ZooRow
     return found
 
 
-@dataclass(frozen=True)
-class Difference:
-    """a - b in accuracy, its standard error, and whether it exceeds two of them."""
-
-    what: str
-    diff: float
-    se: float
-
-    @property
-    def verdict(self) -> str:
-        if self.diff > 2 * self.se:
-            return "above by more than 2 SE"
-        if self.diff < -2 * self.se:
-            return "below by more than 2 SE"
-        return "within 2 SE"
+WORDS = ("above at 95 %", "below at 95 %", "not resolved at 95 %")
 
 
-def versus_baseline(row: ZooRow, baseline: float) -> Difference:
+def versus_baseline(row: ZooRow, baseline: float) -> stats.Difference:
     """`row`'s test accuracy against the linear baseline's (a fixed number: its own error left out)."""
-    return Difference(f"{row.name} at {row.resolution} px - linear baseline", row.test_acc - baseline, row.test_se)
+    what = f"{row.name} at {row.resolution} px - linear baseline"
+    return stats.Difference(what, row.test_acc - baseline, row.test_se, row.seeds, row.test_df)
+
+
+def versus_small_cnn(row: ZooRow, small: ZooRow) -> stats.Difference:
+    """`row`'s test accuracy against the two-convolution CNN's on the same terms (Welch over their seeds)."""
+    pooled = (row.test_se, row.test_df) if row.seeds == 1 else None
+    return stats.unpaired(row.tests(), small.tests(), f"{row.name} - small CNN", pooled=pooled)
 
 
 def ceiling(rows: Sequence[ZooRow] | None = None, model: str = "mobilenet_v2", width: float = 0.5,
-            key: str = "val_acc") -> tuple[ZooRow, ZooRow, Difference]:
+            key: str = "val_acc") -> tuple[ZooRow, ZooRow, stats.Difference]:
     """The resolution ceiling: `model` at its larger and smaller resolution, and their paired difference.
 
-    Pairs by seed; the error is the pairs' spread (std / sqrt(n)). `key`: ``val_acc`` (held-out, last
-    epoch) or ``test_acc``.
+    Pairs by seed; the error is the pairs' spread (std / sqrt(n), n - 1 df). `key`: ``val_acc`` (held-out,
+    last epoch) or ``test_acc``.
     """
     rows = zoo_rows() if rows is None else rows
     budget = max(r.per_class for r in rows)
@@ -157,59 +170,67 @@ def ceiling(rows: Sequence[ZooRow] | None = None, model: str = "mobilenet_v2", w
     if len(pair) < 2:
         raise ValueError(f"the zoo has {model} x{width:g} at fewer than two resolutions")
     low, high = pair[0], pair[-1]
-    value = (lambda r: float(r["val_acc"][-1])) if key == "val_acc" else (lambda r: float(r["test_acc"]))
-    lows = {int(r["seed"]): value(r) for r in low.records}
-    diffs = [value(r) - lows[int(r["seed"])] for r in high.records if int(r["seed"]) in lows]
-    se = statistics.stdev(diffs) / math.sqrt(len(diffs)) if len(diffs) > 1 else float("inf")
-    return high, low, Difference(f"{high.name}: {high.resolution} px - {low.resolution} px", statistics.fmean(diffs), se)
+    lows = {int(r["seed"]): _value(r, key) for r in low.records}
+    highs = [(lows[int(r["seed"])], _value(r, key)) for r in high.records if int(r["seed"]) in lows]
+    diff = stats.paired([h for _, h in highs], [lo for lo, _ in highs],
+                        f"{high.name}: {high.resolution} px - {low.resolution} px")
+    return high, low, diff
 
 
 def _row_line(r: ZooRow) -> str:
-    errors = f"{r.seeds} seeds: mean +- standard error" if r.se_from_seeds else "1 seed: +- the binomial error only"
+    errors = (f"{r.seeds} seeds: mean +- standard error" if r.se_from_seeds
+              else f"1 seed: +- the seed spread pooled over the seeded rows, {r.test_df:.3g} df")
     return (f"{r.name} at {r.resolution} px ({errors}): held-out {r.val_acc:.3f} +- {r.val_se:.3f}, test "
             f"{r.test_acc:.3f} +- {r.test_se:.3f}; training {r.train_acc:.3f}")
 
 
-def _same_images_baseline() -> float | None:
-    """The linear baseline fitted on the zoo's own training images (test accuracy), or None if not stored."""
+def _same_images_baseline(per_class: int = ZOO_PER_CLASS) -> float | None:
+    """The linear baseline fitted on `per_class` training images per class (test accuracy), or None if not stored."""
     try:
-        return float(load_linear_baseline(per_class=ZOO_PER_CLASS)["val_acc"])
+        return float(load_linear_baseline(per_class=per_class)["val_acc"])
     except FileNotFoundError:
         return None
+
+
+def _budget(rows: Sequence[ZooRow]) -> str:
+    first = rows[0].records[0]
+    images = "the whole training split less its held-out part" if not rows[0].per_class else \
+        f"{rows[0].per_class:,} training images per class"
+    return (f"the recommended recipe, {images} ({int(first['train_images']):,} images), {first['epochs']} epochs, "
+            f"validated on {int(first['val_images']):,} held-out images, tested once on "
+            f"{int(first['test_images']):,} test images")
 
 
 def lesson_report(lesson: str, rows: Sequence[ZooRow] | None = None, baseline: float | None = None) -> str:
     """What the zoo says about lesson `lesson`'s network: its rows, the linear baseline, the small CNN, before.
 
-    "Before" is the lesson's stored run with the course's recipe (``results.lesson_reference``), validated
-    on the test split. Lesson 02 (VGG16) has no row: the text says so and shows ResNet-18's.
+    Every difference is printed with its 95 % interval (Student's t) and a word only where that interval
+    excludes zero. "Before" is the lesson's stored run with the course's recipe (``results.lesson_reference``),
+    validated on the test split. A lesson without a row (VGG16 in the 1,000-per-class zoo) shows ResNet-18's.
     """
     rows = zoo_rows() if rows is None else rows
     baseline = load_linear_baseline()["val_acc"] if baseline is None else baseline
     key = lesson_key(lesson)
     small = next(r for r in rows if r.model == "small_cnn")
-    lines = [f"the zoo: the recommended recipe, {ZOO_PER_CLASS:,} training images per class, {ZOO_EPOCHS} epochs, "
-             f"validated on {small.records[0]['val_images']:,} held-out images, tested once on "
-             f"{small.records[0]['test_images']:,} test images"]
+    lines = [f"the zoo: {_budget(rows)}"]
     own = [r for r in rows if r.lesson == key]
     if not own:
-        lines.append(f"lesson {key}'s network has no row of the CPU zoo (plans.ZOO says why); ResNet-18 on these terms:")
+        lines.append(f"lesson {key}'s network has no row of this zoo (plans.ZOO says why); ResNet-18 on these terms:")
         own = [r for r in rows if r.model == "resnet18"]
-    same = _same_images_baseline()
+    same = _same_images_baseline(rows[0].per_class) if rows[0].per_class else None
     for r in own:
         lines.append("  " + _row_line(r))
         vs = versus_baseline(r, baseline)
-        cnn = Difference("", r.test_acc - small.test_acc, math.hypot(r.test_se, small.test_se))
-        lines.append(f"    test - linear baseline, all 60,000 images ({baseline:.3f}): {100 * vs.diff:+.1f} +- "
-                     f"{100 * vs.se:.1f} points, {vs.verdict}")
+        lines.append(f"    test - linear baseline, all 60,000 images ({baseline:.3f}): {vs.points()}, {vs.verdict(*WORDS)}")
         if same is not None:
             vs_same = versus_baseline(r, same)
-            lines.append(f"    test - linear baseline, the same {ZOO_PER_CLASS:,} images per class ({same:.3f}): "
-                         f"{100 * vs_same.diff:+.1f} +- {100 * vs_same.se:.1f} points, {vs_same.verdict}")
-        lines.append(f"    test - two-convolution CNN, the same terms ({small.test_acc:.3f}): {100 * cnn.diff:+.1f} +- "
-                     f"{100 * cnn.se:.1f} points, {cnn.verdict}")
-    with_record = [r for r in rows if r.lesson == key]
-    if with_record:
+            lines.append(f"    test - linear baseline, the same {r.per_class:,} images per class ({same:.3f}): "
+                         f"{vs_same.points()}, {vs_same.verdict(*WORDS)}")
+        if r is not small:
+            cnn = versus_small_cnn(r, small)
+            lines.append(f"    test - two-convolution CNN, the same terms ({small.test_acc:.3f}): {cnn.points()}, "
+                         f"{cnn.verdict(*WORDS)}")
+    if [r for r in rows if r.lesson == key]:
         before = lesson_reference(key)[0]
         lines.append(f"before, the course's recipe (validated on the test split): {describe(before)}")
     return "\n".join(lines)
@@ -222,31 +243,35 @@ def zoo_table(rows: Sequence[ZooRow] | None = None, baseline: float | None = Non
              f"{'seeds':>5} {'held-out val':>14} {'test':>14} {'train':>5} {'img/s':>5}"]
     for r in rows:
         star = "" if r.se_from_seeds else "*"
+        per_class = f"{r.per_class:>7,}" if r.per_class else f"{'all':>7}"
         lines.append(f"{r.lesson:<6} {r.name:<20} {r.resolution:>3} {r.params / 1e6:>6.2f}M {r.macs / 1e6:>6.1f}M "
-                     f"{r.per_class:>7,} {r.epochs:>2} {r.seeds:>5} {r.val_acc:>7.3f} +-{r.val_se:.3f}{star:1} "
+                     f"{per_class} {r.epochs:>2} {r.seeds:>5} {r.val_acc:>7.3f} +-{r.val_se:.3f}{star:1} "
                      f"{r.test_acc:>6.3f} +-{r.test_se:.3f}{star:1} {r.train_acc:>5.3f} {r.images_per_s:>5.0f}"
                      + ("" if r.equal_budget else "  (not the zoo's common budget)"))
-    lines.append("+-: standard error of the mean over the seeds; * one seed: the binomial error of the split only")
+    lines.append("+-: standard error of the mean over the seeds; * one seed: the seed-to-seed spread pooled over the "
+                 "seeded rows")
     if baseline is not None:
         lines.append(f"linear baseline (softmax regression on raw pixels, all 60,000 training images): test {baseline:.3f}")
-        same = _same_images_baseline()
+        same = _same_images_baseline(rows[0].per_class) if rows[0].per_class else None
         if same is not None:
-            lines.append(f"linear baseline fitted on the zoo's own 1,000 training images per class: test {same:.3f}")
+            lines.append(f"linear baseline fitted on the zoo's own {rows[0].per_class:,} training images per class: "
+                         f"test {same:.3f}")
     lines.append("published (Fashion-MNIST benchmark table, test accuracy, full training split, trained to convergence):")
     lines += [f"  {acc:.3f}  {name} (preprocessing: {prep})" for name, prep, acc in PUBLISHED]
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lecture_utils.zoo``: the zoo table of the stored records."""
+    """``python -m lecture_utils.zoo [zoo|zoo-scale]``: the zoo table of the stored records."""
     import sys
 
-    if list(sys.argv[1:] if argv is None else argv):
-        print("usage: python -m lecture_utils.zoo (no arguments): the zoo table of data/reference/zoo.jsonl",
-              file=sys.stderr)
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) > 1 or (args and args[0] not in ZOOS):
+        print(f"usage: python -m lecture_utils.zoo [{'|'.join(ZOOS)}]: the table of data/reference/<zoo>.jsonl "
+              "(default: zoo)", file=sys.stderr)
         return 2
     try:
-        print(zoo_table(baseline=load_linear_baseline()["val_acc"]))
+        print(zoo_table(zoo_rows(name=args[0] if args else "zoo"), baseline=load_linear_baseline()["val_acc"]))
     except (ValueError, FileNotFoundError) as exc:
         print(f"python -m lecture_utils.zoo: error: {exc}", file=sys.stderr)
         return 2

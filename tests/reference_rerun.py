@@ -9,7 +9,6 @@ import pytest
 from lecture_utils import datasets
 from lecture_utils.conditions import Condition
 from lecture_utils.runner import TorchRunner
-from lecture_utils._util import cpu_name
 
 HAVE_RAW = all(datasets.find_fashion_mnist_raw(s) for s in ("train", "val"))
 needs_raw = pytest.mark.skipif(not HAVE_RAW, reason="needs the Fashion-MNIST raw files "
@@ -28,13 +27,14 @@ def assert_first_epoch_reproduces(stored: dict, tmp_path: Path) -> None:
                          batch_size=stored["batch_size"], device="cpu", threads=1, validation=cond.validation)
     with torch.random.fork_rng():
         live = runner(cond, tmp_path / "c.pt")
-    # Same data, seed, weights and batches. On the machine that made the reference (same CPU model, same
-    # torch, one thread, as recorded) the epoch repeats bit for bit (measured), so there nothing may
-    # differ: another seed moves the first epoch's train loss by 0.002-0.017. Elsewhere, other kernels
-    # round differently: two threads instead of one moved the train loss by 0.002, the train accuracy by
-    # 0.0015 and the val loss by 0.024 (measured), as much as another seed, so off that machine the test
-    # can only catch gross errors (a broken data path or model), with tolerances about five times those drifts.
-    same_machine = (stored["cpu"], stored["versions"]["torch"]) == (cpu_name(), torch.__version__)
-    tolerance = {"train_loss": 0.01, "train_acc": 0.01, "val_loss": 0.1, "val_acc": 0.01}
+    # Same data, seed, weights and batches. On the machine that made the reference the epoch repeats bit
+    # for bit (measured), but a record names its CPU only by its model string, and two machines of one
+    # name ("AMD EPYC (2 cores)") can run other kernels: measured on 2026-12-06, first-epoch drifts of a
+    # rerun on another machine reached train loss 0.040, train accuracy 0.015, validation loss 0.17 and
+    # validation accuracy 0.009 (as much as another seed or more). So the test can only catch gross errors
+    # (a broken data path or model: chance is a loss of 2.30 and an accuracy of 0.10), with tolerances about
+    # two and a half times those drifts, on every machine.
+    tolerance = {"train_loss": 0.1, "train_acc": 0.04, "val_loss": 0.4, "val_acc": 0.03}
+    drift = {key: abs(live[key][0] - stored[key][0]) for key in tolerance}
     for key, tol in tolerance.items():
-        assert live[key][0] == pytest.approx(stored[key][0], abs=1e-6 if same_machine else tol), key
+        assert drift[key] <= tol, (key, live[key][0], stored[key][0], drift)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 import pytest
 
@@ -32,9 +31,16 @@ def test_a_consistent_large_drop_costs_accuracy_and_noise_does_not():
     worse, same = results.compare(base + drop + noise, ["mobilenet_v2+leaky", "mobilenet_v2+proj"])
     assert worse.n == 12 and worse.mean == pytest.approx(-0.098) and worse.agree == 12
     assert worse.verdict == "costs accuracy"
-    # the binomial floor: sqrt(2 p (1 - p) / 10000) / sqrt(12) at p = 0.8 is 0.00163
-    assert same.se >= math.sqrt(2 * 0.8 * 0.2 / 10000) / math.sqrt(12) - 1e-9
-    assert same.verdict == "no difference this run can resolve"
+    assert abs(same.mean) < 0.002 and same.verdict == "no difference this run can resolve at 95 %"
+
+
+def test_three_pairs_two_standard_errors_apart_are_not_a_verdict():
+    # +6.9, +1.6, +8.0 points: mean 5.5, SE 2.0, t = 2.77 < t(0.975, 2 df) = 4.30
+    base = [_rec("mobilenet_v2", 0.35, 20, s, 0.50) for s in (0, 1, 2)]
+    proj = [_rec("mobilenet_v2+proj", 0.35, 20, s, 0.50 + d) for s, d in zip((0, 1, 2), (0.069, 0.016, 0.080))]
+    (c,) = results.compare(base + proj, ["mobilenet_v2+proj"])
+    assert c.mean > 2 * c.se and c.verdict == "no difference this run can resolve at 95 %"
+    assert c.half == pytest.approx(4.303 * c.se, rel=1e-3) and c.p == pytest.approx(0.11, abs=0.01)
 
 
 def test_pairs_match_on_the_learning_rate_too():

@@ -22,7 +22,7 @@ def fake_records(test_acc=None):
     return out
 
 
-def test_rows_average_the_seeds_with_their_standard_error_and_one_seed_has_the_binomial_error():
+def test_rows_average_the_seeds_with_their_standard_error_and_one_seed_borrows_the_pooled_seed_spread():
     rows = zoo.zoo_rows(fake_records())
     mnv1 = next(r for r in rows if r.model == "mobilenet_v1")
     assert mnv1.seeds == 3 and mnv1.test_acc == pytest.approx(0.82)
@@ -30,7 +30,8 @@ def test_rows_average_the_seeds_with_their_standard_error_and_one_seed_has_the_b
     assert mnv1.val_acc == pytest.approx(0.83) and mnv1.se_from_seeds
     resnet = next(r for r in rows if r.model == "resnet18")
     assert resnet.seeds == 1 and not resnet.se_from_seeds
-    assert resnet.test_se == pytest.approx(math.sqrt(0.8 * 0.2 / 10000))  # 0.004
+    # every seeded row of the fake zoo has a spread of 0.02 over 3 seeds: pooled, 0.02 on 4 rows x 2 = 8 df
+    assert resnet.test_se == pytest.approx(0.02) and resnet.test_df == 8
     assert resnet.images_per_s == pytest.approx(10000 / 20.0)  # the median epoch
     assert [r.lesson for r in rows] == [lesson for lesson, *_ in plans.ZOO]
 
@@ -46,28 +47,33 @@ def test_the_ceiling_pairs_the_seeds_of_one_network_at_two_resolutions():
     high, low, diff = zoo.ceiling(rows, key="test_acc")
     assert (high.resolution, low.resolution) == (64, 32)
     # differences 0.10, 0.09, 0.08: mean 0.09, std 0.01
-    assert diff.diff == pytest.approx(0.09) and diff.se == pytest.approx(0.01 / math.sqrt(3))
-    assert diff.verdict == "above by more than 2 SE"
+    assert diff.mean == pytest.approx(0.09) and diff.se == pytest.approx(0.01 / math.sqrt(3)) and diff.df == 2
+    assert diff.verdict(*zoo.WORDS) == "above at 95 %"  # t = 15.6 against 4.30
 
 
-def test_verdicts_need_two_standard_errors():
-    assert zoo.Difference("", 0.02, 0.009).verdict == "above by more than 2 SE"
-    assert zoo.Difference("", 0.02, 0.011).verdict == "within 2 SE"
-    assert zoo.Difference("", -0.03, 0.01).verdict == "below by more than 2 SE"
+def test_a_one_seed_row_two_pooled_errors_above_the_baseline_is_not_called_above():
+    rows = zoo.zoo_rows(fake_records(lambda c: 0.89 if c.model == "resnet18" else 0.80 + 0.02 * c.seed))
+    resnet = next(r for r in rows if r.model == "resnet18")
+    d = zoo.versus_baseline(resnet, 0.85)  # +0.04 = 2 pooled SDs of 0.02; t(0.975, 8 df) = 2.31
+    assert d.mean == pytest.approx(0.04) and d.verdict(*zoo.WORDS) == "not resolved at 95 %"
 
 
 def test_lesson_report_compares_with_both_baselines_and_says_when_a_lesson_has_no_row():
     rows = zoo.zoo_rows(fake_records(lambda c: 0.90 if c.model == "resnet18" else 0.80 + 0.02 * c.seed))
     text = zoo.lesson_report("04", rows, baseline=0.85)
-    # binomial errors: sqrt(0.91 * 0.09 / 5000) = 0.004 held out, sqrt(0.9 * 0.1 / 10000) = 0.003 tested
-    assert "resnet18 at 32 px (1 seed: +- the binomial error only): held-out 0.910 +- 0.004, test 0.900 +- 0.003" in text
-    assert "test - linear baseline, all 60,000 images (0.850): +5.0 +- 0.3 points, above by more than 2 SE" in text
+    # one seed: the fake zoo's pooled seed spread, 0.02 on 8 df; t(0.975, 8) = 2.306, so +- 4.6 points
+    assert "resnet18 at 32 px (1 seed: +- the seed spread pooled over the seeded rows, 8 df): held-out 0.910 +- " \
+           "0.020, test 0.900 +- 0.020" in text
+    assert "test - linear baseline, all 60,000 images (0.850): +5.0 +- 4.6 points (95 %, 8 df), above at 95 %" in text
     # the stored baseline on the zoo's own 10,000 training images (0.8276 on the test split): +7.2
-    assert "test - linear baseline, the same 1,000 images per class (0.828): +7.2 +- 0.3 points" in text
-    assert "test - two-convolution CNN, the same terms (0.820): +8.0 +- 1.2 points, above by more than 2 SE" in text
+    assert "test - linear baseline, the same 1,000 images per class (0.828): +7.2 +- 4.6 points" in text
+    # Welch: the pooled 0.02 on 8 df beside the small CNN's 0.02 / sqrt(3) on 2 df: SE 0.0231, df
+    # 0.000533^2 / (0.0004^2 / 8 + 0.000133^2 / 2) = 9.85, t 2.23: +8.0 +- 5.2, above
+    assert "test - two-convolution CNN, the same terms (0.820): +8.0 +- 5.2 points (95 %, 9.85 df)" in text
+    assert "above at 95 %" in text.splitlines()[-2]
     assert "before, the course's recipe (validated on the test split): resnet18 at 32 px" in text
     vgg = zoo.lesson_report("02", rows, baseline=0.85)
-    assert "lesson 02's network has no row of the CPU zoo" in vgg and "resnet18 at 32 px" in vgg
+    assert "lesson 02's network has no row of this zoo" in vgg and "resnet18 at 32 px" in vgg
     with pytest.raises(ValueError, match="lessons with one: 01, 03"):
         zoo.lesson_zoo("02", rows)
 
@@ -82,4 +88,18 @@ def test_the_table_lists_every_row_the_baseline_and_the_published_numbers(tmp_pa
     for record in fake_records():
         append_record(out, record)
     assert zoo.zoo_rows(folder=tmp_path)[0].model == plans.ZOO[0][1]
-    assert zoo.main(["extra"]) == 2 and "no arguments" in capsys.readouterr().err
+    assert zoo.main(["extra"]) == 2 and "zoo|zoo-scale" in capsys.readouterr().err
+
+
+def test_the_scale_zoo_reads_its_own_file_and_names_its_command(tmp_path):
+    (tmp_path / "zoo.jsonl").write_text("")
+    with pytest.raises(ValueError, match="make -j2 reference-zoo-scale"):
+        zoo.zoo_rows([], name="zoo-scale")
+    out = tmp_path / "zoo-scale.jsonl"
+    for _, c in plans.zoo_plan("zoo-scale"):
+        append_record(out, {**c.__dict__, "subset": None, "val_acc": [0.9], "train_acc": [0.9], "test_acc": 0.9,
+                            "val_images": 5000, "test_images": 10000, "train_images": 55000, "num_classes": 10,
+                            "params": 1, "macs": 1, "train_seconds": [1.0], "wall_time_s": 1.0, "threads": 1})
+    rows = zoo.zoo_rows(folder=tmp_path, name="zoo-scale")
+    assert [r.model for r in rows] == [entry[1] for entry in plans.SCALE_ZOO] and rows[0].per_class == 0
+    assert "the whole training split less its held-out part (55,000 images)" in zoo.lesson_report("04", rows, 0.85)

@@ -355,11 +355,11 @@ def plot_grid(grid: Mapping[str, Any] | Any, row_labels: Sequence[str] | None = 
 
 def plot_differences(groups: Mapping[str, Sequence[Any]], xlabel: str = "difference",
                      title: str | None = None) -> Figure:
-    """Horizontal bars of mean differences with +-2 standard errors, one panel per group.
+    """Horizontal bars of mean differences with their 95 % intervals, one panel per group.
 
-    `groups` is ``{panel: [comparison, ...]}`` where each comparison has ``variant``, ``mean``,
-    ``se``, ``n`` and ``agree`` (e.g. :class:`lecture_utils.results.Comparison`); every pair's own
-    difference can be passed as ``points`` ``{variant: [d, ...]}`` in a panel's entry ``"points"``.
+    `groups` is ``{panel: [comparison, ...]}`` where each comparison has ``variant``, ``mean``, ``half``
+    (the 95 % interval's half-width), ``n`` and ``p`` (e.g. :class:`lecture_utils.results.Comparison`).
+    A bar is coloured where its interval excludes zero (red below, green above), grey otherwise.
     """
     if not groups or not all(groups.values()):
         raise ValueError("plot_differences needs at least one comparison per panel")
@@ -367,13 +367,13 @@ def plot_differences(groups: Mapping[str, Sequence[Any]], xlabel: str = "differe
     for ax, (name, comparisons) in zip(axes, groups.items()):
         labels = [c.variant for c in comparisons]
         means = [c.mean for c in comparisons]
-        errors = [2 * c.se for c in comparisons]
+        errors = [c.half for c in comparisons]
         colors = ["C3" if m + e < 0 else "C2" if m - e > 0 else "0.6" for m, e in zip(means, errors)]
         ax.barh(range(len(labels)), means, xerr=errors, color=colors, capsize=4)
         for k, c in enumerate(comparisons):
-            ax.annotate(f"{c.mean:+.3f}  ({c.agree}/{c.n} agree)", (0, k), textcoords="offset points",
+            ax.annotate(f"{c.mean:+.3f}  (n = {c.n}, p = {c.p:.2g})", (0, k), textcoords="offset points",
                         xytext=(4 if c.mean <= 0 else -4, 9), ha="left" if c.mean <= 0 else "right",
-                        fontsize="x-small")
+                        fontsize="small")
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_yticks(range(len(labels)), labels)
         ax.invert_yaxis()

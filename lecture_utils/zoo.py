@@ -26,8 +26,8 @@ from lecture_utils.plans import ZOO_PER_CLASS, ZOOS, zoo_plan
 from lecture_utils.results import (describe, images_per_second, lesson_key, lesson_reference, load_linear_baseline,
                                    load_reference)
 
-__all__ = ["PUBLISHED", "ZooRow", "zoo_rows", "lesson_zoo", "zoo_table", "ceiling", "versus_baseline",
-           "versus_small_cnn", "lesson_report", "main"]
+__all__ = ["PUBLISHED", "ZooRow", "zoo_rows", "missing_rows", "lesson_zoo", "zoo_table", "ceiling", "versus_baseline",
+           "versus_small_cnn", "lesson_report", "plot_lesson", "LESSON_ZOO", "main"]
 
 # Test accuracy on Fashion-MNIST from the data set's own benchmark table (the zalandoresearch/fashion-mnist
 # README, "Benchmark"; numbers as submitted, not re-run there): (classifier, preprocessing and augmentation,
@@ -45,6 +45,12 @@ PUBLISHED = (
     ("WRN-40-4, 8.9 M parameters", "normalisation, crops, flips", 0.967),
     ("human performance (crowd, 1,000 test images)", "-", 0.835),
 )
+
+
+# the zoo lessons 01-08 read, and the entry of PUBLISHED for each architecture the table has
+LESSON_ZOO = "zoo-scale"
+PUBLISHED_FOR = {"small_cnn": 2, "alexnet": 3, "vgg16": 4, "vgg16_bn": 4, "googlenet": 5, "resnet18": 6,
+                 "mobilenet_v1": 7}
 
 
 @dataclass(frozen=True)
@@ -86,10 +92,11 @@ class ZooRow:
 
 
 def zoo_rows(records: Sequence[dict] | None = None, folder: str | Path | None = None,
-             name: str = "zoo") -> list[ZooRow]:
+             name: str = "zoo", partial: bool = False) -> list[ZooRow]:
     """The rows of zoo `name` (zoo, zoo-scale) in its plan's order (records: default the stored file).
 
-    A plan entry without all of its records raises ValueError with the command that makes them.
+    A plan entry without all of its records raises ValueError with the command that makes them; with
+    `partial`, such an entry is left out (:func:`missing_rows` names it) and only an empty zoo raises.
     """
     table, epochs, file = ZOOS[name] if name in ZOOS else zoo_plan(name)  # zoo_plan names the allowed zoos
     if records is None:
@@ -97,13 +104,20 @@ def zoo_rows(records: Sequence[dict] | None = None, folder: str | Path | None = 
     by_key = {condition_key(r): r for r in records}
     plan = zoo_plan(name)
     missing = [c.label() for _, c in plan if c.key not in by_key]
-    if missing:
-        raise ValueError(f"the {name} records lack {len(missing)} condition(s) ({', '.join(missing[:3])}...); make "
-                         f"them with `make -j2 reference-{name}` (python -m lecture_utils.sweep plan {name})")
-    groups = []
-    for lesson, model, width, resolution, per_class, seeds in table:
-        groups.append([by_key[c.key] for les, c in plan if les == lesson and c.model == model and c.width == width
-                       and c.resolution == resolution and c.subset == (None if per_class is None else (per_class, None))])
+    make = f"make them with `make -j2 reference-{name}` (python -m lecture_utils.sweep plan {name})"
+    if missing and not partial:
+        raise ValueError(f"the {name} records lack {len(missing)} condition(s) ({', '.join(missing[:3])}...); {make}")
+    entries, groups = [], []
+    for entry in table:
+        lesson, model, width, resolution, per_class, _ = entry
+        wanted = [c for les, c in plan if les == lesson and c.model == model and c.width == width
+                  and c.resolution == resolution and c.subset == (None if per_class is None else (per_class, None))]
+        if all(c.key in by_key for c in wanted):
+            entries.append(entry)
+            groups.append([by_key[c.key] for c in wanted])
+    if not entries:
+        raise ValueError(f"the {name} records hold no whole row yet; {make}")
+    table = tuple(entries)
     seeded = [g for g in groups if len(g) > 1]
     pooled = {key: stats.pooled_sd([[float(_value(r, key)) for r in g] for g in seeded]) if seeded else None
               for key in ("val_acc", "test_acc")}
@@ -125,15 +139,22 @@ def zoo_rows(records: Sequence[dict] | None = None, folder: str | Path | None = 
     return rows
 
 
+def missing_rows(rows: Sequence[ZooRow], name: str = "zoo") -> list[str]:
+    """The networks of zoo `name`'s plan that `rows` (read with ``partial=True``) lack, e.g. ``["vgg16_bn at 32 px"]``."""
+    have = {(r.lesson, r.model, r.width, r.resolution) for r in rows}
+    return [f"{model} x{width:g} at {resolution} px" if has_width(model) else f"{model} at {resolution} px"
+            for lesson, model, width, resolution, *_ in ZOOS[name][0] if (lesson, model, width, resolution) not in have]
+
+
 def _value(record: dict, key: str) -> float:
     """The record's test accuracy, or its last epoch's held-out accuracy."""
     return float(record["test_acc"]) if key == "test_acc" else float(record[key][-1])
 
 
 def lesson_zoo(lesson: str, rows: Sequence[ZooRow] | None = None) -> list[ZooRow]:
-    """The rows of lesson `lesson` (``"04"`` or 4), its own network first."""
+    """The rows of lesson `lesson` (``"04"`` or 4), its own network first (default: the rows the CPU-scale zoo has)."""
     key = lesson_key(lesson)
-    rows = zoo_rows() if rows is None else rows
+    rows = zoo_rows(name=LESSON_ZOO, partial=True) if rows is None else rows
     found = [r for r in rows if r.lesson == key]
     if not found:
         raise ValueError(f"no zoo row for lesson {lesson!r}; lessons with one: "
@@ -201,21 +222,32 @@ def _budget(rows: Sequence[ZooRow]) -> str:
             f"{int(first['test_images']):,} test images")
 
 
-def lesson_report(lesson: str, rows: Sequence[ZooRow] | None = None, baseline: float | None = None) -> str:
-    """What the zoo says about lesson `lesson`'s network: its rows, the linear baseline, the small CNN, before.
+def _published(model: str) -> tuple[str, str, float] | None:
+    """The entry of ``PUBLISHED`` for `model`'s architecture, if the benchmark table has one."""
+    index = PUBLISHED_FOR.get(model.split("+")[0])
+    return None if index is None else PUBLISHED[index]
 
-    Every difference is printed with its 95 % interval (Student's t) and a word only where that interval
-    excludes zero. "Before" is the lesson's stored run with the course's recipe (``results.lesson_reference``),
-    validated on the test split. A lesson without a row (VGG16 in the 1,000-per-class zoo) shows ResNet-18's.
+
+def lesson_report(lesson: str, rows: Sequence[ZooRow] | None = None, baseline: float | None = None,
+                  earlier: Sequence[ZooRow] | None = None) -> str:
+    """What the zoo says about lesson `lesson`'s network: its rows against the linear baseline, the small CNN
+    and the published number, and what the smaller zoo (1,000 images per class) gave it.
+
+    `rows`: default the CPU-scale zoo (``zoo-scale``, the rows it has); `earlier`: default the 1,000-per-class
+    zoo. Every difference is printed with its 95 % interval (Student's t) and a word only where that interval
+    excludes zero. A lesson whose network has no row yet says so and shows ResNet-18's.
     """
-    rows = zoo_rows() if rows is None else rows
+    rows = zoo_rows(name=LESSON_ZOO, partial=True) if rows is None else rows
+    earlier = zoo_rows(name="zoo") if earlier is None else earlier
     baseline = load_linear_baseline()["val_acc"] if baseline is None else baseline
     key = lesson_key(lesson)
     small = next(r for r in rows if r.model == "small_cnn")
     lines = [f"the zoo: {_budget(rows)}"]
     own = [r for r in rows if r.lesson == key]
     if not own:
-        lines.append(f"lesson {key}'s network has no row of this zoo (plans.ZOO says why); ResNet-18 on these terms:")
+        planned = [f"{m} at {res} px" for les, m, _, res, *_ in ZOOS[LESSON_ZOO][0] if les == key]
+        lines.append(f"lesson {key}'s network has no row of this zoo yet ({', '.join(planned) or 'not planned'}: "
+                     f"make -j2 reference-{LESSON_ZOO}); ResNet-18 on these terms:")
         own = [r for r in rows if r.model == "resnet18"]
     same = _same_images_baseline(rows[0].per_class) if rows[0].per_class else None
     for r in own:
@@ -230,10 +262,64 @@ def lesson_report(lesson: str, rows: Sequence[ZooRow] | None = None, baseline: f
             cnn = versus_small_cnn(r, small)
             lines.append(f"    test - two-convolution CNN, the same terms ({small.test_acc:.3f}): {cnn.points()}, "
                          f"{cnn.verdict(*WORDS)}")
-    if [r for r in rows if r.lesson == key]:
-        before = lesson_reference(key)[0]
-        lines.append(f"before, the course's recipe (validated on the test split): {describe(before)}")
+        published = _published(r.model)
+        if published is not None:
+            name, prep, acc = published
+            lines.append(f"    published, trained to convergence on all 60,000 images: {acc:.3f} ({name}; "
+                         f"augmentation: {prep}), {100 * (r.test_acc - acc):+.1f} points from this row")
+        before = [e for e in earlier if (e.model, e.width, e.resolution) == (r.model, r.width, r.resolution)]
+        if before:
+            e = before[0]
+            pooled = (r.test_se, r.test_df) if r.seeds == 1 else (e.test_se, e.test_df)
+            gain = stats.unpaired(r.tests(), e.tests(), pooled=pooled)
+            lines.append(f"    the smaller zoo ({e.per_class:,} images per class, {e.epochs} epochs): test "
+                         f"{e.test_acc:.3f}; this budget instead: {gain.points()}, {gain.verdict(*WORDS)}")
     return "\n".join(lines)
+
+
+def plot_lesson(lesson: str, rows: Sequence[ZooRow] | None = None, baseline: float | None = None,
+                earlier: Sequence[ZooRow] | None = None) -> Any:
+    """One picture of lesson `lesson`'s network against its baselines: test accuracy with 95 % intervals.
+
+    The network in the CPU-scale zoo and in the smaller zoo, the two-convolution CNN in both, the published
+    number for the architecture, and the linear baseline as a vertical line. Returns the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    rows = zoo_rows(name=LESSON_ZOO, partial=True) if rows is None else rows
+    earlier = zoo_rows(name="zoo") if earlier is None else earlier
+    baseline = load_linear_baseline()["val_acc"] if baseline is None else baseline
+    key = lesson_key(lesson)
+    own = [r for r in rows if r.lesson == key]
+    models = {(r.model, r.width, r.resolution) for r in own}
+    points: list[tuple[str, float, float, str]] = []  # (label, accuracy, 95 % half-width, colour)
+    for zoo_rows_, what in ((rows, "whole split, 3 epochs"), (earlier, "1,000 per class, 5 epochs")):
+        for r in zoo_rows_:
+            if (r.model, r.width, r.resolution) in models or r.model == "small_cnn":
+                label = f"{r.name} {r.resolution} px: {what}"
+                half = versus_baseline(r, 0.0).half_width
+                points.append((label, r.test_acc, half, "C1" if r.model == "small_cnn" else "C0"))
+    for model in sorted({r.model for r in own}) + ["small_cnn"]:
+        published = _published(model)
+        if published is not None:
+            points.append((f"published: {published[0]}", published[2], 0.0, "0.4"))
+    fig, ax = plt.subplots(figsize=(10.5, 0.55 * len(points) + 1.8))
+    for k, (label, acc, half, colour) in enumerate(points):
+        ax.errorbar(acc, k, xerr=None if not math.isfinite(half) or half == 0 else half, fmt="o", color=colour,
+                    capsize=4, markersize=7)
+        ax.annotate(f"{acc:.3f}", (acc, k), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=11)
+    ax.axvline(baseline, color="black", linestyle=":", linewidth=1.2)
+    ax.text(baseline, 1.01, f"linear baseline {baseline:.3f}", transform=ax.get_xaxis_transform(), ha="center",
+            va="bottom", fontsize=11)
+    ax.set_yticks(range(len(points)), [p[0] for p in points], fontsize=11)
+    ax.invert_yaxis()
+    ax.set_xlabel("test accuracy (95 % interval over the seeds)", fontsize=12)
+    name = own[0].name if own else f"lesson {key}'s network (no row yet)"
+    ax.set_title(f"{name} on Fashion-MNIST, against its baselines", fontsize=13, pad=22)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
 
 
 def zoo_table(rows: Sequence[ZooRow] | None = None, baseline: float | None = None) -> str:

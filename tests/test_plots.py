@@ -201,3 +201,17 @@ def test_a_baseline_is_drawn_as_a_labelled_line_on_the_accuracy_axes():
     assert line[0].get_label() == "linear baseline (0.847)"
     fig = plot_acc_vs_macs({"zoo": [("a", 1e6, 0.9), ("b", 1e8, 0.8)]}, baseline=("linear baseline", 0.8465))
     assert any(ln.get_label() == "linear baseline (0.847)" for ln in fig.axes[0].get_lines())
+
+
+def test_plot_differences_colours_a_bar_only_where_its_95_percent_interval_excludes_zero():
+    from matplotlib.colors import to_rgba
+
+    from lecture_utils.plots import plot_differences
+    from lecture_utils.results import Comparison
+
+    # +6.9, +1.6, +8.0 points: beyond 2 SE, inside the 95 % interval of 3 seeds; a clear drop beside it
+    loose = Comparison.of("proj", "base", [0.069, 0.016, 0.080])
+    clear = Comparison.of("leaky", "base", [-0.30, -0.32, -0.31])
+    fig = plot_differences({"held-out": [loose, clear]})
+    bars = [p for p in fig.axes[0].patches]
+    assert bars[0].get_facecolor() == to_rgba("0.6") and bars[1].get_facecolor() == to_rgba("C3")

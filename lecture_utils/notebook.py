@@ -109,10 +109,13 @@ def setup(lesson: str, seed: int = 0, profile: str | None = None) -> Any:
     )
     from lecture_utils.device import choose_precision
 
-    print(
-        f"Lesson {cfg.lesson}: profile '{cfg.profile}' on {cfg.device}: data '{cfg.dataset}', {res}, "
-        f"{cfg.epochs} epoch(s), batch {cfg.batch_size}, {choose_precision(cfg.device)}."
-    )
+    if cfg.lesson == "09" and cfg.profile == "quick":  # it reads a stored run and retrains one of its conditions
+        print(f"Lesson 09: profile 'quick' on {cfg.device}: {_stored_09_line()}, {choose_precision(cfg.device)}.")
+    else:
+        print(
+            f"Lesson {cfg.lesson}: profile '{cfg.profile}' on {cfg.device}: data '{cfg.dataset}', {res}, "
+            f"{cfg.epochs} epoch(s), batch {cfg.batch_size}, {choose_precision(cfg.device)}."
+        )
     other = "full" if cfg.profile == "quick" else "quick"
     print(
         f"To change it, set LECTURE_PROFILE={other} before starting Jupyter "
@@ -123,12 +126,29 @@ def setup(lesson: str, seed: int = 0, profile: str | None = None) -> Any:
     return cfg
 
 
+def _stored_09_line() -> str:
+    """What lesson 09's quick profile reads: its stored reference run, and the condition it retrains live."""
+    from lecture_utils.plans import lesson09_profile_plan, plan_batch_size
+
+    plan = lesson09_profile_plan("reference")
+    grid = plan["grid"]
+    resolutions = ", ".join(str(r) for r in dict.fromkeys(c.resolution for c in grid))
+    return (f"reads the stored reference run ('{grid[0].dataset}', {{{resolutions}}} px, {grid[0].epochs} epoch(s), "
+            f"batch {plan_batch_size('lesson09', 'reference')}) and retrains its cheapest condition live")
+
+
 def _full_profile_lines(cfg: Any) -> list[str]:
     """What the full profile trains and how long it should take on a GPU; where its checkpoints go."""
     from lecture_utils.estimate import format_minutes
     from lecture_utils.settings import lesson_settings, runs_dir
 
-    full = cfg if cfg.profile == "full" else lesson_settings(cfg.lesson, "full")
+    if cfg.profile == "full":
+        full = cfg
+    else:
+        try:
+            full = lesson_settings(cfg.lesson, "full")
+        except ValueError as exc:  # a bad LECTURE_FULL_SHRINK concerns the full profile only: say so, go on
+            return [f"Full profile: not estimated: {exc} (it only applies to the full profile)."]
     lines = []
     if full.model:
         t4, h100 = full.estimate_seconds("t4"), full.estimate_seconds("h100")

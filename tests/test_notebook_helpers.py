@@ -52,3 +52,21 @@ def test_setup_hides_other_libraries_warnings_but_shows_the_packages_own(monkeyp
         warnings.warn("a library's note", UserWarning)
         warnings.warn("val/ has no coat images", MissingClassWarning)
     assert [str(w.message) for w in caught] == ["val/ has no coat images"]
+
+
+def test_a_bad_full_shrink_does_not_stop_a_quick_lesson(capsys, monkeypatch):
+    monkeypatch.setenv("LECTURE_PROFILE", "quick")
+    monkeypatch.setenv("LECTURE_FULL_SHRINK", "abc")
+    cfg = setup("04")
+    assert cfg.profile == "quick"
+    out = capsys.readouterr().out
+    assert "Full profile: not estimated: LECTURE_FULL_SHRINK must be 'IMAGES_PER_CLASS,EPOCHS'" in out
+    assert "it only applies to the full profile" in out
+
+
+def test_lesson_09s_quick_line_names_the_stored_run_it_reads(capsys, monkeypatch):
+    monkeypatch.setenv("LECTURE_PROFILE", "quick")
+    setup("09")
+    out = capsys.readouterr().out
+    # the stored reference run's plan: 28, 20 and 12 px, 4 epochs, batch 64 (data/reference/README.md)
+    assert "reads the stored reference run ('fashion_mnist', {28, 20, 12} px, 4 epoch(s), batch 64)" in out

@@ -1,4 +1,5 @@
-"""Lessons 01-08's stored runs: the course's recipe (lessons.jsonl), the zoo on equal terms (zoo.jsonl), the linear baseline."""
+"""Lessons 01-08's stored runs: the course's recipe (lessons.jsonl), the zoos on equal terms (zoo.jsonl,
+zoo-scale.jsonl), the linear baseline."""
 
 from __future__ import annotations
 
@@ -114,3 +115,39 @@ def test_the_zoo_table_in_readme_is_the_one_the_stored_runs_give():
 def test_the_cheapest_zoo_condition_reproduces_its_first_epoch(zoo_records, tmp_path):
     stored = min(zoo_records, key=lambda r: (r["macs"] * r["train_images"], r["seed"]))
     assert_first_epoch_reproduces(stored, tmp_path)
+
+
+# ----------------------------------------------------------------- the zoo at the CPU's scale (zoo-scale.jsonl)
+@pytest.fixture(scope="module")
+def scale_records():
+    return results.load_reference("zoo-scale")
+
+
+def test_every_scale_zoo_record_is_a_condition_of_its_plan_with_its_provenance(scale_records):
+    planned = {c.key for _, c in plans.zoo_plan("zoo-scale")}
+    assert scale_records and all(condition_key(r) in planned for r in scale_records)
+    for r in scale_records:
+        assert all(r.get(field) for field in PROVENANCE), r["model"]
+        assert r["command"].startswith("python -m lecture_utils.sweep plan zoo-scale --out data/reference/zoo-scale.jsonl")
+        # the whole training split less the 5,000 held-out images, the held-out images, the whole test split once
+        assert (r["train_images"], r["val_images"], r["test_images"], r["epochs"]) == (55_000, 5_000, 10_000, 3)
+        assert r["validation"] == "heldout" and r["threads"] == 1 and r["batch_size"] == 128
+        commit = r["commit"].removesuffix("+dirty")
+        if (ROOT / ".git").exists():
+            subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=ROOT, check=True)
+
+
+def test_the_lessons_read_whole_rows_of_the_scale_zoo_and_name_the_ones_still_missing(scale_records):
+    rows = zoo.zoo_rows(scale_records, name="zoo-scale", partial=True)
+    planned = {entry[1:4] for entry in plans.SCALE_ZOO}
+    assert {(r.model, r.width, r.resolution) for r in rows} <= planned
+    assert len(rows) + len(zoo.missing_rows(rows, "zoo-scale")) == len(plans.SCALE_ZOO)
+    for r in rows:  # a row holds every seed its plan entry names
+        entry = next(e for e in plans.SCALE_ZOO if e[1:4] == (r.model, r.width, r.resolution))
+        assert sorted(int(rec["seed"]) for rec in r.records) == sorted(entry[5])
+
+
+def test_the_scale_zoo_table_in_readme_is_the_one_the_stored_runs_give(scale_records):
+    rows = zoo.zoo_rows(scale_records, name="zoo-scale", partial=True)
+    table = zoo.zoo_table(rows, baseline=results.load_linear_baseline()["val_acc"])
+    assert table in (ROOT / "README.md").read_text()

@@ -356,8 +356,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"usage: python -m lecture_utils.zoo [{'|'.join(ZOOS)}]: the table of data/reference/<zoo>.jsonl "
               "(default: zoo)", file=sys.stderr)
         return 2
+    name = args[0] if args else "zoo"
     try:
-        print(zoo_table(zoo_rows(name=args[0] if args else "zoo"), baseline=load_linear_baseline()["val_acc"]))
+        rows = zoo_rows(name=name, partial=True)
+        print(zoo_table(rows, baseline=load_linear_baseline()["val_acc"]))
+        for missing in missing_rows(rows, name):
+            print(f"not yet trained: {missing} (make -j2 reference-{name} resumes it)")
     except (ValueError, FileNotFoundError) as exc:
         print(f"python -m lecture_utils.zoo: error: {exc}", file=sys.stderr)
         return 2

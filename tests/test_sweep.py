@@ -553,9 +553,10 @@ def test_plan_dry_run_counts_lesson09s_reference_conditions(tmp_path, capsys):
     (first, *_rest) = plans.lesson09_conditions("reference")
     append_record(out, {**first.__dict__, "val_acc": [0.5]})
     assert sweep.main(["plan", "lesson09", "--profile", "reference", "--out", str(out), "--dry-run"]) == 0
-    # 36 grid + 3 small_cnn + 15 ablation (width 0.35, 20 px) + 18 augmentation conditions, each once: the
-    # ablation repeats 2 grid conditions (seed 0), the comparison 2 of the grid (light, seed 0)
-    assert capsys.readouterr().out.splitlines()[-1] == f"1 of {39 + 15 + 18 - 2 - 2} done in {out}"
+    # 36 grid + 3 small_cnn + 25 ablation (5 variants at width 0.35, 20 px, 5 seeds) + 18 augmentation
+    # conditions, each once: the ablation repeats 2 grid conditions (seed 0), the comparison 2 of the grid
+    # (light, seed 0)
+    assert capsys.readouterr().out.splitlines()[-1] == f"1 of {39 + 25 + 18 - 2 - 2} done in {out}"
 # ----------------------------------------------------------------- several workers on one results file
 
 WORKER = ROOT / "tests" / "sweep_worker.py"

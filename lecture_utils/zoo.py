@@ -98,7 +98,9 @@ def zoo_rows(records: Sequence[dict] | None = None, folder: str | Path | None = 
     A plan entry without all of its records raises ValueError with the command that makes them; with
     `partial`, such an entry is left out (:func:`missing_rows` names it) and only an empty zoo raises.
     """
-    table, epochs, file = ZOOS[name] if name in ZOOS else zoo_plan(name)  # zoo_plan names the allowed zoos
+    if name not in ZOOS:
+        raise ValueError(f"unknown zoo {name!r}; allowed: {', '.join(ZOOS)}")
+    table, epochs, file = ZOOS[name]
     if records is None:
         records = load_reference(file, folder)
     by_key = {condition_key(r): r for r in records}
@@ -228,6 +230,15 @@ def _published(model: str) -> tuple[str, str, float] | None:
     return None if index is None else PUBLISHED[index]
 
 
+def _lesson_inputs(rows: Sequence[ZooRow] | None, earlier: Sequence[ZooRow] | None,
+                   baseline: float | None) -> tuple[Sequence[ZooRow], Sequence[ZooRow], float]:
+    """A lesson's rows (default: the CPU-scale zoo's whole rows), the smaller zoo's and the linear baseline."""
+    rows = zoo_rows(name=LESSON_ZOO, partial=True) if rows is None else rows
+    earlier = zoo_rows(name="zoo") if earlier is None else earlier
+    baseline = load_linear_baseline()["val_acc"] if baseline is None else baseline
+    return rows, earlier, baseline
+
+
 def lesson_report(lesson: str, rows: Sequence[ZooRow] | None = None, baseline: float | None = None,
                   earlier: Sequence[ZooRow] | None = None) -> str:
     """What the zoo says about lesson `lesson`'s network: its rows against the linear baseline, the small CNN
@@ -237,9 +248,7 @@ def lesson_report(lesson: str, rows: Sequence[ZooRow] | None = None, baseline: f
     zoo. Every difference is printed with its 95 % interval (Student's t) and a word only where that interval
     excludes zero. A lesson whose network has no row yet says so and shows ResNet-18's.
     """
-    rows = zoo_rows(name=LESSON_ZOO, partial=True) if rows is None else rows
-    earlier = zoo_rows(name="zoo") if earlier is None else earlier
-    baseline = load_linear_baseline()["val_acc"] if baseline is None else baseline
+    rows, earlier, baseline = _lesson_inputs(rows, earlier, baseline)
     key = lesson_key(lesson)
     small = next(r for r in rows if r.model == "small_cnn")
     lines = [f"the zoo: {_budget(rows)}"]
@@ -286,9 +295,7 @@ def plot_lesson(lesson: str, rows: Sequence[ZooRow] | None = None, baseline: flo
     """
     import matplotlib.pyplot as plt
 
-    rows = zoo_rows(name=LESSON_ZOO, partial=True) if rows is None else rows
-    earlier = zoo_rows(name="zoo") if earlier is None else earlier
-    baseline = load_linear_baseline()["val_acc"] if baseline is None else baseline
+    rows, earlier, baseline = _lesson_inputs(rows, earlier, baseline)
     key = lesson_key(lesson)
     own = [r for r in rows if r.lesson == key]
     models = {(r.model, r.width, r.resolution) for r in own}

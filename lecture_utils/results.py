@@ -130,7 +130,7 @@ class Comparison:
     @classmethod
     def of(cls, variant: str, baseline: str, diffs: Sequence[float]) -> "Comparison":
         """The comparison of the paired differences `diffs` (variant - baseline)."""
-        d = stats.paired(diffs, [0.0] * len(diffs), f"{variant} - {baseline}")
+        d = stats.versus(diffs, 0.0, f"{variant} - {baseline}")  # the mean paired difference, n - 1 df
         se = d.se if math.isfinite(d.se) else math.inf
         agree = sum((x > 0) == (d.mean > 0) and x != 0 for x in diffs)
         return cls(variant, baseline, d.n, d.mean, se, agree,

@@ -361,17 +361,65 @@ def _length(loader: Iterable) -> int | None:
 
 
 def _epoch_bar(epoch: int, epochs: int, train_loader: Iterable, val_loader: Iterable) -> Any:
-    from tqdm.auto import tqdm
-
     n_train, n_val = _length(train_loader), _length(val_loader)
     total = n_train + n_val if n_train is not None and n_val is not None else None
-    return tqdm(total=total, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=False)
+    return _progress(total, f"epoch {epoch + 1}/{epochs}")
 
 
 def _batch_bar(loader: Iterable, epoch: int, phase: str) -> Any:
-    from tqdm.auto import tqdm
+    return _progress(_length(loader), f"epoch {epoch + 1} {phase}")
 
-    return tqdm(total=_length(loader), desc=f"epoch {epoch + 1} {phase}", unit="batch", leave=False)
+
+def _progress(total: int | None, desc: str) -> Any:
+    """A progress bar: in a notebook one text line redrawn in place (its last state is what a saved
+    notebook shows), elsewhere tqdm's terminal bar, cleared when done."""
+    if _in_notebook():
+        return _NotebookBar(total, desc)
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="batch", leave=False)
+
+
+class _NotebookBar:
+    """The few calls the trainer makes on a tqdm bar, drawn as plain text in one updatable output.
+
+    tqdm's notebook widget stores only its first state ("0%") in a saved notebook, so a reader who does
+    not run the lesson sees training that never started; this line ends showing what happened.
+    """
+
+    interval = 0.5  # seconds between redraws
+
+    def __init__(self, total: int | None, desc: str) -> None:
+        from IPython.display import display
+
+        self.total, self.desc, self.n = total, desc, 0
+        self.postfix: dict[str, str] = {}
+        self.started = self.drawn = time.perf_counter()
+        self.handle = display(self._text(), display_id=True)
+
+    def _text(self) -> Any:
+        from IPython.display import Pretty
+        from tqdm import tqdm
+
+        postfix = ", ".join(f"{k}={v}" for k, v in self.postfix.items()) or None
+        return Pretty(tqdm.format_meter(self.n, self.total, time.perf_counter() - self.started,
+                                        ncols=100, prefix=self.desc, unit="batch", postfix=postfix))
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        now = time.perf_counter()
+        if now - self.drawn >= self.interval:
+            self.drawn = now
+            self.handle.update(self._text())
+
+    def set_postfix(self, refresh: bool = True, **values: Any) -> None:
+        self.postfix = {k: str(v) for k, v in values.items()}
+
+    def write(self, line: str) -> None:
+        print(line)
+
+    def close(self) -> None:
+        self.handle.update(self._text())
 
 
 def _in_notebook() -> bool:

@@ -263,6 +263,35 @@ def test_fit_with_progress_bar_runs(capsys):
     assert "epoch 001" in capsys.readouterr().out
 
 
+def test_notebook_progress_bar_ends_on_its_final_state(monkeypatch):
+    # in a notebook the bar is one text output updated in place: what a saved notebook keeps is its last
+    # state (every batch done), not the "0%" first frame that tqdm's widget leaves behind
+    import IPython.display
+
+    from lecture_utils import trainer as trainer_module
+
+    shown = []
+
+    class Handle:
+        def update(self, obj):
+            shown.append(obj.data)
+
+    def display(obj, display_id=False):
+        assert display_id
+        shown.append(obj.data)
+        return Handle()
+
+    monkeypatch.setattr(trainer_module, "_in_notebook", lambda: True)
+    monkeypatch.setattr(IPython.display, "display", display)
+    model = FixedLogits([0.0, 0.0])
+    ModelTrainer(device="cpu", epoch_step=0).fit(model, batches([0, 1, 0], 1), batches([0], 1), None,
+                                                 torch.optim.SGD(model.parameters(), lr=0.1), 2, progress=True)
+    assert shown[0].startswith("epoch 1/2:") and "0/4" in shown[0]
+    finals = [text for text in shown if "4/4" in text]
+    assert [text.split(":")[0] for text in finals] == ["epoch 1/2", "epoch 2/2"]
+    assert all("100%" in text for text in finals)
+
+
 # --- a lesson-sized run -----------------------------------------------------------------------
 
 

@@ -7,9 +7,10 @@ as they are; photos shrunk once, PIL bilinear as ``v2.Resize`` does, to the larg
 the cache moves to the training device, and every batch is resized there to its loader's resolution,
 augmented by :func:`device_augment` (kornia, one draw per image, the ranges of
 :mod:`lecture_utils.augment` that the course's transform reads), then normalised. Loaders of several
-resolutions share one cache. Build the
-loaders with ``data.make_loaders(..., cached=True)``. Nothing here sets a process-wide flag: the
-trainer turns on ``cudnn.benchmark`` for the run it owns (``ModelTrainer.fit``).
+resolutions share one copy of each split's cache (on the device, or pinned in host memory when it does
+not fit: :func:`place_cache`). Build the loaders with ``data.make_loaders(..., cached=True)``. Nothing
+here sets a process-wide flag: the trainer turns on ``cudnn.benchmark`` for the run it owns
+(``ModelTrainer.fit``).
 
 What differs from the course's pipeline is the order of the work, not the distribution: the
 resize, the affine and the colour jitter work in float32 (the course's on the original in PIL's
@@ -40,7 +41,8 @@ from lecture_utils import LectureWarning
 from lecture_utils._util import atomic_write, epoch_generator, positive_int, resolve_device
 from lecture_utils.augment import AugmentSpec, augment_spec
 
-__all__ = ["ImageCache", "build_cache", "place_caches", "device_augment", "CachedLoader", "StreamingFallbackWarning"]
+__all__ = ["ImageCache", "build_cache", "place_caches", "place_cache", "device_augment", "CachedLoader",
+           "StreamingFallbackWarning"]
 
 CACHE_FORMAT = 3  # bump when the cached bytes would change (decode or resize rule, file layout)
 
@@ -196,6 +198,40 @@ def place_caches(nbytes: int, device: torch.device, what: str = "the image cache
     return fits
 
 
+def place_cache(images: torch.Tensor, labels: Sequence[int] | torch.Tensor, device: torch.device,
+                resident: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(images, labels)`` where a loader reads them: on `device` when `resident`, else in host memory,
+    page-locked (pinned) when `device` is CUDA. A tensor already there is returned as it is, never copied
+    again, so loaders of several resolutions given one placed cache share it.
+    """
+    labels = torch.as_tensor(labels, dtype=torch.int64)
+    if resident:  # .to returns the tensor itself when it is already on the device
+        return images.to(device), labels.to(device)
+    if device.type != "cuda":
+        return images, labels
+    # pinned host memory lets each batch's copy run asynchronously; a tensor already pinned (the one
+    # make_loaders placed for every resolution of the split) is kept, so there is one pinned copy per split
+    return tuple(t if t.is_pinned() else t.pin_memory() for t in (images, labels))  # type: ignore[return-value]
+
+
+def _pinned_empty(shape: Sequence[int], dtype: torch.dtype) -> torch.Tensor:
+    """A page-locked host tensor; torch's caching host allocator reuses a block once its copy has finished."""
+    return torch.empty(tuple(shape), dtype=dtype, pin_memory=True)
+
+
+def _gather(source: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``source[rows]``, kept page-locked when `source` is.
+
+    ``index_select`` allocates its result in pageable memory even from a pinned source, and a
+    ``.to(cuda, non_blocking=True)`` from pageable memory waits for the copy; gathering into a
+    pinned buffer keeps the copy asynchronous (it overlaps the previous batch's compute).
+    """
+    if source.device.type != "cpu" or not source.is_pinned():
+        return source.index_select(0, rows)
+    out = _pinned_empty((len(rows), *source.shape[1:]), source.dtype)
+    return torch.index_select(source, 0, rows, out=out)
+
+
 class CachedLoader:
     """Batches ``(x, y)`` from a uint8 cache at its stored size: x float32 ``[B, 3, R, R]`` normalised, y int64.
 
@@ -232,11 +268,7 @@ class CachedLoader:
                              "gives no batch; lower batch_size")
         self.nbytes = images.numel()
         self.resident = place_caches(self.nbytes, self.device) if resident is None else bool(resident)
-        if self.resident:
-            self.images = images.to(self.device)
-        else:
-            self.images = images.pin_memory() if self.device.type == "cuda" else images
-        self.labels = torch.as_tensor(labels, dtype=torch.int64).to(self.images.device)  # beside the images
+        self.images, self.labels = place_cache(images, labels, self.device, self.resident)
         self._mean = torch.tensor(mean, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
         self._inv_std = 1.0 / torch.tensor(std, dtype=torch.float32, device=self.device).view(1, 3, 1, 1)
 
@@ -280,8 +312,8 @@ class CachedLoader:
         rng = generator.get_state() if self._augment is not None else None
         for start in range(0, len(self) * self.batch_size if self.drop_last else n, self.batch_size):
             rows = order[start:start + self.batch_size]
-            x = self._to_input(self.images.index_select(0, rows))
-            y = self.labels.index_select(0, rows).to(self.device, non_blocking=True)
+            x = self._to_input(_gather(self.images, rows))
+            y = _gather(self.labels, rows).to(self.device, non_blocking=True)
             if self._augment is not None:
                 with torch.random.fork_rng(devices=[]):
                     torch.set_rng_state(rng)

@@ -19,7 +19,7 @@ from torchvision.transforms import v2
 
 from lecture_utils._util import epoch_generator, positive_int, resolve_device
 from lecture_utils.augment import AugmentSpec, augment_spec
-from lecture_utils.cached import CachedLoader, build_cache, place_caches
+from lecture_utils.cached import CachedLoader, build_cache, place_cache, place_caches
 from lecture_utils.datasets import (DEFAULT_STATS, SPLITS, balanced_indices, check_dataset_name, collate_skip_none,
                                     dataset_targets, get_dataset)
 from lecture_utils.holdout import heldout_split
@@ -159,9 +159,12 @@ def make_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 
         resident = place_caches(sum(c.nbytes for c in caches.values()), device, f"{name} cache ({what})")
         for split, cache in caches.items():
             train = split == "train"
+            # placed once here: every resolution's loader reads this one copy (five loaders each moving
+            # the cache themselves would hold five copies on the GPU, or pin five in host memory)
+            images, labels = place_cache(cache.images, cache.labels, device, resident)
             for key, size in keys.items():
                 loaders[split][key] = CachedLoader(
-                    cache.images, cache.labels, resolution=size, batch_size=batch_size, shuffle=train,
+                    images, labels, resolution=size, batch_size=batch_size, shuffle=train,
                     augment=augment if train else None, mean=stats["mean"], std=stats["std"], device=device,
                     seed=seed, drop_last=drop_last and train, resident=resident)
         return loaders

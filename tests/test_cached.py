@@ -246,6 +246,65 @@ def test_one_cache_gives_every_resolution_resized_per_batch():
     assert torch.equal(x[:, :1], grey.float() / 255)  # at the stored size, the pixels as they are
 
 
+def test_every_resolution_reads_one_device_copy_of_each_split():
+    # on the meta device (shapes only) every .to() makes a new tensor, as on CUDA: five loaders that
+    # each moved the cache would hold five copies of it
+    loaders = data.make_loaders("sample", [28, 24, 20, 16, 12], batch_size=8, subset=(2, 2), cached=True,
+                                device="meta", augment=False)
+    for split, by_resolution in loaders.items():
+        copies = {id(loader.images) for loader in by_resolution.values()}
+        assert len(copies) == 1, f"{split}: {len(copies)} copies of the cache on the device"
+        assert next(iter(by_resolution.values())).images.device.type == "meta"
+
+
+def test_a_cache_kept_in_host_memory_is_pinned_once(monkeypatch):
+    # counting mock of pinning (no CUDA here): pin_memory copies, as the real one does for a pageable tensor
+    pinned: list[torch.Tensor] = []
+
+    def pin(self):
+        copy = self.clone()
+        pinned.append(copy)
+        return copy
+
+    monkeypatch.setattr(torch.Tensor, "pin_memory", pin)
+    monkeypatch.setattr(torch.Tensor, "is_pinned", lambda self, device=None: any(self is t for t in pinned))
+    images, labels = torch.zeros(6, 1, 28, 28, dtype=torch.uint8), torch.arange(6)
+    cuda = torch.device("cuda")
+    placed = cached.place_cache(images, labels, cuda, resident=False)
+    assert len(pinned) == 2  # the images and the labels, once each
+    for _resolution in (224, 192, 160, 128, 96):  # what every further loader of the split does with it
+        again = cached.place_cache(*placed, cuda, resident=False)
+        assert again[0] is placed[0] and again[1] is placed[1]
+    assert len(pinned) == 2
+
+
+def test_make_loaders_places_each_split_once_for_all_resolutions(monkeypatch):
+    calls = []
+    real = data.place_cache
+    monkeypatch.setattr(data, "place_cache", lambda *args: calls.append(args[2]) or real(*args))
+    data.make_loaders("sample", [28, 20, 12], batch_size=8, subset=(2, 2), cached=True, device="cpu")
+    assert len(calls) == 2  # train and val, not one per resolution
+
+
+def test_batches_from_a_pinned_cache_are_gathered_into_pinned_memory(monkeypatch):
+    # index_select from a pinned tensor returns pageable memory, whose non_blocking copy to CUDA waits
+    images = torch.randint(0, 256, (10, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(10)
+    expected = list(CachedLoader(images, labels, batch_size=4, shuffle=True, device="cpu"))
+    buffers = []
+
+    def pinned_empty(shape, dtype):
+        buffers.append(tuple(shape))
+        return torch.empty(tuple(shape), dtype=dtype)
+
+    monkeypatch.setattr(torch.Tensor, "is_pinned", lambda self, device=None: True)
+    monkeypatch.setattr(cached, "_pinned_empty", pinned_empty)
+    got = list(CachedLoader(images, labels, batch_size=4, shuffle=True, device="cpu"))
+    assert buffers == [(4, 1, 28, 28), (4,), (4, 1, 28, 28), (4,), (2, 1, 28, 28), (2,)]
+    for (x, y), (x_ref, y_ref) in zip(got, expected, strict=True):
+        assert torch.equal(x, x_ref) and torch.equal(y, y_ref)
+
+
 # --------------------------------------------------------------------------- the loader
 
 

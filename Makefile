@@ -92,6 +92,15 @@ reference-zoo-scale: reference-zoo-scale-worker1 reference-zoo-scale-worker2
 reference-zoo-scale-worker1 reference-zoo-scale-worker2: setup
 	$(SWEEP) plan zoo-scale --out $(REF)/zoo-scale.jsonl $(RUN_ARGS)
 
+# Lesson 09's grid at the CPU's scale (plans.grid_scale_plan: the three MobileNets x 4 widths x 64/48/32 px on
+# the zoo-scale protocol, seed 0) into data/reference/grid-scale.jsonl; about 3.5 hours of one core; the three
+# conditions zoo-scale.jsonl holds are not trained again. `make -j2 reference-grid-scale`; rerun to resume.
+.PHONY: reference-grid-scale reference-grid-scale-worker1 reference-grid-scale-worker2
+reference-grid-scale: reference-grid-scale-worker1 reference-grid-scale-worker2
+
+reference-grid-scale-worker1 reference-grid-scale-worker2: setup
+	$(SWEEP) plan grid-scale --out $(REF)/grid-scale.jsonl $(RUN_ARGS)
+
 REF_09 := $(REF)/lesson09-grid.jsonl $(REF)/lesson09-ablation.jsonl $(REF)/lesson09-augment.jsonl
 .PHONY: reference-lessons-worker1 reference-lessons-worker2 reference-09 $(REF_09)
 

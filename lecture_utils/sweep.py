@@ -44,7 +44,7 @@ from lecture_utils.conditions import (DEFAULT_LR, DEFAULT_RESOLUTIONS, DEFAULT_W
 from lecture_utils.estimate import format_minutes
 from lecture_utils.gpu_reference import gpu_reference_conditions, no_cuda_message, plan_seconds
 from lecture_utils.holdout import VALIDATIONS
-from lecture_utils.plans import (PLAN_PARTS, SESSION_HOURS, lesson09_conditions, lesson09_part,
+from lecture_utils.plans import (PLAN_PARTS, SESSION_HOURS, grid_scale_plan, lesson09_conditions, lesson09_part,
                                    lessons_reference_plan, plan_batch_size, recipe_choice_plan, session_parts, zoo_plan)
 from lecture_utils.recipe import add_recipe_arguments, recipe_changes
 from lecture_utils.runner import Runner, TorchRunner
@@ -291,7 +291,8 @@ def _parser() -> argparse.ArgumentParser:
         "Run every condition of lesson 09 (grid, ablation, augmentation comparison), or one --part of it, "
         "into one file, resumably: the file lesson 09 reads (runs/09_sweep_full.jsonl for the full profile); "
         "or, with 'lessons --profile reference', the reference runs of lessons 01-08."))
-    plan.add_argument("lesson", choices=["lesson09", "lessons", "zoo", "zoo-scale", "gpu-reference", "recipe-choice"])
+    plan.add_argument("lesson", choices=["lesson09", "lessons", "zoo", "zoo-scale", "grid-scale", "gpu-reference",
+                                               "recipe-choice"])
     plan.add_argument("--profile", choices=["full", "reference"], default="full",
                       help="full: the course's resolutions on the full data set (GPU); reference: the stored CPU "
                       "run of data/reference/ (default: %(default)s)")
@@ -329,7 +330,8 @@ def _named_conditions(args: argparse.Namespace) -> list[Condition]:
                            subset=args.subset, seed=args.seed, augment=args.augment)
         return shard_grid(grid, *parse_shard(args.shard)) if args.shard else grid
     named = {"gpu-reference": gpu_reference_conditions, "recipe-choice": recipe_choice_plan,
-             "zoo": lambda: [c for _, c in zoo_plan()], "zoo-scale": lambda: [c for _, c in zoo_plan("zoo-scale")]}
+             "zoo": lambda: [c for _, c in zoo_plan()], "zoo-scale": lambda: [c for _, c in zoo_plan("zoo-scale")],
+             "grid-scale": grid_scale_plan}
     if args.lesson in named:
         return named[args.lesson]()
     if args.lesson == "lessons":

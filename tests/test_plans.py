@@ -119,3 +119,22 @@ def test_zoo_plan_gives_every_network_the_same_budget_and_three_seeds_to_the_che
     for (_, model, width, resolution, _), s in seeds.items():  # three seeds for every network under 10 M MACs
         if conv_linear_macs(build_model(model, width, 10), resolution) < 10e6:
             assert s == {0, 1, 2}, (model, width, resolution)
+
+
+def test_grid_scale_plan_trains_what_the_zoo_has_not_on_the_zoo_protocol():
+    from lecture_utils.plans import grid_scale_conditions, grid_scale_plan, plan_batch_size, zoo_plan
+
+    every = grid_scale_conditions()
+    assert len(every) == 3 * 4 * 3  # models x widths x 64/48/32 px
+    zoo = {c.key for _, c in zoo_plan("zoo-scale")}
+    shared = [c for c in every if c.key in zoo]
+    # the zoo trained MobileNet v1 0.5 at 64 px and MobileNetV2 0.5 at 64 and 32 px with the same protocol
+    assert sorted((c.model, c.width, c.resolution) for c in shared) == [
+        ("mobilenet_v1", 0.5, 64), ("mobilenet_v2", 0.5, 32), ("mobilenet_v2", 0.5, 64)]
+    todo = grid_scale_plan()
+    assert len(todo) == len(every) - 3 and not {c.key for c in todo} & zoo
+    assert {c.key for c in todo} | {c.key for c in shared} == {c.key for c in every}
+    assert [(c.model, c.width, c.resolution) for c in todo[:2]] == [("c_mobilenet_v2", 0.5, 64),
+                                                                      ("c_mobilenet_v2", 0.5, 32)]
+    assert {(c.epochs, c.subset, c.augment, c.validation) for c in every} == {(3, None, "none", "heldout")}
+    assert plan_batch_size("grid-scale") == plan_batch_size("zoo-scale") == 128

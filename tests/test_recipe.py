@@ -198,3 +198,83 @@ def test_networks_without_batch_norm_take_a_tenth_of_the_peak_rate():
     assert recipe_for("vgg16_bn") is RECOMMENDED and recipe_for("resnet18") is RECOMMENDED
     assert lesson_settings("01", "quick").recipe.lr == pytest.approx(2e-4)
     assert lesson_settings("04", "full").recipe == RECOMMENDED
+
+
+# --------------------------------------------------------------------------- the optimiser's kernels on CUDA
+
+
+class _FakeCudaModel:
+    """Parameters that report a device (no CUDA here): enough for Recipe.build to choose the optimiser's kernels."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.params = [torch.nn.Parameter(torch.zeros(3, 3)), torch.nn.Parameter(torch.zeros(3))]
+        self.device, self.events = torch.device(device), []
+
+    def parameters(self):
+        for p in self.params:
+            yield type("P", (), {"device": self.device, "requires_grad": True, "ndim": p.ndim})()
+
+    def to(self, device):
+        self.events.append("to")
+        self.device = torch.device(device)
+        return self
+
+
+def _recording_optimizers(monkeypatch, events):
+    made = {}
+    for name in ("Adam", "AdamW", "SGD"):
+        real = getattr(torch.optim, name)
+
+        def make(params, _real=real, _name=name, **kwargs):
+            events.append("optimizer")
+            made[_name] = kwargs
+            return _real([torch.nn.Parameter(torch.zeros(1))], lr=kwargs["lr"])  # a real one, for the scheduler
+
+        monkeypatch.setattr(torch.optim, name, make)
+    return made
+
+
+@pytest.mark.parametrize("recipe", [COURSE, RECOMMENDED, Recipe("sgd", 0.1, "cosine")])
+def test_the_optimiser_is_fused_when_the_parameters_are_on_cuda(monkeypatch, recipe):
+    model = _FakeCudaModel("cuda")
+    made = _recording_optimizers(monkeypatch, model.events)
+    recipe.build(model, 5, 2)
+    assert [kwargs["fused"] for kwargs in made.values()] == [True]
+
+
+def test_the_model_moves_to_the_device_before_the_optimiser_is_built(monkeypatch):
+    # lessons 04-08 create the model on the CPU: build(..., device) moves it first, so the fused kernels are chosen
+    model = _FakeCudaModel("cpu")
+    made = _recording_optimizers(monkeypatch, model.events)
+    RECOMMENDED.build(model, 5, 2, device="cuda")
+    assert model.events == ["to", "optimizer"] and made["AdamW"]["fused"] is True
+
+
+def test_the_optimiser_keeps_torchs_default_kernels_on_the_cpu():
+    for recipe in (COURSE, RECOMMENDED, Recipe("sgd", 0.1)):
+        assert recipe.build(SmallCNN(), 5, 2)[0].defaults["fused"] is None
+
+
+def test_a_fused_optimiser_lets_the_grad_scaler_step_without_reading_the_gpu(monkeypatch):
+    # GradScaler.step reads its inf flag with .item() (a host sync on CUDA) unless the optimiser takes the
+    # scale itself, as torch's fused ones do; torch's CPU scaler runs the same code, so it is checked here
+    reads = []
+    real_item = torch.Tensor.item
+
+    def steps(fused):
+        seed_everything(0)
+        model = nn.Linear(4, 2)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=fused)
+        scaler = torch.amp.GradScaler("cpu")
+        reads.clear()
+        monkeypatch.setattr(torch.Tensor, "item", lambda self: reads.append(1) or real_item(self))
+        for _ in range(3):
+            optimizer.zero_grad()
+            scaler.scale(model(torch.randn(8, 4)).sum()).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        monkeypatch.setattr(torch.Tensor, "item", real_item)
+        return len(reads)
+
+    assert steps(fused=None) >= 3  # the multi-tensor step: at least one read per step
+    assert steps(fused=True) == 0

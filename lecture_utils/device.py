@@ -19,9 +19,11 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["PRECISIONS", "choose_precision", "device_free_bytes", "cache_budget", "DEVICE_CACHE_FRACTION"]
+__all__ = ["PRECISIONS", "BF16_CAPABILITY", "choose_precision", "device_free_bytes", "cache_budget", "DEVICE_CACHE_FRACTION"]
 
 PRECISIONS = ("bf16", "fp16", "fp32")
+# bf16 tensor cores came with Ampere (compute capability 8.0); a T4 (7.5) or V100 (7.0) has none
+BF16_CAPABILITY = (8, 0)
 # a data cache may take at most this fraction of the device's memory, so that training keeps at
 # least three quarters of it (a 16 GB T4: at most 4 GB of cached images)
 DEVICE_CACHE_FRACTION = 0.25
@@ -30,7 +32,8 @@ DEVICE_CACHE_FRACTION = 0.25
 def choose_precision(device: Any, precision: str | None = None) -> str:
     """The precision to train in on `device`: bf16 (CUDA capability >= 8.0), fp16 (below), fp32 (CPU).
 
-    An explicit `precision` (bf16, fp16, fp32) is checked and returned; fp16 and bf16 need CUDA.
+    An explicit `precision` (bf16, fp16, fp32) is checked and returned; fp16 and bf16 need CUDA, bf16
+    compute capability 8.0 or more.
     """
     import torch
 
@@ -41,11 +44,14 @@ def choose_precision(device: Any, precision: str | None = None) -> str:
                              f"device), got {precision!r}")
         if precision != "fp32" and device.type != "cuda":
             raise ValueError(f"precision {precision!r} needs a CUDA device; on {device.type} use 'fp32'")
+        if precision == "bf16" and torch.cuda.get_device_capability(device) < BF16_CAPABILITY:
+            major, minor = torch.cuda.get_device_capability(device)
+            raise ValueError(f"precision 'bf16' needs compute capability {BF16_CAPABILITY[0]}.{BF16_CAPABILITY[1]} "
+                             f"or more (this GPU has {major}.{minor}: no bf16 tensor cores); use 'fp16' or 'fp32'")
         return precision
     if device.type != "cuda":
         return "fp32"
-    major, minor = torch.cuda.get_device_capability(device)
-    return "bf16" if (major, minor) >= (8, 0) else "fp16"
+    return "bf16" if tuple(torch.cuda.get_device_capability(device)) >= BF16_CAPABILITY else "fp16"
 
 
 def device_free_bytes(device: Any) -> int:

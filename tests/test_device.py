@@ -78,3 +78,19 @@ def test_cache_budget_never_exceeds_what_is_free(fake_gpu):
 
 def test_cpu_has_no_cache_budget():
     assert dev.cache_budget("cpu") is None
+
+
+@pytest.mark.parametrize("capability", [(7, 5), (7, 0), (6, 1)])
+def test_bf16_is_refused_below_compute_capability_8(fake_gpu, capability):
+    fake_gpu["capability"] = capability
+    with pytest.raises(ValueError, match=rf"'bf16' needs compute capability 8.0 or more \(this GPU has "
+                                         rf"{capability[0]}.{capability[1]}"):
+        dev.choose_precision("cuda", "bf16")
+    with pytest.raises(ValueError, match="needs compute capability 8.0"):
+        ModelTrainer(device="cuda", precision="bf16")
+    assert dev.choose_precision("cuda", "fp16") == "fp16"
+
+
+def test_bf16_is_accepted_from_compute_capability_8(fake_gpu):
+    fake_gpu["capability"] = (8, 0)
+    assert dev.choose_precision("cuda", "bf16") == "bf16"

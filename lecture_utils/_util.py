@@ -12,9 +12,11 @@ torch at module level.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["positive_int", "positive_float", "resolve_device", "seed_everything", "epoch_generator",
-           "atomic_write", "atomic_leftovers", "check_writable_file", "cpu_name", "git_commit", "versions"]
+           "atomic_write", "atomic_leftovers", "check_writable_file", "cpu_name", "git_commit", "versions",
+           "WriteFailed", "write_failure"]
 
 
 def positive_int(value: Any, what: str, minimum: int = 1) -> int:
@@ -83,20 +86,55 @@ def _temp_name(path: Path, writer: str) -> Path:
     return path.with_name(f".{path.name}.{writer}.tmp")
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
+class WriteFailed(OSError):
+    """A file could not be written (a full disk, a read-only folder); the message names it and what was kept."""
+
+
+# what torch.save's C++ writer says when the disk is full or the file cannot be opened: an OSError in all but name
+_TORCH_WRITE_ERRORS = ("inline_container", "file write failed", "open file failed", "unexpected pos")
+
+
+def write_failure(path: Path, exc: BaseException, kept: str | None = None) -> WriteFailed | None:
+    """The one-line WriteFailed for `exc` raised while writing `path`, or None if `exc` is not a write failure.
+
+    `kept` says what survives (default: the previous file, or that nothing was written).
+    """
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc) or type(exc).__name__
+    elif isinstance(exc, RuntimeError) and any(s in str(exc) for s in _TORCH_WRITE_ERRORS):
+        reason = "the write failed"
+        with contextlib.suppress(OSError):
+            free = shutil.disk_usage(path.parent).free
+            reason += f"; {free / 2**20:.0f} MB free on its device" + (" (full)" if free < 2**26 else "")
+    else:
+        return None
+    if kept is None:
+        kept = f"the previous {path.name} is kept" if path.exists() else "nothing was written"
+    return WriteFailed(f"cannot write {path}: {reason}; {kept}. Free some space or choose a folder you can "
+                       "write to, then run again")
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], Any], kept: str | None = None) -> Path:
     """Call ``write(tmp)`` on a temporary file beside `path`, then rename it to `path`.
 
     The temp name is this process's own (host and pid), so two writers never rename each other's
-    file, and a reader never sees half a file.
+    file, and a reader never sees half a file. A full disk or a read-only folder raises one
+    :class:`WriteFailed` that names `path` and what was kept (`kept`, default: the previous file).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_name(path, f"{socket.gethostname()}-{os.getpid()}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         write(tmp)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:
+        failure = None if isinstance(exc, WriteFailed) else write_failure(path, exc, kept)
+        if failure is None:
+            raise
+        raise failure from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only folder refuses even the removal of a file it lacks
+            tmp.unlink(missing_ok=True)
     return path
 
 

@@ -3,7 +3,9 @@
 A checkpoint holds ``epoch`` (epochs done), the ``model``'s, ``optimizer``'s and (or None)
 ``scheduler``'s state dicts, the ``history`` (plain lists) and the ``rng`` state of Python,
 NumPy, torch and every visible CUDA device, so that a resumed run draws what the uninterrupted
-one would have. ``ModelTrainer.fit`` writes one after every epoch.
+one would have, and (``run``) what makes it resumable: the run's epochs, batches per epoch, batch size and
+image counts, so that a run of another budget refuses it instead of resuming from it. ``ModelTrainer.fit``
+writes one after every epoch.
 """
 
 from __future__ import annotations
@@ -20,21 +22,35 @@ from torch import nn
 
 from lecture_utils._util import atomic_write
 
-__all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint", "rng_state",
+__all__ = ["CheckpointError", "CheckpointInUse", "save_checkpoint", "load_checkpoint", "read_checkpoint", "rng_state",
            "set_rng_state"]
 
 KEYS = ("epoch", "model", "optimizer", "history", "rng")
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file could not be read (damaged, empty, or not written by ``fit``)."""
+    """A checkpoint file could not be used (damaged, empty, not written by ``fit``, or by another run).
+
+    ``path`` and ``reason`` let a caller (the sweep) say the way out in its own words.
+    """
+
+    def __init__(self, message: str, path: Path | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.path, self.reason = path, reason
+
+
+class CheckpointInUse(CheckpointError):
+    """Another process holds the checkpoint's lock: it is training into that file now."""
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-                    epoch: int, history: Mapping[str, list[float]], scaler: Any = None) -> None:
+                    epoch: int, history: Mapping[str, list[float]], scaler: Any = None,
+                    run: Mapping[str, int | None] | None = None) -> None:
     """Write the run's state after `epoch` epochs to `path` atomically (a reader never sees half a file).
 
-    `scaler`: fp16 training's ``torch.amp.GradScaler``, whose loss scale is part of the state.
+    `scaler`: fp16 training's ``torch.amp.GradScaler``, whose loss scale is part of the state. `run`: what
+    makes the checkpoint resumable (epochs, batches per epoch, ...), checked by :func:`load_checkpoint`.
+    A full disk raises one ``WriteFailed`` line; the previous checkpoint stays as it was.
     """
     state = {
         "epoch": int(epoch),
@@ -46,17 +62,40 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     }
     if scaler is not None:
         state["scaler"] = scaler.state_dict()
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    if run is not None:
+        state["run"] = dict(run)
+    path = Path(path)
+    kept = (f"the previous checkpoint ({_epochs_in(path)} epoch(s) done) is kept" if path.is_file()
+            else "no checkpoint was written")
+    atomic_write(path, lambda tmp: torch.save(state, tmp), kept=f"{kept}; epoch {epoch} is lost")
+
+
+def _epochs_in(path: Path) -> str:
+    try:
+        return str(int(torch.load(path, map_location="cpu", weights_only=True)["epoch"]))
+    except Exception:  # the count is only for the message
+        return "?"
 
 
 def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: Any = None, scaler: Any = None) -> tuple[int, dict[str, list[float]]]:
+                    scheduler: Any = None, scaler: Any = None,
+                    run: Mapping[str, int | None] | None = None) -> tuple[int, dict[str, list[float]]]:
     """Restore model, optimizer, scheduler and random state from `path`; returns (epochs done, history).
 
-    Move the model to its device first: the optimizer's state follows its parameters' device.
+    Move the model to its device first: the optimizer's state follows its parameters' device. With `run`
+    (what this run is: epochs, batches per epoch, ...), a checkpoint written by another run is refused
+    (CheckpointError) before anything is changed.
     """
+    path = Path(path)
     state = read_checkpoint(path, KEYS)
-    model.load_state_dict(state["model"])
+    if run is not None:
+        _check_run(path, state, run)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:  # torch lists every mismatched tensor; its first line says enough
+        first = next((line.strip() for line in str(exc).splitlines()[1:] if line.strip()), str(exc))
+        reason = f"it holds another network's weights ({first})"
+        raise CheckpointError(_unreadable_message(path, reason, "use"), path, reason) from None
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state.get("scheduler") is not None:
         scheduler.load_state_dict(state["scheduler"])
@@ -75,12 +114,50 @@ def read_checkpoint(path: str | Path, keys: tuple[str, ...] = KEYS) -> dict[str,
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError, KeyError...
-        raise CheckpointError(_unreadable_message(path, _unreadable_reason(path, exc))) from None
+        reason = _unreadable_reason(path, exc)
+        raise CheckpointError(_unreadable_message(path, reason), path, reason) from None
     if not isinstance(state, dict) or any(k not in state for k in keys):
         found = sorted(map(str, state)) if isinstance(state, dict) else type(state).__name__
         reason = f"it is not a checkpoint written by fit (needs the keys {list(keys)}, found {found})"
-        raise CheckpointError(_unreadable_message(path, reason))
+        raise CheckpointError(_unreadable_message(path, reason), path, reason)
     return state
+
+
+def _check_run(path: Path, state: Mapping[str, Any], run: Mapping[str, int | None]) -> None:
+    """Refuse a checkpoint that another run wrote (other epochs, batches, batch size or image counts).
+
+    A checkpoint written before ``run`` was stored is checked on what it holds anyway: its epochs against
+    the run's, its optimizer's step count against epochs x batches, a one-cycle schedule's length.
+    """
+    saved = state.get("run")
+    done, epochs, batches = int(state["epoch"]), run.get("epochs"), run.get("batches")
+    differ = []
+    if epochs is not None and done > epochs:
+        differ.append(f"{done} epochs done there, {epochs} planned here")
+    if isinstance(saved, Mapping):
+        # without a schedule, more epochs continue the same run (train 1 epoch, then 3); a schedule spans them
+        fixed = [k for k in run if k != "epochs" or state.get("scheduler") is not None]
+        differ += [f"{k} {saved[k]} there, {run[k]} here" for k in fixed
+                   if saved.get(k) is not None and run[k] is not None and saved[k] != run[k]]
+    else:
+        steps = _optimizer_steps(state["optimizer"])
+        if batches and steps is not None and steps != done * batches:
+            differ.append(f"{steps} optimizer steps in {done} epoch(s) there, {batches} batches per epoch here")
+        total = (state.get("scheduler") or {}).get("total_steps")
+        if batches and epochs and isinstance(total, int) and total != epochs * batches:
+            differ.append(f"a schedule of {total} steps there, {epochs * batches} here")
+    if differ:
+        reason = "another run wrote it (" + "; ".join(differ) + ")"
+        raise CheckpointError(_unreadable_message(path, reason, "use"), path, reason)
+
+
+def _optimizer_steps(optimizer_state: Mapping[str, Any]) -> int | None:
+    """The step count an Adam-like optimizer keeps per parameter (None if it keeps none)."""
+    for param_state in (optimizer_state.get("state") or {}).values():
+        step = param_state.get("step") if isinstance(param_state, Mapping) else None
+        if step is not None:
+            return int(step)
+    return None
 
 
 def _unreadable_reason(path: Path, exc: Exception) -> str:
@@ -98,8 +175,8 @@ def _unreadable_reason(path: Path, exc: Exception) -> str:
     return "it is not a torch checkpoint (unrecognised contents)"
 
 
-def _unreadable_message(path: Path, reason: str) -> str:
-    return (f"cannot read the checkpoint {path}: {reason}. Either delete it (training then starts "
+def _unreadable_message(path: Path, reason: str, verb: str = "read") -> str:
+    return (f"cannot {verb} the checkpoint {path}: {reason}. Either delete it (training then starts "
             "again from epoch 1), or call fit(..., resume=False) to train from scratch and overwrite it.")
 
 

@@ -45,15 +45,19 @@ class LessonSettings:
     def checkpoint(self, tag: str) -> Path | None:
         """Where the full profile keeps run `tag`'s checkpoint (resumed on rerun); None in the quick profile.
 
-        The name holds the recipe's optimiser and schedule, the data set and the resolution, so a run with
-        other settings starts afresh.
+        The name holds everything that makes it resumable: the recipe's optimiser and schedule, the data set,
+        the resolution, the epochs (a schedule's length), the batch size and the images per class (all, or
+        ``LECTURE_FULL_SHRINK``'s), so a run with other settings starts afresh instead of resuming another's.
         """
         if self.profile != "full":
             return None
         if not tag or not all(c.isalnum() or c in "-_" for c in tag):
             raise ValueError(f"tag must be letters, digits, '-' or '_', got {tag!r}")
         how = f"{self.recipe.optimizer}-{self.recipe.schedule}"
-        return runs_dir() / f"lesson{self.lesson}-{tag}-{how}-{self.dataset}-{self.resolution}px.pt"
+        # one number when both splits take the same (n20), else train-val (n20-all)
+        per_class = "-".join(dict.fromkeys("all" if n is None else str(n) for n in (self.train_subset, self.val_subset)))
+        budget = f"e{self.epochs}-b{self.batch_size}-n{per_class}"
+        return runs_dir() / f"lesson{self.lesson}-{tag}-{how}-{self.dataset}-{self.resolution}px-{budget}.pt"
 
     def estimate_seconds(self, gpu: str = "t4", train_images: int | None = None,
                          val_images: int | None = None) -> float:

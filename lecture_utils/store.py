@@ -164,7 +164,9 @@ def remove_finished_checkpoints(ckpt_dir: Path, conditions: Sequence[Condition],
     for cond in conditions:
         if cond.key in done:
             checkpoint = condition_checkpoint(ckpt_dir, cond)
-            for leftover in [checkpoint, *atomic_leftovers(checkpoint)]:
+            # the lock fit held on the checkpoint: its condition is done, so no one trains into it again
+            fit_lock = checkpoint.with_name(f".{checkpoint.name}.lock")
+            for leftover in [checkpoint, fit_lock, *atomic_leftovers(checkpoint)]:
                 leftover.unlink(missing_ok=True)
             _claim_path(ckpt_dir, cond).unlink(missing_ok=True)
     with contextlib.suppress(OSError):  # another worker may have put a file there meanwhile

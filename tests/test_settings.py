@@ -85,13 +85,13 @@ def test_checkpoints_only_in_the_full_profile(monkeypatch, tmp_path):
     monkeypatch.setenv("LECTURE_RUNS_DIR", str(tmp_path))
     assert lesson_settings("04", "quick").checkpoint("resnet18") is None
     path = lesson_settings("04", "full").checkpoint("resnet18")
-    assert path.parent == tmp_path and path.name == "lesson04-resnet18-adamw-onecycle-fashion_mnist-96px.pt"
+    assert path.parent == tmp_path and path.name == "lesson04-resnet18-adamw-onecycle-fashion_mnist-96px-e10-b128-nall.pt"
     # a checkpoint of another recipe (an older run with the course's Adam) is not resumed into this one
     from dataclasses import replace
 
     from lecture_utils.recipe import COURSE
     course = replace(lesson_settings("04", "full"), recipe=COURSE).checkpoint("resnet18")
-    assert course.name == "lesson04-resnet18-adam-constant-fashion_mnist-96px.pt"
+    assert course.name == "lesson04-resnet18-adam-constant-fashion_mnist-96px-e10-b128-nall.pt"
     with pytest.raises(ValueError, match="letters, digits"):
         lesson_settings("04", "full").checkpoint("../x")
 

@@ -1,0 +1,46 @@
+"""lecture_utils.findings: lesson 09's answer, from records."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from lecture_utils import findings, plans, results
+from lecture_utils.conditions import condition_key
+
+
+@pytest.fixture(scope="module")
+def stored() -> list[dict]:
+    return results.load_reference("lesson09")
+
+
+def test_the_answer_reports_a_planted_difference_with_its_verdict(stored):
+    # C_MobileNetV2 made exactly 10 points worse than MobileNetV2 at every grid condition, +-1 point alternately
+    records = copy.deepcopy(stored)
+    by_key = {condition_key(r): r for r in records}
+    grid = [c for c in plans.lesson09_profile_plan("reference")["grid"]]
+    v2 = {(c.width, c.resolution): by_key[c.key] for c in grid if c.model == "mobilenet_v2"}
+    grid_c = [by_key[c.key] for c in grid if c.model == "c_mobilenet_v2"]
+    assert len(grid_c) == len(v2) == 12
+    for i, r in enumerate(grid_c):
+        r["val_acc"] = list(r["val_acc"])
+        r["val_acc"][-1] = v2[r["width"], r["resolution"]]["val_acc"][-1] - 0.10 + (0.01 if i % 2 else -0.01)
+    first = next(line for line in findings.lesson09_answer(records).splitlines() if line.startswith("1. "))
+    assert "-10.0 +- " in first and "over 12 pairs: costs accuracy" in first
+
+
+def test_the_answer_names_every_claim_and_its_section(stored):
+    text = findings.lesson09_answer(stored)
+    for claim in ("C_MobileNetV2 - MobileNetV2", "LeakyReLU after the add", "on the branch", "projection shortcuts",
+                  "'v1 is the most accurate'", "the budget"):
+        assert claim in text
+    assert text.count("95 %") >= 7
+
+
+def test_a_missing_condition_is_one_clear_error(stored):
+    without = [r for r in stored if not (r["model"] == "mobilenet_v2+proj" and r["seed"] == 4)]
+    assert len(without) == len(stored) - 1
+    with pytest.raises(ValueError, match=r"1 condition\(s\) of lesson 09's stored run are missing.*make -j2 reference-09"):
+        findings.lesson09_answer(without)
+    assert {condition_key(r) for r in without} < {condition_key(r) for r in stored}

@@ -54,6 +54,23 @@ clean:
 	rm -rf $(VENV) .pytest_cache
 
 # ---------------------------------------------------------------------------------------------
+# Slides and handouts (docs/teaching.md), made from the lessons as they are stored: nothing is run.
+# `make slides`: build/slides/NN_name.slides.html, one reveal.js deck per lesson, and an index.html.
+# reveal.js comes from the PyPI package sphinx-revealjs and MathJax from jupyter-server-mathjax (both
+# installed by `make setup`), copied beside the decks: they open offline. The slide types come from
+# each lesson's headings, text and outputs when the deck is built (lecture_utils.slideshow).
+# `make handouts`: build/handouts/: an HTML page per lesson with its outputs, an index.html, and a PDF per
+# lesson printed by headless Chromium (Debian: apt-get install chromium fonts-noto-cjk). Without Chromium
+# it writes the HTML pages, says so in one line and fails; `make handouts PDF=no` leaves the PDFs out.
+PDF ?= yes
+.PHONY: slides handouts
+slides: setup
+	$(BIN)/python -m lecture_utils.teaching slides --out build/slides
+
+handouts: setup
+	$(BIN)/python -m lecture_utils.teaching handouts --out build/handouts $(if $(filter no,$(PDF)),--no-pdf)
+
+# ---------------------------------------------------------------------------------------------
 # Lesson 09's stored reference run (see data/reference/README.md): lesson 09's plan with --profile reference
 # (lecture_utils.plans.REFERENCE_09: Fashion-MNIST from the raw idx files, 500 training images per class,
 # validated on the 500 held-out images per class and tested once, 4 epochs of the recommended recipe,

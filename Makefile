@@ -70,6 +70,15 @@ slides: setup
 handouts: setup
 	$(BIN)/python -m lecture_utils.teaching handouts --out build/handouts $(if $(filter no,$(PDF)),--no-pdf)
 
+# The teaching kit (docs/exercises.md): the exercise notebooks without their solution cells and outputs, for
+# students; and the nine lessons without outputs and prose, for testing yourself.
+.PHONY: exercises clean-copies
+exercises: setup
+	$(BIN)/python -m lecture_utils.exercises student-copies --out build/exercises
+
+clean-copies: setup
+	$(BIN)/python -m lecture_utils.exercises clean-copies --out build/clean
+
 # ---------------------------------------------------------------------------------------------
 # Lesson 09's stored reference run (see data/reference/README.md): lesson 09's plan with --profile reference
 # (lecture_utils.plans.REFERENCE_09: Fashion-MNIST from the raw idx files, 500 training images per class,

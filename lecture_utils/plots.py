@@ -264,7 +264,7 @@ def plot_acc_vs_macs(results: Mapping[str, Sequence[tuple[str, float, float]]] |
         labelled = sorted((p for p in points if p[0]), key=lambda p: p[1])
         for k, (text, px, py) in enumerate(labelled):  # neighbours alternate above and below their point
             ax.annotate(text, (px, py), textcoords="offset points", xytext=(4, 3 if k % 2 == 0 else -10),
-                        fontsize="x-small")
+                        fontsize="small")
         shown = fronts if panels else {name: fronts[name]}
         for other, front in shown.items():
             if front:
@@ -343,7 +343,7 @@ def plot_grid(grid: Mapping[str, Any] | Any, row_labels: Sequence[str] | None = 
                 v = values[r, c]
                 if np.isfinite(v):
                     light = (v - vmin) / (vmax - vmin) > 0.5
-                    ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize="small",
+                    ax.text(c, r, fmt.format(v), ha="center", va="center", fontsize="medium",
                             color="black" if light else "white")
     bar = fig.colorbar(image, ax=axes, shrink=0.85)
     if colorbar_label:

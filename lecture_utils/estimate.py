@@ -1,26 +1,55 @@
 """How long a training run takes on a GPU, estimated before it starts (and checked by ``bench gpu-check``).
 
-The method, per image of one training step:
+The method: a roofline per kernel, summed over every kernel of a training step.
 
-* **compute**: a training step costs about 3x a forward pass (the forward, then the gradients with
-  respect to the activations and to the weights). The forward rate of each GPU is taken from a
-  published measurement, NVIDIA's ResNet-50 v1.5 benchmark for PyTorch (DeepLearningExamples,
-  mixed precision): ResNet-50's 4.09 G multiply-adds at 1,198 images/s of inference on a T4 (batch
-  256) is 4.9 T multiply-adds/s. The same table's V100 numbers (3,382 images/s inference, 1,200
-  training) confirm the factor (2.8). For an A100 it gives training at 2,470 images/s, i.e. a
-  forward rate of 4.09 G x 2,470 x 2.8 = 28 T/s; H100-class cards are counted at the A100's rate
-  (a lower bound).
-* **memory traffic**: small and depthwise convolutions do few multiply-adds per byte, so their time
-  is set by memory bandwidth: every activation (each leaf module's output) is written in the
-  forward pass and read or written about 5 more times in the backward pass, 2 bytes each in
-  mixed precision; the card's bandwidth is its data-sheet figure.
-* the larger of the two, plus a fixed cost per layer and step (kernel launches, ~0.1 ms for a
-  conv or linear layer with its norm and activation, forward and backward).
+* **Every kernel.** :func:`training_cost` runs one training step (forward in train mode, so
+  GoogLeNet's auxiliary heads run, cross-entropy, backward) and one evaluation forward on the
+  ``meta`` device (shapes only) under a dispatch mode that sees every aten operation: convolutions
+  and matrix products, but also batch norm, activations, pooling, residual additions and their
+  backward kernels. For each it records the multiply-adds (torch's ``flop_counter`` formulas) and
+  the tensor elements it reads and writes. Views make no kernel and are not counted.
+* **Time of one kernel**: ``max(FLOPs / F, bytes / B)``, plus a launch gap of ``KERNEL_GAP_S``;
+  activations are 2 bytes (mixed precision); batch norm's statistics pass reads its input once more
+  forward and twice more backward (``BN_PASSES``). Kernels add up, so a network whose many small
+  kernels are memory-bound (MobileNets) pays for each of them.
+* **Parameters**: per parameter and step, ``PARAM_BYTES`` (the fused AdamW step reads and writes
+  parameter, gradient and both moments, 28 bytes; autocast's fp16 copy of each weight and the
+  gradient's cast back, 12; the GradScaler's unscale pass on fp16, 8).
+* **The data path**: each batch is resized and normalised on the GPU (``DATA_BYTES_PER_PIXEL``).
+* **The host**: a step is never shorter than its operations' dispatch on the CPU
+  (``host_s_per_op`` each: 10 us on a Colab core, 5 on a server's).
+* **Around the epochs**: the per-epoch checkpoint (model and AdamW's two moments, 12 bytes per
+  parameter, written at the host's disk rate: 100 MB/s on Colab, 1 GB/s on a server), and start-up: building the model and moving it
+  over, cuDNN's autotuning of every convolution for the 4 batch shapes of a run (full and last
+  batch of training and of evaluation), and, for a lesson, the process's own start
+  (``PROCESS_START_S``: CUDA's context, the data set's download and cache).
 
-Evaluation passes cost a third of a training pass per image. The data path adds little: the
-images already sit on the GPU and are resized and augmented per batch there. ``python -m
-lecture_utils.bench gpu-check`` measures images/second of each lesson's configuration on a real
-GPU and prints the measured time beside this estimate.
+Calibration (measured numbers, all mixed precision, channels-last):
+
+* ``F`` and ``B`` of an RTX 3090 are fitted to timm's training benchmark of nine networks at
+  224 px (``results/benchmark-train-amp-nhwc-pt112-cu113-rtx3090.csv`` of
+  github.com/huggingface/pytorch-image-models; :data:`TIMM_RTX3090_TRAIN`): F = 64 T FLOP/s (90 %
+  of the card's 71 T), B = 812 GB/s (87 % of its 936 GB/s). The fit's root-mean-square error over
+  the nine is 9 % (grouped ResNeXt-50 is slower than its count, MobileNetV2 0.5 faster).
+* Other cards keep the 3090's fraction of their data-sheet bandwidth, and ``F`` is solved from one
+  measured number each, NVIDIA's ResNet-50 v1.5 tables for PyTorch (github.com/NVIDIA/
+  DeepLearningExamples, PyTorch/Classification/ConvNets/resnet50v1.5/README.md):
+  T4: inference 1,198 images/s (mixed precision, batch 256, its only published T4 number), so
+  F = 27 T (42 % of its 65 T: a 70 W card runs below its boost clock) and its training rate is
+  predicted by the method, not measured; A100 80 GB: training 2,470 images/s, F = 123 T.
+  H100-class cards are counted at the A100's rates (a lower bound).
+* The same inference-to-training step on the V100 of the same tables (inference 3,382 images/s,
+  training 1,200) predicts :data:`V100_TRAINING_PREDICTED` images/s of training: that error (+6 %,
+  optimistic) is what the T4's training rate may carry.
+* :func:`calibration` redoes all of it (about 20 s); ``tests/test_estimate.py`` checks the constants
+  against it.
+
+Uncertainty: per network about +-25 % on a T4 (the 3090 fit's 9 % spread, the inference-to-training
+step's 6 %, the T4's clock under its 70 W limit, which the inference anchor measured at one load,
+and small images: 32-96 px instead of the anchors' 224 px, with smaller, less efficient kernels);
+the host, start-up and checkpoint terms are allowances (a Colab disk writes at 50-200 MB/s,
+Drive's sync is slower); ``python -m lecture_utils.bench gpu-check`` measures each lesson and prints
+its error beside the estimate.
 """
 
 from __future__ import annotations
@@ -29,39 +58,95 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["GPU", "GPUS", "TrainingCost", "meta_model", "training_cost", "estimate_seconds", "format_minutes"]
+__all__ = ["GPU", "GPUS", "TrainingCost", "Kernel", "meta_model", "training_cost", "step_seconds",
+           "estimate_seconds", "lesson_seconds", "format_minutes", "TIMM_RTX3090_TRAIN"]
 
-RESNET50_MACS = 4.09e9  # multiply-adds of one 224-px forward pass (torchvision's ResNet-50)
-TRAIN_TO_FORWARD = 2.8  # V100: 3,382 images/s inference / 1,200 training (NVIDIA, ResNet-50 v1.5, AMP)
-ACTIVATION_PASSES = 6   # each activation: written once forward, read/written ~5 times backward
-LAYER_OVERHEAD_S = 1e-4  # per conv/linear layer and training step: kernel launches (forward + backward)
+# --- the cards ------------------------------------------------------------------------------------
+KERNEL_GAP_S = 3e-6      # between two kernels on the GPU (launch latency), fitted with F and B below
+BN_PASSES = {"native_batch_norm": 1.5, "native_batch_norm_backward": 5 / 3,  # statistics pass(es)
+             "cudnn_batch_norm": 1.5, "cudnn_batch_norm_backward": 5 / 3}
+ACTIVATION_BYTES = 2     # fp16 / bf16 activations under autocast
+PARAM_BYTES = 48         # per parameter and step: fused AdamW 28, autocast's weight copy and grad cast 12, unscale 8
+DATA_BYTES_PER_PIXEL = 30  # per output pixel and channel: uint8 read, float, resize, normalise, channels-last copy, fp16 cast
+DATA_KERNELS = 12        # per batch, for the above
+HOST_S_PER_OP = 10e-6    # a Colab core's dispatch of one operation (Python, autocast, autograd): the floor of a step
+SERVER_S_PER_OP = 5e-6   # a server core's
+# --- around the epochs ----------------------------------------------------------------------------
+CHECKPOINT_BYTES_PER_S = 100e6  # a Colab runtime's disk (an allowance: 50-200 MB/s; Drive slower)
+SERVER_DISK_BYTES_PER_S = 1e9   # a server's local NVMe disk
+CHECKPOINT_BYTES_PER_PARAM = 12  # fp32 parameter and AdamW's two moments
+# cudnn.benchmark times each convolution's algorithms once per batch shape: about 8 candidates for each of
+# forward, backward-data and backward-filter, each run once at full size, plus a set-up per try (an allowance)
+AUTOTUNE_TRIES = 8
+AUTOTUNE_S_PER_TRY = 0.5e-3
+RUN_SHAPES = 4           # training batch, its last partial batch, evaluation batch, its last partial batch
+HOST_TO_DEVICE_BYTES_PER_S = 6e9  # the model's first copy over PCIe
+PROCESS_START_S = 15.0   # CUDA context and cuDNN load, Fashion-MNIST's download (30 MB) and its cache
+UNCERTAINTY = 0.25       # the estimate's relative uncertainty on a T4 (the module's docstring says why)
 
 
 @dataclass(frozen=True)
 class GPU:
-    """One GPU's rates: forward multiply-adds per second (measured) and memory bandwidth (data sheet)."""
+    """One GPU: effective tensor-core FLOP/s of a convolution or matrix product, and effective bandwidth;
+    and its host: seconds per dispatched operation, and how fast a checkpoint is written."""
 
     name: str
-    forward_macs_per_s: float
+    flops_per_s: float
     bandwidth_bytes_per_s: float
+    host_s_per_op: float = 10e-6
+    disk_bytes_per_s: float = 100e6
 
 
+# the RTX 3090's fit to timm's training benchmark (the module's docstring); its bandwidth fraction
+RTX3090 = GPU("RTX 3090 (calibration)", 64.0e12, 811.5e9)
+BANDWIDTH_FRACTION = 811.5e9 / 936e9
 GPUS: dict[str, GPU] = {
-    # ResNet-50 inference, mixed precision, batch 256: 1,198 images/s
-    "t4": GPU("Tesla T4 (Colab)", RESNET50_MACS * 1198, 320e9),
-    # ResNet-50 training, mixed precision: 2,470 images/s (A100 80 GB); H100 counted at the A100's rate
-    "a100": GPU("A100", RESNET50_MACS * 2470 * TRAIN_TO_FORWARD, 2.0e12),
-    "h100": GPU("H100-class (counted at the A100's rate)", RESNET50_MACS * 2470 * TRAIN_TO_FORWARD, 3.35e12),
+    # F solved so that ResNet-50's inference at batch 256 runs at NVIDIA's measured 1,198 images/s
+    "t4": GPU("Tesla T4 (Colab)", 27.3e12, 320e9 * BANDWIDTH_FRACTION),
+    # F solved so that ResNet-50's training at batch 256 runs at NVIDIA's measured 2,470 images/s (A100 80 GB)
+    # a server's host: a faster core per operation, a local NVMe disk (an allowance, not a measurement)
+    "a100": GPU("A100", 123e12, 2.039e12 * BANDWIDTH_FRACTION, SERVER_S_PER_OP, SERVER_DISK_BYTES_PER_S),
+    "h100": GPU("H100-class (counted at the A100's rates)", 123e12, 2.039e12 * BANDWIDTH_FRACTION,
+                SERVER_S_PER_OP, SERVER_DISK_BYTES_PER_S),
 }
+# timm's RTX 3090 training benchmark (AMP, NHWC, PyTorch 1.12): network -> (images/s, batch), 224 px
+TIMM_RTX3090_TRAIN = {"resnet18": (3481.78, 512), "resnet34": (2036.51, 512), "resnet50": (1218.01, 512),
+                      "resnext50_32x4d": (1001.03, 384), "wide_resnet50_2": (668.78, 384), "vgg16": (546.06, 384),
+                      "vgg16_bn": (470.3, 256), "mobilenetv2_100": (2313.1, 512), "mobilenetv2_050": (4051.14, 512)}
+V100_TRAINING_PREDICTED = 1277  # images/s, by the method from the V100's inference (NVIDIA measured 1,200)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One kernel of a step: multiply-adds and elements read or written per image, elements that do not grow with it."""
+
+    name: str
+    macs: float
+    elements: float
+    fixed_elements: float
 
 
 @dataclass(frozen=True)
 class TrainingCost:
-    """What one image costs a network at one resolution: multiply-adds, activations, and layer count."""
+    """What a network at one resolution costs: the kernels of a training step and of an evaluation forward.
+
+    ``macs`` (forward multiply-adds per image, conv and linear), ``params`` and ``convs`` are kept for
+    reports and start-up; ``ops`` counts every dispatched operation of a step (views too) for the host.
+    """
 
     macs: int
-    activations: int
-    layers: int
+    params: int
+    convs: int
+    resolution: int
+    train: tuple[Kernel, ...]
+    evaluate: tuple[Kernel, ...]
+    train_ops: int
+    eval_ops: int
+
+    @property
+    def layers(self) -> int:
+        """Convolutions and linear layers (kept for reports)."""
+        return self.convs
 
 
 def meta_model(build: Any, *args: Any, **kwargs: Any) -> Any:
@@ -73,53 +158,228 @@ def meta_model(build: Any, *args: Any, **kwargs: Any) -> Any:
         return build(*args, **kwargs)
 
 
-def training_cost(model: Any, resolution: int, in_chans: int = 3) -> TrainingCost:
-    """Multiply-adds and activation elements of one image's forward pass, and conv/linear layers.
+def _count(model: Any, resolution: int, in_chans: int, batch: int, train: bool) -> tuple[list[tuple], int]:
+    """[(op name, multiply-adds, elements)] of every kernel of one step at `batch`, and every op dispatched."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+    from torch.utils.flop_counter import flop_registry
 
-    Runs the model on the ``meta`` device (shapes only, no arithmetic), so a 224-px VGG16 costs nothing.
+    no_kernel = {"detach", "empty", "empty_like", "new_empty", "empty_strided", "alias", "lift_fresh",
+                 "_local_scalar_dense", "_to_copy"}  # _to_copy: the meta run's dtype casts (counted in PARAM_BYTES)
+
+    class Counter(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.kernels: list[tuple] = []
+            self.ops = 0
+
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            self.ops += 1
+            packet = func._overloadpacket
+            if func.is_view or packet.__name__ in no_kernel:
+                return out
+            flops = flop_registry[packet](*args, **kwargs, out_val=out) if packet in flop_registry else 0
+            tensors = [t for t in tree_flatten((args, kwargs, out))[0] if isinstance(t, torch.Tensor)]
+            self.kernels.append((packet.__name__, flops / 2, sum(t.numel() for t in tensors)))
+            return out
+
+    model.train(train)
+    for p in model.parameters():  # a gradient left from an earlier count would add an accumulation kernel
+        p.grad = None
+    x = torch.empty(batch, in_chans, resolution, resolution, device="meta")
+    y = torch.zeros(batch, dtype=torch.long, device="meta")
+    with Counter() as counter:
+        if train:
+            out = model(x)
+            outputs = list(out) if isinstance(out, (tuple, list)) else [out]
+            # GoogLeNet: main loss + 0.3 x each auxiliary loss, as ModelTrainer(aux=True) trains it
+            loss = sum(torch.nn.functional.cross_entropy(o, y) for o in outputs)
+            loss.backward()
+        else:
+            with torch.no_grad():
+                model(x)
+    return counter.kernels, counter.ops
+
+
+def _per_image(model: Any, resolution: int, in_chans: int, train: bool) -> tuple[tuple[Kernel, ...], int]:
+    """Each kernel's cost split in a part per image and a fixed part (weights), from steps of 2 and 4 images
+    (batch norm refuses a training batch of one image on 1 x 1 maps)."""
+    two, ops = _count(model, resolution, in_chans, 2, train)
+    four, _ = _count(model, resolution, in_chans, 4, train)
+    if [k[0] for k in two] != [k[0] for k in four]:
+        raise ValueError("the network runs other kernels at another batch size; it cannot be estimated")
+    return tuple(Kernel(a[0], (b[1] - a[1]) / 2, (b[2] - a[2]) / 2, 2 * a[2] - b[2]) for a, b in zip(two, four)), ops
+
+
+def training_cost(model: Any, resolution: int, in_chans: int = 3) -> TrainingCost:
+    """Every kernel of a training step (train mode: auxiliary heads run) and of an evaluation forward of `model`.
+
+    Runs on a ``meta`` copy (shapes only, no arithmetic), so a 224-px VGG16 costs a fraction of a second.
     """
     import copy
 
-    import torch
     from torch import nn
-
-    from lecture_utils.profile import _layer_macs
 
     if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
         raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
-    meta = copy.deepcopy(model).to("meta").eval()
-    totals = {"macs": 0, "activations": 0, "layers": 0}
+    meta = copy.deepcopy(model).to("meta")
+    train, train_ops = _per_image(meta, resolution, in_chans, True)
+    evaluate, eval_ops = _per_image(meta, resolution, in_chans, False)
+    convs = sum(isinstance(m, nn.modules.conv._ConvNd) for m in meta.modules())
+    params = sum(p.numel() for p in meta.parameters() if p.requires_grad)
+    macs = sum(k.macs for k in evaluate)  # conv and linear (torch's flop formulas), as profile.conv_linear_macs
+    return TrainingCost(int(round(macs)), int(params), int(convs), int(resolution), train, evaluate,
+                        int(train_ops), int(eval_ops))
 
-    def hook(module: nn.Module, _inputs: Any, output: Any) -> None:
-        if isinstance(output, torch.Tensor):
-            totals["activations"] += output.numel()
-            totals["macs"] += _layer_macs(module, output)
-        if isinstance(module, (nn.modules.conv._ConvNd, nn.Linear)):
-            totals["layers"] += 1
 
-    handles = [m.register_forward_hook(hook) for m in meta.modules() if not list(m.children())]
-    try:
-        with torch.no_grad():
-            meta(torch.empty(1, in_chans, resolution, resolution, device="meta"))
-    finally:
-        for handle in handles:
-            handle.remove()
-    return TrainingCost(int(totals["macs"]), int(totals["activations"]), int(totals["layers"]))
+def step_seconds(cost: TrainingCost, batch: int, gpu: str | GPU = "t4", train: bool = True, *,
+                 param_bytes: float = PARAM_BYTES, data: bool = True, host: bool = True) -> float:
+    """Seconds of one step of `batch` images (training: forward, backward, optimiser; else a forward).
+
+    `param_bytes` per parameter and step, the data path (`data`) and the host's floor (`host`) can be
+    set for a benchmark that ran otherwise (the calibration's: synthetic data, SGD).
+    """
+    spec = _gpu(gpu)
+    device = 0.0
+    for k in cost.train if train else cost.evaluate:
+        passes = BN_PASSES.get(k.name, 1.0)
+        moved = (k.elements * batch + k.fixed_elements) * ACTIVATION_BYTES * passes
+        device += max(2 * k.macs * batch / spec.flops_per_s, moved / spec.bandwidth_bytes_per_s) + KERNEL_GAP_S
+    if data:
+        pixels = batch * 3 * cost.resolution ** 2
+        device += pixels * DATA_BYTES_PER_PIXEL / spec.bandwidth_bytes_per_s + DATA_KERNELS * KERNEL_GAP_S
+    if train:
+        device += cost.params * param_bytes / spec.bandwidth_bytes_per_s
+    floor = (cost.train_ops if train else cost.eval_ops) * spec.host_s_per_op if host else 0.0
+    return max(device, floor)  # the GPU runs behind the host: the slower of the two sets the pace
+
+
+def _gpu(gpu: str | GPU) -> GPU:
+    if isinstance(gpu, GPU):
+        return gpu
+    if gpu not in GPUS:
+        raise ValueError(f"unknown gpu {gpu!r}; allowed: {', '.join(GPUS)}")
+    return GPUS[gpu]
+
+
+def _phase_seconds(cost: TrainingCost, images: int, batch: int, gpu: str | GPU, train: bool) -> float:
+    full, last = divmod(images, batch)
+    return full * step_seconds(cost, batch, gpu, train) + (step_seconds(cost, last, gpu, train) if last else 0.0)
 
 
 def estimate_seconds(cost: TrainingCost, train_images: int, val_images: int, epochs: int,
-                     batch_size: int, gpu: str = "t4") -> float:
-    """Estimated wall time (s) of `epochs` epochs of training plus one evaluation each on `gpu`."""
-    if gpu not in GPUS:
-        raise ValueError(f"unknown gpu {gpu!r}; allowed: {', '.join(GPUS)}")
-    spec = GPUS[gpu]
-    compute = TRAIN_TO_FORWARD * cost.macs / spec.forward_macs_per_s
-    memory = ACTIVATION_PASSES * cost.activations * 2 / spec.bandwidth_bytes_per_s
-    per_image = max(compute, memory)
-    steps = math.ceil(train_images / batch_size)
-    train = train_images * per_image + steps * cost.layers * LAYER_OVERHEAD_S
-    evaluate = val_images * per_image / 3 + math.ceil(val_images / batch_size) * cost.layers * LAYER_OVERHEAD_S / 3
-    return epochs * (train + evaluate)
+                     batch_size: int, gpu: str = "t4", *, checkpoint_every: int | None = 1) -> float:
+    """Estimated wall time (s) on `gpu` of `epochs` epochs of training plus one evaluation each.
+
+    A run that trains (`train_images` > 0) also pays its start-up (the model built and moved over,
+    cuDNN's autotuning) and a checkpoint every `checkpoint_every` epochs (None: none); the process's
+    own start is :data:`PROCESS_START_S` (see :func:`lesson_seconds`).
+    """
+    _gpu(gpu)
+    for value, what in ((epochs, "epochs"), (batch_size, "batch_size")):
+        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if what == "epochs" else 1):
+            raise ValueError(f"{what} must be an integer >= {0 if what == 'epochs' else 1}, got {value!r}")
+    per_epoch = (_phase_seconds(cost, train_images, batch_size, gpu, True)
+                 + _phase_seconds(cost, val_images, batch_size, gpu, False))
+    seconds = epochs * per_epoch
+    if train_images > 0:
+        seconds += run_start_seconds(cost, batch_size, gpu)
+        if checkpoint_every:
+            seconds += (epochs // checkpoint_every) * checkpoint_seconds(cost, gpu)
+    return seconds
+
+
+def checkpoint_seconds(cost: TrainingCost, gpu: str | GPU = "t4") -> float:
+    """One checkpoint: the parameters and AdamW's two moments, written to the disk of `gpu`'s host."""
+    return cost.params * CHECKPOINT_BYTES_PER_PARAM / _gpu(gpu).disk_bytes_per_s
+
+
+def run_start_seconds(cost: TrainingCost, batch: int = 128, gpu: str | GPU = "t4") -> float:
+    """A run's start: the model built on the host (its initialisation), moved over, every convolution autotuned
+    for each of the run's :data:`RUN_SHAPES` batch shapes (timed here at the full batch)."""
+    spec = _gpu(gpu)
+    build = cost.params * 4 / 1e9  # initialisation writes about a GB/s on a host core
+    tune = 0.0
+    for k in cost.train:
+        if k.name in ("convolution", "convolution_backward"):
+            directions = 2 if k.name == "convolution_backward" else 1  # data and filter gradients
+            moved = (k.elements * batch + k.fixed_elements) * ACTIVATION_BYTES
+            run = max(2 * k.macs * batch / spec.flops_per_s, moved / spec.bandwidth_bytes_per_s) / directions
+            tune += directions * AUTOTUNE_TRIES * (run + AUTOTUNE_S_PER_TRY)
+    return build + cost.params * 4 / HOST_TO_DEVICE_BYTES_PER_S + RUN_SHAPES * tune
+
+
+def lesson_seconds(settings: Any, gpu: str = "t4") -> float:
+    """A lesson's full-profile training on `gpu`, from the process's start: :func:`estimate_seconds` + :data:`PROCESS_START_S`."""
+    return settings.estimate_seconds(gpu) + PROCESS_START_S
+
+
+# the benchmarks' own step: SGD with momentum, not fused (read and write of parameter, gradient and
+# momentum, 20 bytes, the unscale pass 8, autocast's copies 12, the for-loop's extra reads about 20)
+BENCHMARK_PARAM_BYTES = 60
+
+
+def calibration() -> dict[str, float]:
+    """The fitted and solved rates from the published numbers (see the module's docstring); about 20 s.
+
+    Returns F and B of the RTX 3090 (least squares on the logarithm over :data:`TIMM_RTX3090_TRAIN`),
+    its root-mean-square error, F of the T4 and the A100 solved from NVIDIA's ResNet-50 numbers, and the
+    V100's training rate predicted from its inference.
+    """
+    import torchvision
+
+    from lecture_utils.models import create_model
+
+    builders = {"mobilenetv2_100": lambda: torchvision.models.mobilenet_v2(),
+                "mobilenetv2_050": lambda: torchvision.models.mobilenet_v2(width_mult=0.5)}
+    costs = {name: training_cost(meta_model(builders.get(name) or getattr(torchvision.models, name)), 224)
+             for name in TIMM_RTX3090_TRAIN}
+
+    def error(spec: GPU) -> list[float]:
+        return [math.log(batch / step_seconds(costs[name], batch, spec, param_bytes=BENCHMARK_PARAM_BYTES,
+                                              data=False, host=False) / rate)
+                for name, (rate, batch) in TIMM_RTX3090_TRAIN.items()]
+
+    best = min(((sum(e * e for e in error(GPU("", f * 1e12, b * 1e9))), f, b)
+                for f in range(30, 91, 2) for b in range(500, 937, 16)))
+    f_fit, b_fit = _refine(lambda f, b: sum(e * e for e in error(GPU("", f, b))), best[1] * 1e12, best[2] * 1e9)
+    fraction = b_fit / 936e9
+    resnet50 = costs["resnet50"]
+
+    def solve(rate: float, bandwidth: float, train: bool) -> float:
+        low, high = 1e12, 2e15
+        for _ in range(80):  # images/s grows with F: bisect on the logarithm
+            mid = math.sqrt(low * high)
+            got = 256 / step_seconds(resnet50, 256, GPU("", mid, bandwidth), train,
+                                     param_bytes=BENCHMARK_PARAM_BYTES, data=False, host=False)
+            low, high = (low, mid) if got > rate else (mid, high)
+        return mid
+
+    v100 = GPU("", solve(3382, 900e9 * fraction, False), 900e9 * fraction)
+    del create_model
+    return {"rtx3090_flops": f_fit, "rtx3090_bandwidth": b_fit,
+            "rtx3090_rms": math.sqrt(sum(e * e for e in error(GPU("", f_fit, b_fit))) / len(TIMM_RTX3090_TRAIN)),
+            "t4_flops": solve(1198, 320e9 * fraction, False),
+            "a100_flops": solve(2470, 2.039e12 * fraction, True),
+            "v100_training_predicted": 256 / step_seconds(resnet50, 256, v100, True,
+                                                          param_bytes=BENCHMARK_PARAM_BYTES, data=False, host=False)}
+
+
+def _refine(loss: Any, f: float, b: float) -> tuple[float, float]:
+    """A finer search around the grid's best (F, B): steps of 1 %, halved until 0.1 %."""
+    step = 0.05
+    while step > 0.001:
+        moved = True
+        while moved:
+            moved = False
+            for df, db in ((1 + step, 1), (1 - step, 1), (1, 1 + step), (1, 1 - step)):
+                if loss(f * df, b * db) < loss(f, b):
+                    f, b, moved = f * df, b * db, True
+        step /= 2
+    return f, b
 
 
 def format_minutes(seconds: float) -> str:

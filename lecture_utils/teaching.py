@@ -119,6 +119,7 @@ nav.handout { font: 14px sans-serif; margin: 0 0 1rem; }
   body.jp-Notebook { max-width: none; padding: 0; }
   h1, h2, h3 { break-after: avoid-page; }
   .jp-OutputArea-child { break-inside: avoid-page; }
+  :root { --jp-code-font-size: 9px; }
   .jp-OutputArea-output pre, .jp-InputArea-editor pre { white-space: pre-wrap; }
 }
 </style>

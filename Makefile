@@ -51,7 +51,7 @@ notebooks: setup
 	$(PARALLEL_ENV) $(BIN)/python -m pytest -n $(JOBS) --dist loadscope notebooks
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build
 
 # ---------------------------------------------------------------------------------------------
 # Slides and handouts (docs/teaching.md), made from the lessons as they are stored: nothing is run.

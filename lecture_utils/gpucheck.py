@@ -1,12 +1,17 @@
 """``python -m lecture_utils.bench gpu-check``: measure each lesson's full profile on this machine's GPU.
 
-For lessons 01-08 it trains the lesson's network in its full-profile settings (resolution, batch,
-precision chosen by the device, the cached data path) for a few dozen steps after a warm-up, and
-prints images/second of training and evaluation, peak GPU and host memory, the precision, and the
-lesson's projected time beside the estimate of :mod:`lecture_utils.estimate`. Lesson 09's plan is
-projected from six of its conditions measured the same way (each model at width 1.0, at the largest
-and the smallest resolution). On an H100-class GPU the whole check takes a few minutes. Everything goes to a JSON file too.
-Without CUDA it says so and exits 0 (``--device cpu`` runs the same code on the CPU, to test it).
+For lessons 01-08 it trains the lesson's network as the lesson does (``ModelTrainer.fit`` with the
+lesson's recipe: fused optimiser on CUDA, per-batch schedule, label smoothing, autocast, cuDNN
+autotuning; the cached data path at the lesson's resolution and batch) for one warm-up epoch of
+:data:`STEPS` steps and one timed epoch, then times an evaluation pass and one checkpoint. Per lesson
+it prints images/second of training and evaluation, peak GPU memory (counters reset per lesson) and
+host memory, the precision, the run's start, and the lesson's projected time (epochs, checkpoints,
+start-up) beside the estimate of :mod:`lecture_utils.estimate`, for a T4 and for this card when the
+estimate knows it, with the estimate's error. Lesson 09's plan is projected from six of its
+conditions measured the same way (each model at width 1.0, at the largest and the smallest
+resolution). On an H100-class GPU the whole check takes a few minutes. Everything goes to a JSON
+file too. Without CUDA it says so and exits 0 (``--device cpu`` runs the same code on the CPU, to
+test it).
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ from typing import Any
 __all__ = ["measure", "gpu_check", "main"]
 
 LESSONS = ("01", "02", "03", "04", "05", "06", "07", "08")
+# steps of the timed epoch (after as many of warm-up): 50 steps of 128 images make a T4's slowest lesson's
+# timed epoch about 4 s (VGG16 at 64 px), long beside a step's jitter and the 16-step loss reads
+STEPS = 50
 
 
 def _peak_host_bytes() -> int:
@@ -40,29 +48,53 @@ def _synchronize(device: Any) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(model: Any, loader: Any, device: Any, aux: bool = False) -> dict[str, Any]:
-    """Images/s of one timed training pass and one evaluation pass over `loader`, after an untimed warm-up pass."""
-    import torch
+def measure(model: Any, loader: Any, device: Any, aux: bool = False, recipe: Any = None,
+            checkpoint_dir: str | Path | None = None) -> dict[str, Any]:
+    """Train `model` as a lesson does and time it: ``ModelTrainer.fit`` with the lesson's recipe.
 
+    The recipe's optimiser (fused on CUDA, built after the model is on the device), its per-batch
+    schedule and label smoothing, autocast and cuDNN's autotuning, over `loader` for two epochs: the
+    first warms up (autotuning, the allocator), the second is timed. Then one evaluation pass and
+    one checkpoint (in `checkpoint_dir`, default a temporary folder), each timed. GPU memory counters
+    are reset first, so the peaks are this model's.
+    """
+    import gc
+    import tempfile
+
+    import torch
+    from torch import nn
+
+    from lecture_utils.checkpoint import save_checkpoint
+    from lecture_utils.recipe import RECOMMENDED
     from lecture_utils.trainer import ModelTrainer
 
-    trainer = ModelTrainer(epoch_step=0, device=device, aux=aux)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    if device.type == "cuda":
+    recipe = RECOMMENDED if recipe is None else recipe
+    if device.type == "cuda":  # an earlier lesson's blocks are neither counted nor kept
+        gc.collect()
+        torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
+    started = time.perf_counter()
+    trainer = ModelTrainer(epoch_step=0, device=device, aux=aux)
+    optimizer, scheduler = recipe.build(model, len(loader), 2, device=device)
+    _synchronize(device)
+    setup_s = time.perf_counter() - started
+    trainer.fit(model, loader, loader, recipe.criterion(), optimizer, 2, progress=False, scheduler=scheduler,
+                scheduler_per="batch", eval_criterion=nn.CrossEntropyLoss())
+    first_s, train_s = trainer.train_seconds
     images = len(loader.dataset)
-    trainer.model_train(model, loader, None, optimizer, 0)  # warm-up: cuDNN autotuning, allocator
-    _synchronize(device)
     started = time.perf_counter()
-    trainer.model_train(model, loader, None, optimizer, 1)
-    _synchronize(device)
-    train_s = time.perf_counter() - started
-    started = time.perf_counter()
-    trainer.model_evaluate(model, loader, None, 1)
+    trainer.model_evaluate(model, loader, None, 2)
     _synchronize(device)
     eval_s = time.perf_counter() - started
-    result = {"precision": trainer.precision, "images": images, "train_images_per_s": images / train_s,
-              "eval_images_per_s": images / eval_s, "peak_host_bytes": _peak_host_bytes()}
+    with tempfile.TemporaryDirectory(dir=checkpoint_dir) as folder:
+        started = time.perf_counter()
+        save_checkpoint(Path(folder) / "check.pt", model, optimizer, scheduler, 2, {}, scaler=trainer.scaler)
+        checkpoint_s = time.perf_counter() - started
+    result = {"precision": trainer.precision, "images": images, "steps": len(loader),
+              "fused_optimizer": bool(optimizer.defaults.get("fused")),
+              "train_images_per_s": images / train_s, "eval_images_per_s": images / eval_s,
+              "setup_seconds": setup_s, "warmup_extra_seconds": max(first_s - train_s, 0.0),
+              "checkpoint_seconds": checkpoint_s, "peak_host_bytes": _peak_host_bytes()}
     if device.type == "cuda":
         result["peak_gpu_allocated_bytes"] = int(torch.cuda.max_memory_allocated(device))
         result["peak_gpu_reserved_bytes"] = int(torch.cuda.max_memory_reserved(device))
@@ -90,35 +122,73 @@ def _loader(dataset: str, resolution: int, batch_size: int, steps: int, device: 
                             resolution=resolution)
 
 
-def _lesson_row(lesson: str, device: Any, steps: int, data_root: str | None) -> dict[str, Any]:
+def estimate_kind(device_name: str) -> str | None:
+    """Which of :data:`lecture_utils.estimate.GPUS` the device is (by its name), or None."""
+    name = device_name.upper()
+    for marker, kind in (("T4", "t4"), ("A100", "a100"), ("H100", "h100"), ("H200", "h100")):
+        if marker in name:
+            return kind
+    return None
+
+
+def project(row: dict[str, Any], epochs: int, train_images: int, val_images: int) -> float:
+    """A lesson's wall time from its measured rates: epochs, a checkpoint each, the run's start, the process's.
+
+    The run's start is measured (the model's build, the optimiser's, the first epoch's extra time:
+    autotuning); the process's start (CUDA's context, the data's download) is the estimate's allowance.
+    """
+    from lecture_utils.estimate import PROCESS_START_S
+
+    return (epochs * (train_images / row["train_images_per_s"] + val_images / row["eval_images_per_s"]
+                      + row["checkpoint_seconds"])
+            + row["build_seconds"] + row["setup_seconds"] + row["warmup_extra_seconds"] + PROCESS_START_S)
+
+
+def _lesson_row(lesson: str, device: Any, steps: int, data_root: str | None, kind: str | None,
+                checkpoint_dir: str | Path | None = None) -> dict[str, Any]:
+    from lecture_utils import estimate
     from lecture_utils.models import create_model
     from lecture_utils.settings import dataset_sizes, lesson_settings
 
     cfg = lesson_settings(lesson, "full")
     loader = _loader(cfg.dataset, cfg.resolution, cfg.batch_size, steps, device, data_root)
+    started = time.perf_counter()
     model = create_model(cfg.model, num_classes=10, **cfg.model_kwargs)
     row = {"lesson": lesson, "model": cfg.model, "model_kwargs": cfg.model_kwargs, "resolution": cfg.resolution,
-           "batch_size": cfg.batch_size, "epochs": cfg.epochs}
-    row.update(measure(model, loader, device, aux=cfg.model == "googlenet"))
+           "batch_size": cfg.batch_size, "epochs": cfg.epochs, "build_seconds": time.perf_counter() - started}
+    row.update(measure(model, loader, device, aux=cfg.model == "googlenet", recipe=cfg.recipe,
+                       checkpoint_dir=checkpoint_dir))
     n_train, n_val = dataset_sizes(cfg.dataset, (cfg.train_subset, cfg.val_subset))
-    row["projected_seconds"] = cfg.epochs * (n_train / row["train_images_per_s"] + n_val / row["eval_images_per_s"])
-    row["estimated_seconds_t4"] = cfg.estimate_seconds("t4")
-    row["estimated_seconds_h100"] = cfg.estimate_seconds("h100")
+    row["projected_seconds"] = project(row, cfg.epochs, n_train, n_val)
+    cost = estimate.training_cost(estimate.meta_model(create_model, cfg.model, num_classes=10, **cfg.model_kwargs),
+                                  cfg.resolution)
+    for gpu in dict.fromkeys(["t4", kind or "t4"]):
+        row[f"estimated_seconds_{gpu}"] = estimate.lesson_seconds(cfg, gpu)
+        row[f"estimated_train_images_per_s_{gpu}"] = cfg.batch_size / estimate.step_seconds(cost, cfg.batch_size, gpu)
+    if kind is not None:
+        row["estimate_kind"] = kind
+        row["estimate_error"] = row[f"estimated_seconds_{kind}"] / row["projected_seconds"] - 1
     return row
 
 
 def _format(row: dict[str, Any]) -> str:
     from lecture_utils.estimate import format_minutes
 
-    gpu = (f", GPU peak {row['peak_gpu_reserved_bytes'] / 2**30:.2f} GiB" if "peak_gpu_reserved_bytes" in row else "")
+    gpu = (f", GPU peak {row['peak_gpu_allocated_bytes'] / 2**30:.2f} GiB allocated "
+           f"({row['peak_gpu_reserved_bytes'] / 2**30:.2f} reserved)" if "peak_gpu_reserved_bytes" in row else "")
+    kind = row.get("estimate_kind")
+    versus = (f"; estimated here ({kind}) {format_minutes(row[f'estimated_seconds_{kind}'])}, "
+              f"{row[f'estimated_train_images_per_s_{kind}']:.0f} img/s: error {row['estimate_error']:+.0%}"
+              if kind else "")
     return (f"lesson {row['lesson']} {row['model']} {row['resolution']} px, batch {row['batch_size']}, "
-            f"{row['precision']}: train {row['train_images_per_s']:.0f} img/s, eval {row['eval_images_per_s']:.0f} "
-            f"img/s{gpu}, host peak {row['peak_host_bytes'] / 2**30:.2f} GiB; projected {row['epochs']} epochs "
-            f"{format_minutes(row['projected_seconds'])} (estimated: T4 {format_minutes(row['estimated_seconds_t4'])}, "
-            f"H100-class {format_minutes(row['estimated_seconds_h100'])})")
+            f"{row['precision']}{', fused optimiser' * row['fused_optimizer']}: train {row['train_images_per_s']:.0f} "
+            f"img/s, eval {row['eval_images_per_s']:.0f} img/s{gpu}, host peak {row['peak_host_bytes'] / 2**30:.2f} GiB; "
+            f"checkpoint {row['checkpoint_seconds']:.1f} s, start {row['build_seconds'] + row['setup_seconds'] + row['warmup_extra_seconds']:.1f} s; "
+            f"projected {row['epochs']} epochs {format_minutes(row['projected_seconds'])} (estimated on a T4 "
+            f"{format_minutes(row['estimated_seconds_t4'])}){versus}")
 
 
-def gpu_check(lessons: Sequence[str] = LESSONS, steps: int = 30, device: str | None = None,
+def gpu_check(lessons: Sequence[str] = LESSONS, steps: int = STEPS, device: str | None = None,
               out: str | Path | None = None, data_root: str | None = None, say: Any = print,
               with_plan: bool = True) -> dict[str, Any] | None:
     """Measure `lessons` (and project lesson 09's plan) on `device` (default CUDA); None without CUDA.
@@ -146,13 +216,15 @@ def gpu_check(lessons: Sequence[str] = LESSONS, steps: int = 30, device: str | N
         say(f"gpu-check on the CPU ({name}): a test of the check, not a GPU measurement")
     report: dict[str, Any] = {"device": name, "device_type": device.type, "versions": versions(), "steps": steps,
                               "lessons": []}
+    kind = estimate_kind(name) if device.type == "cuda" else None  # the estimate's row for this card
+    checkpoint_dir = Path(out).parent if out is not None else None  # checkpoints timed on the report's disk
     started = time.perf_counter()
     for lesson in lessons:
-        row = _lesson_row(lesson, device, steps, data_root)
+        row = _lesson_row(lesson, device, steps, data_root, kind, checkpoint_dir)
         report["lessons"].append(row)
         say(_format(row))
     if with_plan:
-        report["lesson09"] = _plan_projection(device, steps, data_root, say)
+        report["lesson09"] = _plan_projection(device, steps, data_root, say, checkpoint_dir)
     report["seconds"] = time.perf_counter() - started
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -161,17 +233,19 @@ def gpu_check(lessons: Sequence[str] = LESSONS, steps: int = 30, device: str | N
     return report
 
 
-def _plan_projection(device: Any, steps: int, data_root: str | None, say: Any) -> dict[str, Any]:
+def _plan_projection(device: Any, steps: int, data_root: str | None, say: Any,
+                     checkpoint_dir: str | Path | None = None) -> dict[str, Any]:
     """Lesson 09's full plan projected from measured conditions: each model at width 1.0, largest and smallest px.
 
-    Every condition's estimate is scaled by its model's measured/estimated ratio (the median over the
-    measured resolutions), so the projection keeps the estimate's shape and takes this GPU's level.
+    Each measured condition gives its model a factor: the T4 estimate's training rate over the rate
+    measured here (the median over the measured resolutions); every condition's T4 estimate times its
+    model's factor is its projection, so the projection keeps the estimate's shape and takes this GPU's level.
     """
     import statistics
 
     from lecture_utils import plans
     from lecture_utils.conditions import build_model, parse_model_name
-    from lecture_utils.estimate import format_minutes
+    from lecture_utils.estimate import format_minutes, meta_model, step_seconds, training_cost
     from lecture_utils.settings import dataset_sizes, lesson_settings
 
     cfg = lesson_settings("09", "full")
@@ -180,19 +254,24 @@ def _plan_projection(device: Any, steps: int, data_root: str | None, say: Any) -
     measured = []
     for model in dict.fromkeys(parse_model_name(c.model)[1] for c in conditions):
         for resolution in (max(cfg.resolutions), min(cfg.resolutions)):
-            loader = _loader(cfg.dataset, resolution, cfg.batch_size, steps, device, data_root)
-            row = measure(build_model(model, 1.0, 10), loader, device)
             probe = next(c for c in conditions if c.resolution == resolution and c.width == 1.0
                          and parse_model_name(c.model)[1] == model)
+            loader = _loader(cfg.dataset, resolution, cfg.batch_size, steps, device, data_root)
+            started = time.perf_counter()
+            network = build_model(model, 1.0, 10)
+            row = {"build_seconds": time.perf_counter() - started,
+                   **measure(network, loader, device, recipe=probe.recipe, checkpoint_dir=checkpoint_dir)}
+            estimated_rate = cfg.batch_size / step_seconds(
+                training_cost(meta_model(build_model, model, 1.0, 10), resolution), cfg.batch_size, "t4")
             n_train, n_val = dataset_sizes(probe.dataset, probe.subset)
-            real = probe.epochs * (n_train / row["train_images_per_s"] + n_val / row["eval_images_per_s"])
+            real = project(row, probe.epochs, n_train, n_val)
             estimated = plans.condition_seconds(probe, "t4", cfg.batch_size)
-            ratios.setdefault(model, []).append(real / estimated)
+            ratios.setdefault(model, []).append(estimated_rate / row["train_images_per_s"])
             measured.append({"model": model, "resolution": resolution, **row, "projected_seconds": real,
-                             "estimated_seconds_t4": estimated})
-            say(f"lesson 09 {model} 1.0 at {resolution} px: train {row['train_images_per_s']:.0f} img/s, "
-                f"eval {row['eval_images_per_s']:.0f} img/s, {row['precision']}: a condition "
-                f"{format_minutes(real)} (T4 estimate {format_minutes(estimated)})")
+                             "estimated_seconds_t4": estimated, "estimated_train_images_per_s_t4": estimated_rate})
+            say(f"lesson 09 {model} 1.0 at {resolution} px: train {row['train_images_per_s']:.0f} img/s "
+                f"(T4 estimate {estimated_rate:.0f}), eval {row['eval_images_per_s']:.0f} img/s, {row['precision']}: "
+                f"a condition {format_minutes(real)} (T4 estimate {format_minutes(estimated)})")
     factor = {model: statistics.median(r) for model, r in ratios.items()}
     parts = []
     for i, (part, seconds) in enumerate(plans.session_parts(conditions), 1):
@@ -211,7 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m lecture_utils.bench gpu-check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=runs_dir() / "gpu-check.json", help="JSON report (default: %(default)s)")
-    parser.add_argument("--steps", type=int, default=30, help="timed training steps per lesson (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=STEPS, help="training steps per epoch of the check: one epoch "
+                        "warms up, the next is timed (default: %(default)s)")
     parser.add_argument("--lessons", default=",".join(LESSONS), help="comma-separated lessons (default: all of 01-08)")
     parser.add_argument("--device", choices=("cuda", "cpu"), help="default: cuda; without it the check says so and stops")
     parser.add_argument("--no-plan", action="store_true", help="skip lesson 09's plan projection")

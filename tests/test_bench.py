@@ -75,17 +75,91 @@ def test_gpu_check_without_cuda_says_so_and_exits_0(monkeypatch, capsys, tmp_pat
 def test_gpu_check_measures_a_lesson_and_writes_its_report(capsys, tmp_path):
     import json
 
+    from lecture_utils.estimate import PROCESS_START_S
+
     out = tmp_path / "g.json"
     assert bench.main(["gpu-check", "--device", "cpu", "--lessons", "08", "--steps", "1", "--out", str(out),
                        "--no-plan"]) == 0
     report = json.loads(out.read_text())
     (row,) = report["lessons"]
     assert (row["lesson"], row["model"], row["resolution"], row["precision"]) == ("08", "mobilenet_v2", 96, "fp32")
-    assert row["train_images_per_s"] > 0 and row["peak_host_bytes"] > 0
-    # the projection is the lesson's images over the measured rates
-    assert row["projected_seconds"] == pytest.approx(
-        row["epochs"] * (60000 / row["train_images_per_s"] + 10000 / row["eval_images_per_s"]))
+    assert row["train_images_per_s"] > 0 and row["peak_host_bytes"] > 0 and row["checkpoint_seconds"] > 0
+    assert not row["fused_optimizer"]  # the CPU keeps torch's default optimiser
+    # the projection: the lesson's images over the measured rates, a checkpoint per epoch, the run's measured
+    # start and the process's allowance
+    start = row["build_seconds"] + row["setup_seconds"] + row["warmup_extra_seconds"] + PROCESS_START_S
+    assert row["projected_seconds"] == pytest.approx(row["epochs"] * (
+        60000 / row["train_images_per_s"] + 10000 / row["eval_images_per_s"] + row["checkpoint_seconds"]) + start)
+    assert row["estimated_seconds_t4"] > 0 and "estimate_error" not in row  # no card to compare with on the CPU
     assert "lesson 08 mobilenet_v2 96 px" in capsys.readouterr().out
+
+
+def test_gpu_check_trains_through_the_lessons_fit_with_their_recipe(monkeypatch):
+    import torch
+
+    from lecture_utils import gpucheck
+    from lecture_utils.recipe import RECOMMENDED
+    from lecture_utils.trainer import ModelTrainer
+
+    calls = []
+    real_fit = ModelTrainer.fit
+
+    def fit(self, model, train_loader, val_loader, criterion, optimizer, epochs, *args, **kwargs):
+        calls.append((type(optimizer).__name__, kwargs.get("scheduler_per"), criterion.label_smoothing, epochs))
+        return real_fit(self, model, train_loader, val_loader, criterion, optimizer, epochs, *args, **kwargs)
+
+    monkeypatch.setattr(ModelTrainer, "fit", fit)
+    loader = gpucheck._loader("sample", 16, 8, 2, torch.device("cpu"), None)
+    row = gpucheck.measure(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 10)), loader,
+                           torch.device("cpu"), recipe=RECOMMENDED)
+    assert calls == [("AdamW", "batch", 0.1, 2)]  # one warm-up epoch, one timed
+    assert row["steps"] == len(loader) and row["warmup_extra_seconds"] >= 0
+
+
+def test_gpu_check_resets_the_gpus_memory_counters_before_each_measurement(monkeypatch):
+    import torch
+
+    from lecture_utils import gpucheck
+
+    events = []
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: events.append("empty_cache"))
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device=None: events.append("reset"))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: events.append("read") or 1)
+    monkeypatch.setattr(torch.cuda, "max_memory_reserved", lambda device=None: 2)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    cpu = torch.device("cpu")
+    fake_cuda = type("Device", (), {"type": "cuda"})()  # only measure's own branches see it
+
+    class Trainer:
+        precision, scaler, train_seconds = "fp16", None, [2.0, 1.0]
+
+        def __init__(self, **kwargs):
+            pass
+
+        def fit(self, *args, **kwargs):
+            events.append("fit")
+
+        def model_evaluate(self, *args):
+            pass
+
+    monkeypatch.setattr("lecture_utils.trainer.ModelTrainer", Trainer)
+    monkeypatch.setattr("lecture_utils.checkpoint.save_checkpoint", lambda path, *a, **k: path.write_bytes(b"x"))
+    model = torch.nn.Linear(2, 2)
+    loader = gpucheck._loader("sample", 16, 8, 1, cpu, None)
+    monkeypatch.setattr("lecture_utils.recipe.Recipe.build", lambda self, m, n, e, device=None: (
+        torch.optim.SGD(m.parameters(), lr=0.1), None))
+    row = gpucheck.measure(model, loader, fake_cuda)
+    assert events == ["empty_cache", "reset", "fit", "read"]
+    assert row["peak_gpu_allocated_bytes"] == 1 and row["peak_gpu_reserved_bytes"] == 2
+
+
+@pytest.mark.parametrize("name, kind", [("Tesla T4", "t4"), ("NVIDIA A100-SXM4-80GB", "a100"),
+                                        ("NVIDIA H100 80GB HBM3", "h100"), ("NVIDIA H200", "h100"),
+                                        ("NVIDIA GeForce RTX 4090", None)])
+def test_gpu_check_compares_with_the_estimate_of_its_own_card(name, kind):
+    from lecture_utils import gpucheck
+
+    assert gpucheck.estimate_kind(name) == kind
 
 
 def test_gpu_check_refuses_an_unknown_lesson(capsys):
@@ -96,21 +170,27 @@ def test_gpu_check_refuses_an_unknown_lesson(capsys):
 
 def test_gpu_check_projects_lesson09s_plan_from_measured_conditions(monkeypatch, tmp_path):
     from lecture_utils import gpucheck
+    from lecture_utils.estimate import PROCESS_START_S
 
     rates = iter([100.0, 400.0, 50.0, 200.0, 80.0, 320.0, 40.0, 160.0, 90.0, 360.0, 45.0, 180.0])
 
-    def fake_measure(model, loader, device, aux=False):  # train / eval images per second, in call order
-        return {"precision": "fp32", "images": 1, "train_images_per_s": next(rates),
-                "eval_images_per_s": next(rates), "peak_host_bytes": 1}
+    def fake_measure(model, loader, device, aux=False, recipe=None, checkpoint_dir=None):  # rates in call order
+        return {"precision": "fp32", "images": 1, "train_images_per_s": next(rates), "eval_images_per_s": next(rates),
+                "peak_host_bytes": 1, "checkpoint_seconds": 0.5, "setup_seconds": 1.0, "warmup_extra_seconds": 2.0}
 
     monkeypatch.setattr(gpucheck, "measure", fake_measure)
     monkeypatch.setattr(gpucheck, "_loader", lambda *args: None)
     lines = []
     report = gpucheck._plan_projection(__import__("torch").device("cpu"), 1, None, lines.append)
     first = report["measured"][0]
-    assert first["projected_seconds"] == pytest.approx(10 * (60000 / 100.0 + 10000 / 400.0))
+    start = first["build_seconds"] + 1.0 + 2.0 + PROCESS_START_S
+    assert first["projected_seconds"] == pytest.approx(10 * (60000 / 100.0 + 10000 / 400.0 + 0.5) + start)
     assert len(report["measured"]) == 6 and set(report["factor_over_t4_estimate"]) == {
         "mobilenet_v1", "mobilenet_v2", "c_mobilenet_v2"}
+    # each model's factor: the T4 estimate's training rate over the measured one (median of its two resolutions)
+    v1 = [m for m in report["measured"] if m["model"] == "mobilenet_v1"]
+    assert report["factor_over_t4_estimate"]["mobilenet_v1"] == pytest.approx(
+        (v1[0]["estimated_train_images_per_s_t4"] / 100.0 + v1[1]["estimated_train_images_per_s_t4"] / 50.0) / 2)
     (part,) = report["parts"]
     assert part["conditions"] == 124 and part["projected_seconds"] > part["estimated_seconds_t4"]
     assert lines[-1].startswith("lesson 09 part 1: 124 conditions, projected")

@@ -3,8 +3,8 @@
 The method: a roofline per kernel, summed over every kernel of a training step.
 
 * **Every kernel.** :func:`training_cost` runs one training step (forward in train mode, so
-  GoogLeNet's auxiliary heads run, cross-entropy, backward) and one evaluation forward on the
-  ``meta`` device (shapes only) under a dispatch mode that sees every aten operation: convolutions
+  GoogLeNet's auxiliary heads run, cross-entropy, backward; its forward part is the evaluation's)
+  on the ``meta`` device (shapes only) under a dispatch mode that sees every aten operation: convolutions
   and matrix products, but also batch norm, activations, pooling, residual additions and their
   backward kernels. For each it records the multiply-adds (torch's ``flop_counter`` formulas) and
   the tensor elements it reads and writes. Views make no kernel and are not counted.
@@ -19,8 +19,8 @@ The method: a roofline per kernel, summed over every kernel of a training step.
 * **The host**: a step is never shorter than its operations' dispatch on the CPU
   (``host_s_per_op`` each: 10 us on a Colab core, 5 on a server's).
 * **Around the epochs**: the per-epoch checkpoint (model and AdamW's two moments, 12 bytes per
-  parameter, written at the host's disk rate: 100 MB/s on Colab, 1 GB/s on a server), and start-up: building the model and moving it
-  over, cuDNN's autotuning of every convolution for the 4 batch shapes of a run (full and last
+  parameter, written at the host's disk rate: 100 MB/s on Colab, 1 GB/s on a server), and
+  start-up: building the model and moving it over, cuDNN's autotuning of every convolution for the 4 batch shapes of a run (full and last
   batch of training and of evaluation), and, for a lesson, the process's own start
   (``PROCESS_START_S``: CUDA's context, the data set's download and cache).
 
@@ -35,17 +35,17 @@ Calibration (measured numbers, all mixed precision, channels-last):
   measured number each, NVIDIA's ResNet-50 v1.5 tables for PyTorch (github.com/NVIDIA/
   DeepLearningExamples, PyTorch/Classification/ConvNets/resnet50v1.5/README.md):
   T4: inference 1,198 images/s (mixed precision, batch 256, its only published T4 number), so
-  F = 27 T (42 % of its 65 T: a 70 W card runs below its boost clock) and its training rate is
+  F = 21 T (32 % of its 65 T: a 70 W card runs below its boost clock) and its training rate is
   predicted by the method, not measured; A100 80 GB: training 2,470 images/s, F = 123 T.
   H100-class cards are counted at the A100's rates (a lower bound).
 * The same inference-to-training step on the V100 of the same tables (inference 3,382 images/s,
-  training 1,200) predicts :data:`V100_TRAINING_PREDICTED` images/s of training: that error (+6 %,
-  optimistic) is what the T4's training rate may carry.
-* :func:`calibration` redoes all of it (about 20 s); ``tests/test_estimate.py`` checks the constants
+  training 1,200) predicts :data:`V100_TRAINING_PREDICTED` images/s of training: that error (-4 %)
+  is what the T4's training rate may carry.
+* :func:`calibration` redoes all of it (about 10 s); ``tests/test_estimate.py`` checks the constants
   against it.
 
 Uncertainty: per network about +-25 % on a T4 (the 3090 fit's 9 % spread, the inference-to-training
-step's 6 %, the T4's clock under its 70 W limit, which the inference anchor measured at one load,
+step's 4 %, the T4's clock under its 70 W limit, which the inference anchor measured at one load,
 and small images: 32-96 px instead of the anchors' 224 px, with smaller, less efficient kernels);
 the host, start-up and checkpoint terms are allowances (a Colab disk writes at 50-200 MB/s,
 Drive's sync is slower); ``python -m lecture_utils.bench gpu-check`` measures each lesson and prints
@@ -62,12 +62,13 @@ __all__ = ["GPU", "GPUS", "TrainingCost", "Kernel", "meta_model", "training_cost
            "estimate_seconds", "lesson_seconds", "format_minutes", "TIMM_RTX3090_TRAIN"]
 
 # --- the cards ------------------------------------------------------------------------------------
-KERNEL_GAP_S = 3e-6      # between two kernels on the GPU (launch latency), fitted with F and B below
+KERNEL_GAP_S = 3e-6      # between two kernels on the GPU (launch latency; an allowance, F and B fitted with it)
 BN_PASSES = {"native_batch_norm": 1.5, "native_batch_norm_backward": 5 / 3,  # statistics pass(es)
              "cudnn_batch_norm": 1.5, "cudnn_batch_norm_backward": 5 / 3}
 ACTIVATION_BYTES = 2     # fp16 / bf16 activations under autocast
 PARAM_BYTES = 48         # per parameter and step: fused AdamW 28, autocast's weight copy and grad cast 12, unscale 8
-DATA_BYTES_PER_PIXEL = 30  # per output pixel and channel: uint8 read, float, resize, normalise, channels-last copy, fp16 cast
+# per output pixel and channel: uint8 read, float, resize, normalise, channels-last copy, fp16 cast
+DATA_BYTES_PER_PIXEL = 30
 DATA_KERNELS = 12        # per batch, for the above
 HOST_S_PER_OP = 10e-6    # a Colab core's dispatch of one operation (Python, autocast, autograd): the floor of a step
 SERVER_S_PER_OP = 5e-6   # a server core's
@@ -102,7 +103,7 @@ RTX3090 = GPU("RTX 3090 (calibration)", 64.0e12, 811.5e9)
 BANDWIDTH_FRACTION = 811.5e9 / 936e9
 GPUS: dict[str, GPU] = {
     # F solved so that ResNet-50's inference at batch 256 runs at NVIDIA's measured 1,198 images/s
-    "t4": GPU("Tesla T4 (Colab)", 27.3e12, 320e9 * BANDWIDTH_FRACTION),
+    "t4": GPU("Tesla T4 (Colab)", 21.0e12, 320e9 * BANDWIDTH_FRACTION),
     # F solved so that ResNet-50's training at batch 256 runs at NVIDIA's measured 2,470 images/s (A100 80 GB)
     # a server's host: a faster core per operation, a local NVMe disk (an allowance, not a measurement)
     "a100": GPU("A100", 123e12, 2.039e12 * BANDWIDTH_FRACTION, SERVER_S_PER_OP, SERVER_DISK_BYTES_PER_S),
@@ -113,7 +114,7 @@ GPUS: dict[str, GPU] = {
 TIMM_RTX3090_TRAIN = {"resnet18": (3481.78, 512), "resnet34": (2036.51, 512), "resnet50": (1218.01, 512),
                       "resnext50_32x4d": (1001.03, 384), "wide_resnet50_2": (668.78, 384), "vgg16": (546.06, 384),
                       "vgg16_bn": (470.3, 256), "mobilenetv2_100": (2313.1, 512), "mobilenetv2_050": (4051.14, 512)}
-V100_TRAINING_PREDICTED = 1277  # images/s, by the method from the V100's inference (NVIDIA measured 1,200)
+V100_TRAINING_PREDICTED = 1151  # images/s, by the method from the V100's inference (NVIDIA measured 1,200)
 
 
 @dataclass(frozen=True)
@@ -158,8 +159,15 @@ def meta_model(build: Any, *args: Any, **kwargs: Any) -> Any:
         return build(*args, **kwargs)
 
 
-def _count(model: Any, resolution: int, in_chans: int, batch: int, train: bool) -> tuple[list[tuple], int]:
-    """[(op name, multiply-adds, elements)] of every kernel of one step at `batch`, and every op dispatched."""
+COUNT_BATCH = 3  # the counting step's batch: a size no parameter's first dimension has in these networks
+
+
+def _count(model: Any, resolution: int, in_chans: int, train: bool) -> tuple[list[Kernel], int, int, int]:
+    """Every kernel of one step at :data:`COUNT_BATCH` images, per image, every op dispatched, and where backward starts.
+
+    A tensor shaped like one of the model's parameters (a weight, its gradient, its fp16 copy) does not
+    grow with the batch: it is counted as fixed; every other tensor, per image.
+    """
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils._pytree import tree_flatten
@@ -167,11 +175,14 @@ def _count(model: Any, resolution: int, in_chans: int, batch: int, train: bool) 
 
     no_kernel = {"detach", "empty", "empty_like", "new_empty", "empty_strided", "alias", "lift_fresh",
                  "_local_scalar_dense", "_to_copy"}  # _to_copy: the meta run's dtype casts (counted in PARAM_BYTES)
+    shapes = {tuple(p.shape) for p in model.parameters()}
+    shapes |= {shape[::-1] for shape in shapes if len(shape) == 2}  # a linear layer's weight enters addmm transposed
+    batch = COUNT_BATCH
 
     class Counter(TorchDispatchMode):
         def __init__(self) -> None:
             super().__init__()
-            self.kernels: list[tuple] = []
+            self.kernels: list[Kernel] = []
             self.ops = 0
 
         def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
@@ -182,8 +193,14 @@ def _count(model: Any, resolution: int, in_chans: int, batch: int, train: bool) 
             if func.is_view or packet.__name__ in no_kernel:
                 return out
             flops = flop_registry[packet](*args, **kwargs, out_val=out) if packet in flop_registry else 0
-            tensors = [t for t in tree_flatten((args, kwargs, out))[0] if isinstance(t, torch.Tensor)]
-            self.kernels.append((packet.__name__, flops / 2, sum(t.numel() for t in tensors)))
+            per_image = fixed = 0
+            for t in tree_flatten((args, kwargs, out))[0]:
+                if isinstance(t, torch.Tensor):
+                    if tuple(t.shape) in shapes:
+                        fixed += t.numel()
+                    else:
+                        per_image += t.numel()
+            self.kernels.append(Kernel(packet.__name__, flops / 2 / batch, per_image / batch, fixed))
             return out
 
     model.train(train)
@@ -197,27 +214,21 @@ def _count(model: Any, resolution: int, in_chans: int, batch: int, train: bool) 
             outputs = list(out) if isinstance(out, (tuple, list)) else [out]
             # GoogLeNet: main loss + 0.3 x each auxiliary loss, as ModelTrainer(aux=True) trains it
             loss = sum(torch.nn.functional.cross_entropy(o, y) for o in outputs)
+            forward, forward_ops = len(counter.kernels), counter.ops
             loss.backward()
         else:
             with torch.no_grad():
-                model(x)
-    return counter.kernels, counter.ops
-
-
-def _per_image(model: Any, resolution: int, in_chans: int, train: bool) -> tuple[tuple[Kernel, ...], int]:
-    """Each kernel's cost split in a part per image and a fixed part (weights), from steps of 2 and 4 images
-    (batch norm refuses a training batch of one image on 1 x 1 maps)."""
-    two, ops = _count(model, resolution, in_chans, 2, train)
-    four, _ = _count(model, resolution, in_chans, 4, train)
-    if [k[0] for k in two] != [k[0] for k in four]:
-        raise ValueError("the network runs other kernels at another batch size; it cannot be estimated")
-    return tuple(Kernel(a[0], (b[1] - a[1]) / 2, (b[2] - a[2]) / 2, 2 * a[2] - b[2]) for a, b in zip(two, four)), ops
+                outputs = [model(x)]
+            forward, forward_ops = len(counter.kernels), counter.ops
+    return counter.kernels, counter.ops, forward if len(outputs) == 1 else -1, forward_ops
 
 
 def training_cost(model: Any, resolution: int, in_chans: int = 3) -> TrainingCost:
     """Every kernel of a training step (train mode: auxiliary heads run) and of an evaluation forward of `model`.
 
-    Runs on a ``meta`` copy (shapes only, no arithmetic), so a 224-px VGG16 costs a fraction of a second.
+    Runs on a ``meta`` copy (shapes only, no arithmetic): one training step; the evaluation is its
+    forward part (batch norm then reads its input once), or, for a network with auxiliary heads, a
+    forward of its own in eval mode. About half a second for a 224-px ResNet-50.
     """
     import copy
 
@@ -226,12 +237,16 @@ def training_cost(model: Any, resolution: int, in_chans: int = 3) -> TrainingCos
     if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 1:
         raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
     meta = copy.deepcopy(model).to("meta")
-    train, train_ops = _per_image(meta, resolution, in_chans, True)
-    evaluate, eval_ops = _per_image(meta, resolution, in_chans, False)
+    train, train_ops, forward, forward_ops = _count(meta, resolution, in_chans, True)
+    if forward >= 0:
+        evaluate, eval_ops = tuple(train[:forward]), forward_ops
+    else:  # auxiliary heads run in training only
+        kernels, eval_ops, _, _ = _count(meta, resolution, in_chans, False)
+        evaluate = tuple(kernels)
     convs = sum(isinstance(m, nn.modules.conv._ConvNd) for m in meta.modules())
     params = sum(p.numel() for p in meta.parameters() if p.requires_grad)
     macs = sum(k.macs for k in evaluate)  # conv and linear (torch's flop formulas), as profile.conv_linear_macs
-    return TrainingCost(int(round(macs)), int(params), int(convs), int(resolution), train, evaluate,
+    return TrainingCost(int(round(macs)), int(params), int(convs), int(resolution), tuple(train), evaluate,
                         int(train_ops), int(eval_ops))
 
 
@@ -245,7 +260,7 @@ def step_seconds(cost: TrainingCost, batch: int, gpu: str | GPU = "t4", train: b
     spec = _gpu(gpu)
     device = 0.0
     for k in cost.train if train else cost.evaluate:
-        passes = BN_PASSES.get(k.name, 1.0)
+        passes = BN_PASSES.get(k.name, 1.0) if train else 1.0  # evaluation's batch norm: one pass
         moved = (k.elements * batch + k.fixed_elements) * ACTIVATION_BYTES * passes
         device += max(2 * k.macs * batch / spec.flops_per_s, moved / spec.bandwidth_bytes_per_s) + KERNEL_GAP_S
     if data:

@@ -24,15 +24,24 @@ COLAB_DIR = "/content/cnn-lectures"
 
 
 def colab_cell() -> str:
-    """The source of every notebook's first code cell: in Colab, clone and install; locally, nothing.
+    """The source of every notebook's first code cell: in Colab, clone (or update) and install; locally, nothing.
 
-    A failed step stops the cell with the command's own error (its stderr), not a later ImportError.
+    A failed clone or install stops the cell with the command's own error (its stderr), not a later
+    ImportError. A clone from an earlier session is updated with ``git pull --ff-only``; when that
+    cannot be done (local edits, no network) the cell says so in one line and runs the copy it has.
+    Keeping runs on Google Drive is one switch, set before anything reads the settings.
     """
-    return f'''# Colab: fetch the course and install lecture_utils; locally this cell does nothing.
+    return f'''# Colab: fetch the course (or update it) and install lecture_utils; locally this cell does nothing.
 import sys
 if "google.colab" in sys.modules:
     import os, subprocess
     REPO, DEST = "{REPO_URL}", "{COLAB_DIR}"
+    # True: checkpoints and results go to Google Drive and survive a lost runtime (Drive asks for access once)
+    KEEP_RUNS_ON_DRIVE = False
+    if KEEP_RUNS_ON_DRIVE:
+        from google.colab import drive
+        drive.mount("/content/drive")
+        os.environ["LECTURE_RUNS_DIR"] = "/content/drive/MyDrive/cnn-lectures-runs"
 
     def run(*command):  # stop here, with the command's own error, if a step fails
         done = subprocess.run(command, capture_output=True, text=True)
@@ -41,11 +50,14 @@ if "google.colab" in sys.modules:
 
     if not os.path.isdir(DEST):
         run("git", "clone", "--depth", "1", REPO, DEST)
+    else:  # a clone from an earlier session: bring it up to date, so that fixes reach this lesson
+        pulled = subprocess.run(["git", "-C", DEST, "pull", "--ff-only", "-q"], capture_output=True, text=True)
+        if pulled.returncode != 0:
+            why = " ".join((pulled.stderr or pulled.stdout).split())  # git's message, on one line
+            print(f"Could not update {{DEST}} (git pull --ff-only: {{why}}); running the copy as it is. "
+                  f"For a fresh one, run !rm -rf {{DEST}} and this cell again.")
     run(sys.executable, "-m", "pip", "install", "-q", "-e", DEST)
-    sys.path.insert(0, DEST)
-    # To keep checkpoints and results when the runtime is lost, first mount Drive and point the runs there:
-    # from google.colab import drive; drive.mount("/content/drive")
-    # os.environ["LECTURE_RUNS_DIR"] = "/content/drive/MyDrive/cnn-lectures-runs"'''
+    sys.path.insert(0, DEST)'''
 
 
 def colab_badge_url(notebook: str) -> str:
@@ -138,8 +150,11 @@ def _stored_09_line() -> str:
 
 
 def _full_profile_lines(cfg: Any) -> list[str]:
-    """What the full profile trains and how long it should take on a GPU; where its checkpoints go."""
-    from lecture_utils.estimate import format_minutes
+    """What the full profile trains and how long it should take on a GPU; where its checkpoints go.
+
+    Lesson 09's full profile trains its whole plan (hours); on a GPU its first line says what "Run all" starts.
+    """
+    from lecture_utils.estimate import UNCERTAINTY, format_minutes, lesson_seconds
     from lecture_utils.settings import lesson_settings, runs_dir
 
     if cfg.profile == "full":
@@ -150,19 +165,45 @@ def _full_profile_lines(cfg: Any) -> list[str]:
         except ValueError as exc:  # a bad LECTURE_FULL_SHRINK concerns the full profile only: say so, go on
             return [f"Full profile: not estimated: {exc} (it only applies to the full profile)."]
     lines = []
+    how = (f"estimated, +-{UNCERTAINTY:.0%}, with a checkpoint per epoch and the start-up; "
+           "lecture_utils.estimate says how")
     if full.model:
-        t4, h100 = full.estimate_seconds("t4"), full.estimate_seconds("h100")
+        t4, h100 = lesson_seconds(full, "t4"), lesson_seconds(full, "h100")
         data = (f"all of {full.dataset}" if full.train_subset is None
                 else f"{full.train_subset} images per class of {full.dataset} (LECTURE_FULL_SHRINK)")
         lines.append(f"Full profile: {full.model} on {data}, {full.resolution} px, {full.epochs} "
-                     f"epoch{'s' * (full.epochs != 1)}: about {format_minutes(t4)} on a Colab T4, {format_minutes(h100)} on an H100-class "
-                     "GPU (estimated: lecture_utils.estimate says how).")
+                     f"epoch{'s' * (full.epochs != 1)}: about {format_minutes(t4)} on a Colab T4, "
+                     f"{format_minutes(h100)} on an H100-class GPU ({how}).")
+    elif cfg.lesson == "09":
+        lines += _plan09_lines(cfg, full, how)
     if cfg.profile == "full":
         where = runs_dir()
         lines.append(f"Checkpoints after every epoch go to {where} (LECTURE_RUNS_DIR); rerunning resumes from them.")
         if in_colab() and not str(where).startswith("/content/drive"):
-            lines.append("In Colab that folder is lost with the runtime: mount Drive and set "
-                         "os.environ['LECTURE_RUNS_DIR'] = '/content/drive/MyDrive/cnn-lectures-runs' first.")
+            lines.append("In Colab that folder is lost with the runtime: to keep it, set KEEP_RUNS_ON_DRIVE = True in "
+                         "the first cell and run it again (it runs drive.mount('/content/drive') and sets "
+                         "LECTURE_RUNS_DIR=/content/drive/MyDrive/cnn-lectures-runs), then this cell.")
+    return lines
+
+
+def _plan09_lines(cfg: Any, full: Any, how: str) -> list[str]:
+    """Lesson 09's full plan: its conditions and estimated time, and, on the full profile, what "Run all" does."""
+    from lecture_utils import plans
+    from lecture_utils.estimate import format_minutes
+
+    conditions = plans.lesson09_conditions("full")
+    parts = plans.session_parts(conditions)
+    total = sum(seconds for _, seconds in parts)
+    res = ", ".join(str(r) for r in full.resolutions)
+    lines = [f"Full profile: lesson 09's plan, {len(conditions)} conditions on {conditions[0].dataset} at {{{res}}} px: about "
+             f"{format_minutes(total)} on a Colab T4 in {len(parts)} part{'s' * (len(parts) != 1)} of at most "
+             f"{plans.SESSION_HOURS:g} h ({how})."]
+    if cfg.profile == "full":
+        first, seconds = parts[0]
+        lines.insert(0, f"'Run all' on this GPU trains part 1 of lesson 09's plan: {len(first)} conditions, about "
+                        f"{format_minutes(seconds)} on a Colab T4, before the lesson's results appear; it resumes "
+                        "where it stopped when rerun. To read the stored reference run instead, set "
+                        "LECTURE_PROFILE=quick.")
     return lines
 
 

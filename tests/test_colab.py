@@ -91,3 +91,88 @@ def test_colab_cell_stops_with_the_clone_error(tmp_path):
             exec(cell, namespace)  # noqa: S102
     finally:
         del sys.modules["google.colab"]
+
+
+def _run_cell_against(tmp_path: Path, origin: Path, dest: Path, monkeypatch, flag: bool = False) -> list:
+    """Run the first cell as Colab would, against `origin`; pip is recorded, not run (the clone is no project)."""
+    cell = colab_cell().replace(REPO_URL, origin.as_uri()).replace(COLAB_DIR, str(dest))
+    if flag:
+        cell = cell.replace("KEEP_RUNS_ON_DRIVE = False", "KEEP_RUNS_ON_DRIVE = True")
+    real_run, pip = subprocess.run, []
+
+    def run(command, *args, **kwargs):
+        if "pip" in command:
+            pip.append(command)
+            return subprocess.CompletedProcess(command, 0, "", "")
+        return real_run(command, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    monkeypatch.setitem(sys.modules, "google.colab", type(sys)("google.colab"))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    exec(cell, {})  # noqa: S102 - the notebooks' own first cell
+    return pip
+
+
+def _origin_with_one_commit(tmp_path: Path) -> Path:
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    _git("init", "-q", "-b", "main", cwd=origin)
+    (origin / "lesson.txt").write_text("first\n")
+    _git("add", "lesson.txt", cwd=origin)
+    _git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "first", cwd=origin)
+    return origin
+
+
+def test_colab_cell_updates_a_clone_from_an_earlier_session(tmp_path, monkeypatch, capsys):
+    origin = _origin_with_one_commit(tmp_path)
+    dest = tmp_path / "content" / "cnn-lectures"
+    _git("clone", "-q", origin.as_uri(), str(dest), cwd=tmp_path)
+    (origin / "lesson.txt").write_text("fixed\n")  # a fix pushed after the student's first session
+    _git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-am", "fix", cwd=origin)
+    pip = _run_cell_against(tmp_path, origin, dest, monkeypatch)
+    assert (dest / "lesson.txt").read_text() == "fixed\n"
+    assert len(pip) == 1 and "Could not update" not in capsys.readouterr().out
+
+
+def test_colab_cell_says_in_one_line_when_the_clone_cannot_be_updated(tmp_path, monkeypatch, capsys):
+    origin = _origin_with_one_commit(tmp_path)
+    dest = tmp_path / "content" / "cnn-lectures"
+    _git("clone", "-q", origin.as_uri(), str(dest), cwd=tmp_path)
+    for repo, text in ((origin, "upstream\n"), (dest, "student's edit\n")):  # the two histories diverge
+        (repo / "lesson.txt").write_text(text)
+        _git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-am", "edit", cwd=repo)
+    pip = _run_cell_against(tmp_path, origin, dest, monkeypatch)
+    out = capsys.readouterr().out
+    assert out.startswith(f"Could not update {dest} (git pull --ff-only: ") and out.count("\n") == 1
+    assert f"run !rm -rf {dest} and this cell again" in out
+    assert (dest / "lesson.txt").read_text() == "student's edit\n" and len(pip) == 1  # the copy it has still runs
+
+
+def test_colab_cell_keeps_runs_on_drive_when_asked_before_the_settings_are_read(tmp_path, monkeypatch):
+    origin = _origin_with_one_commit(tmp_path)
+    mounted = []
+    drive = type(sys)("google.colab.drive")
+    drive.mount = mounted.append
+    monkeypatch.setitem(sys.modules, "google.colab.drive", drive)
+    monkeypatch.delenv("LECTURE_RUNS_DIR", raising=False)
+    _run_cell_against(tmp_path, origin, tmp_path / "content" / "cnn-lectures", monkeypatch, flag=True)
+    assert mounted == ["/content/drive"]
+    assert os.environ["LECTURE_RUNS_DIR"] == "/content/drive/MyDrive/cnn-lectures-runs"
+    monkeypatch.delenv("LECTURE_RUNS_DIR")
+    # the switch comes before the clone and the install, so a lesson's setup (the next cell) reads it
+    cell = colab_cell()
+    assert cell.index("KEEP_RUNS_ON_DRIVE = False") < cell.index("drive.mount") < cell.index('"git", "clone"')
+
+
+def test_pyproject_asks_for_the_torch_that_kornia_needs():
+    import tomllib
+    from importlib.metadata import requires
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    ours = next(Requirement(d) for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+                if Requirement(d).name == "torch")
+    theirs = next(Requirement(d) for d in requires("kornia") if Requirement(d).name == "torch" and not Requirement(d).marker)
+    lowest = lambda spec: min(Version(s.version) for s in spec if s.operator == ">=")  # noqa: E731
+    assert lowest(ours.specifier) >= lowest(theirs.specifier)

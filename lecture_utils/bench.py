@@ -2,9 +2,9 @@
 
 ``python -m lecture_utils.bench --device cpu`` draws (once) a folder of Animals-10-sized JPEGs, then times
 ``ModelTrainer``'s own training step fed by the course's pipeline (ImageFolder + transforms.v2 + DataLoader, batch
-192, num_workers=0, NCHW) and by the cached one, ``data.make_loaders(..., cached=True)`` (decode once, augment
-per image on the device with kornia; channels_last). Both train in the precision the device gets
-(``lecture_utils.device``: fp32 on a CPU, bf16 or fp16 on a GPU), so the speedup is the data path's. Both start from the same weights;
+192, num_workers=0) and by the cached one, ``data.make_loaders(..., cached=True)`` (decode once, augment
+per image on the device with kornia). Both train in the precision the device gets (``lecture_utils.device``:
+fp32 on a CPU, bf16 or fp16 on a GPU) and in the trainer's channels_last, so the speedup is the data path's. Both start from the same weights;
 after untimed warm-up steps they alternate timed repeats, so that a busy machine slows both alike. Then both train
 for a few epochs on the embedded sample (Fashion-MNIST), to show that the speed does not come from learning less.
 The last line, ``speedup: X.XX``, is cached over course images/s with the one-off decode amortised over 10 epochs.
@@ -234,7 +234,7 @@ def _run_bench(args: argparse.Namespace, device: torch.device, out: Any) -> dict
     say(f"data: {args.images} training JPEGs of about 300x225 px in 10 classes, ready in "
         f"{time.perf_counter() - t0:.1f} s ({data_dir})")
     say("course pipeline: ImageFolder + transforms.v2 (flip, colour jitter, affine, resize) + "
-        f"DataLoader(batch {args.batch_size}, shuffle, num_workers=0), {precision}, NCHW")
+        f"DataLoader(batch {args.batch_size}, shuffle, num_workers=0), channels_last, {precision}")
     say(f"cached pipeline: uint8 cache on {device.type} + per-image augmentation on {device.type} (kornia), "
         + f"channels_last, {precision}" + (", cudnn.benchmark" if cuda else ""))
 
@@ -248,8 +248,9 @@ def _run_bench(args: argparse.Namespace, device: torch.device, out: Any) -> dict
     say(f"cached path: {n_train + len(loaders['cached']['val'][key].dataset)} images (train and val) decoded and resized "
         f"once in {decode_seconds:.2f} s, {loaders['cached']['train'][key].nbytes / 2**20:.0f} MiB (train) on the device")
 
-    # ModelTrainer's own step for both, in the same precision; the cached path's model is channels_last
-    trainers = {"course": ModelTrainer(epoch_step=0, device=device, channels_last=False),
+    # ModelTrainer's own step for both, in the same precision and memory format (the lessons' channels_last):
+    # a difference in speed is the data path's, not the layout's
+    trainers = {"course": ModelTrainer(epoch_step=0, device=device, channels_last=True),
                 "cached": ModelTrainer(epoch_step=0, device=device, channels_last=True)}
     runs = {}  # train_steps' first four arguments, per pipeline
     for name, trainer in trainers.items():

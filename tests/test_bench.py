@@ -194,3 +194,21 @@ def test_gpu_check_projects_lesson09s_plan_from_measured_conditions(monkeypatch,
     (part,) = report["parts"]
     assert part["conditions"] == 124 and part["projected_seconds"] > part["estimated_seconds_t4"]
     assert lines[-1].startswith("lesson 09 part 1: 124 conditions, projected")
+
+
+def test_both_pipelines_train_in_the_same_memory_format(monkeypatch, tmp_path):
+    # the speedup must be the data path's: a channels_last model beside an NCHW one would add the layout's
+    from lecture_utils.trainer import ModelTrainer
+
+    formats = []
+    real_init = ModelTrainer.__init__
+
+    def init(self, *args, **kwargs):
+        formats.append(kwargs.get("channels_last", True))
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(ModelTrainer, "__init__", init)
+    bench.main(["--device", "cpu", "--images", "100", "--resolution", "32", "--batch-size", "5", "--warmup", "1",
+                "--steps", "1", "--repeats", "1", "--epochs-acc", "1", "--acc-subset", "1", "--acc-batch-size", "4",
+                "--data-dir", str(tmp_path / "jpegs"), "--threads", "1", "--no-progress"])
+    assert len(formats) >= 2 and len(set(formats)) == 1

@@ -20,8 +20,9 @@ The method: a roofline per kernel, summed over every kernel of a training step.
   (``host_s_per_op`` each: 10 us on a Colab core, 5 on a server's).
 * **Around the epochs**: the per-epoch checkpoint (model and AdamW's two moments, 12 bytes per
   parameter, written at the host's disk rate: 100 MB/s on Colab, 1 GB/s on a server), and
-  start-up: building the model and moving it over, cuDNN's autotuning of every convolution for the 4 batch shapes of a run (full and last
-  batch of training and of evaluation), and, for a lesson, the process's own start
+  start-up: building the model and moving it over, cuDNN's autotuning of every convolution for
+  the 4 batch shapes of a run (full and last batch of training and of evaluation), and, for a
+  lesson, the process's own start
   (``PROCESS_START_S``: CUDA's context, the data set's download and cache).
 
 Calibration (measured numbers, all mixed precision, channels-last):
@@ -163,7 +164,7 @@ COUNT_BATCH = 3  # the counting step's batch: a size no parameter's first dimens
 
 
 def _count(model: Any, resolution: int, in_chans: int, train: bool) -> tuple[list[Kernel], int, int, int]:
-    """Every kernel of one step at :data:`COUNT_BATCH` images, per image, every op dispatched, and where backward starts.
+    """Every kernel of one step at :data:`COUNT_BATCH` images (per image), the ops dispatched, where backward starts.
 
     A tensor shaped like one of the model's parameters (a weight, its gradient, its fp16 copy) does not
     grow with the batch: it is counted as fixed; every other tensor, per image.
@@ -328,7 +329,7 @@ def run_start_seconds(cost: TrainingCost, batch: int = 128, gpu: str | GPU = "t4
 
 
 def lesson_seconds(settings: Any, gpu: str = "t4") -> float:
-    """A lesson's full-profile training on `gpu`, from the process's start: :func:`estimate_seconds` + :data:`PROCESS_START_S`."""
+    """A lesson's full-profile training on `gpu` from the process's start: its estimate + :data:`PROCESS_START_S`."""
     return settings.estimate_seconds(gpu) + PROCESS_START_S
 
 

@@ -180,10 +180,11 @@ def _format(row: dict[str, Any]) -> str:
     versus = (f"; estimated here ({kind}) {format_minutes(row[f'estimated_seconds_{kind}'])}, "
               f"{row[f'estimated_train_images_per_s_{kind}']:.0f} img/s: error {row['estimate_error']:+.0%}"
               if kind else "")
+    start = row["build_seconds"] + row["setup_seconds"] + row["warmup_extra_seconds"]  # the run's, measured
     return (f"lesson {row['lesson']} {row['model']} {row['resolution']} px, batch {row['batch_size']}, "
             f"{row['precision']}{', fused optimiser' * row['fused_optimizer']}: train {row['train_images_per_s']:.0f} "
             f"img/s, eval {row['eval_images_per_s']:.0f} img/s{gpu}, host peak {row['peak_host_bytes'] / 2**30:.2f} GiB; "
-            f"checkpoint {row['checkpoint_seconds']:.1f} s, start {row['build_seconds'] + row['setup_seconds'] + row['warmup_extra_seconds']:.1f} s; "
+            f"checkpoint {row['checkpoint_seconds']:.1f} s, start {start:.1f} s; "
             f"projected {row['epochs']} epochs {format_minutes(row['projected_seconds'])} (estimated on a T4 "
             f"{format_minutes(row['estimated_seconds_t4'])}){versus}")
 

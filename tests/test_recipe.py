@@ -253,6 +253,7 @@ def test_the_model_moves_to_the_device_before_the_optimiser_is_built(monkeypatch
 def test_the_optimiser_keeps_torchs_default_kernels_on_the_cpu():
     for recipe in (COURSE, RECOMMENDED, Recipe("sgd", 0.1)):
         assert recipe.build(SmallCNN(), 5, 2)[0].defaults["fused"] is None
+        assert recipe.build(SmallCNN(), 5, 2, device="cpu")[0].defaults["fused"] is None
 
 
 def test_a_fused_optimiser_lets_the_grad_scaler_step_without_reading_the_gpu(monkeypatch):

@@ -55,7 +55,8 @@ class LessonSettings:
             raise ValueError(f"tag must be letters, digits, '-' or '_', got {tag!r}")
         how = f"{self.recipe.optimizer}-{self.recipe.schedule}"
         # one number when both splits take the same (n20), else train-val (n20-all)
-        per_class = "-".join(dict.fromkeys("all" if n is None else str(n) for n in (self.train_subset, self.val_subset)))
+        halves = ("all" if n is None else str(n) for n in (self.train_subset, self.val_subset))
+        per_class = "-".join(dict.fromkeys(halves))
         budget = f"e{self.epochs}-b{self.batch_size}-n{per_class}"
         return runs_dir() / f"lesson{self.lesson}-{tag}-{how}-{self.dataset}-{self.resolution}px-{budget}.pt"
 
@@ -97,8 +98,8 @@ _QUICK = {
 _QUICK_STEPS = {"02": (3, 32)}
 # full profile, per lesson: (resolution, epochs), on all of Fashion-MNIST (60,000 training, 10,000 test
 # images), batch 128. Resolutions where the ImageNet networks still end on spatial maps (not 1x1);
-# each chosen so that lecture_utils.estimate puts the lesson at 5 minutes or less on a Colab T4, half
-# of the 10-minute budget, as the estimate is not yet calibrated on a T4 (bench gpu-check measures it).
+# each at most 10 minutes on a Colab T4 by lecture_utils.estimate, the top of its +-25 % range included
+# (docs/gpu.md; bench gpu-check measures it on a GPU).
 _FULL = {
     "01": (96, 10),   # AlexNet: 2 x 2 maps before its classifier
     "02": (64, 5),    # VGG16: the heaviest; 2 x 2 last maps

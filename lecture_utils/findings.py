@@ -59,4 +59,60 @@ def lesson09_answer(records: Sequence[dict] | None = None) -> str:
         f"4. the budget (sec. 11, 14): the grid's best on the held-out split, {best['model']}{width} at "
         f"{best['resolution']} px, tests at {float(best['test_acc']):.3f}; on the same images the two-convolution "
         f"CNN tests at {cnn_test:.3f} and the linear baseline at {baseline:.3f}",
+        "5. the same models on the zoo's larger budget (sec. 11), as far as they are trained:",
+        *[line for line in scale_slice().splitlines() if line.startswith("  ")],
     ])
+
+
+NAMES = {"mobilenet_v1": "MobileNet v1", "mobilenet_v2": "MobileNetV2", "c_mobilenet_v2": "C_MobileNetV2"}
+
+
+def scale_slice(zoo_records: Sequence[dict] | None = None, grid_records: Sequence[dict] | None = None) -> str:
+    """The three MobileNets on the zoo's terms (``plans.grid_scale_conditions``), as far as they are trained.
+
+    Held-out accuracy (last epoch) and test accuracy per condition; then C_MobileNetV2 and MobileNet v1
+    against MobileNetV2 at each (width, resolution) both have, with a 95 % interval. A side trained with one
+    seed borrows the seed-to-seed spread pooled over the conditions that have several (:func:`stats.pooled_sd`).
+    `zoo_records`, `grid_records`: default ``data/reference/zoo-scale.jsonl`` and ``grid-scale.jsonl``.
+    """
+    from lecture_utils import stats
+    from lecture_utils.plans import grid_scale_conditions
+
+    zoo_records = results.load_reference("zoo-scale") if zoo_records is None else zoo_records
+    if grid_records is None:
+        try:
+            grid_records = results.load_reference("grid-scale")
+        except FileNotFoundError:
+            grid_records = []
+    wanted = {c.key: c for c in grid_scale_conditions()}
+    seeds: dict[tuple, list[dict]] = {}
+    for record in list(zoo_records) + list(grid_records):
+        base = condition_key(record)
+        # the zoo's extra seeds of a grid condition count as more runs of it
+        key = base if base in wanted else next((k for k, c in wanted.items() if record.get("seed", 0) != 0 and
+                                                condition_key({**record, "seed": 0}) == k), None)
+        if key is not None:
+            c = wanted[key]
+            group = seeds.setdefault((c.model, c.width, c.resolution), [])
+            if all(r.get("seed") != record.get("seed") for r in group):
+                group.append(record)
+    if not seeds:
+        return "no condition of lesson 09's CPU-scale grid is trained yet: make -j2 reference-grid-scale"
+    held = {k: [results.final(r) for r in v] for k, v in seeds.items()}
+    pooled = stats.pooled_sd(held.values())
+    lines = [f"lesson 09's models on the zoo's terms (55,000 images, 3 epochs, no augmentation): {len(seeds)} of "
+             f"{len(wanted)} conditions trained",
+             f"{'model':<15} {'width':>5} {'px':>3} {'seeds':>5} {'held-out':>9} {'test':>6}"]
+    for (model, width, res), group in sorted(seeds.items(), key=lambda kv: (-kv[0][2], -kv[0][1], kv[0][0])):
+        test = sum(float(r["test_acc"]) for r in group) / len(group)
+        lines.append(f"{model:<15} {width:>5g} {res:>3} {len(group):>5} {sum(held[model, width, res]) / len(group):>9.3f} "
+                     f"{test:>6.3f}")
+    lines.append(f"differences in held-out accuracy (95 %; one-seed sides take the pooled seed spread, "
+                 f"{pooled[0] * 100:.2f} points on {pooled[1]:.0f} df):")
+    for (model, width, res) in sorted(seeds, key=lambda k: (-k[2], -k[1], k[0])):
+        if model == "mobilenet_v2" or ("mobilenet_v2", width, res) not in seeds:
+            continue
+        d = stats.unpaired(held[model, width, res], held["mobilenet_v2", width, res], pooled=pooled)
+        lines.append(f"  {NAMES[model]} - MobileNetV2 at width {width:g}, {res} px: {d.points()}: "
+                     f"{d.verdict('adds accuracy', 'costs accuracy')}")
+    return "\n".join(lines)

@@ -44,3 +44,19 @@ def test_a_missing_condition_is_one_clear_error(stored):
     with pytest.raises(ValueError, match=r"1 condition\(s\) of lesson 09's stored run are missing.*make -j2 reference-09"):
         findings.lesson09_answer(without)
     assert {condition_key(r) for r in without} < {condition_key(r) for r in stored}
+
+
+def test_the_scale_slice_reads_a_planted_gap_with_the_pooled_seed_term():
+    zoo = results.load_reference("zoo-scale")
+    v2 = [r for r in zoo if r["model"] == "mobilenet_v2" and r["width"] == 0.5 and r["resolution"] == 64]
+    assert len(v2) == 3
+    mean = sum(r["val_acc"][-1] for r in v2) / 3
+    c = copy.deepcopy(next(r for r in v2 if r["seed"] == 0))
+    c["model"] = "c_mobilenet_v2"
+    c["val_acc"] = list(c["val_acc"][:-1]) + [mean - 0.05]
+    text = findings.scale_slice(zoo, [c])
+    assert "4 of 36 conditions trained" in text
+    line = next(l for l in text.splitlines() if l.startswith("  C_MobileNetV2 - MobileNetV2 at width 0.5, 64 px"))
+    assert "-5.0 +- " in line and line.endswith("costs accuracy")
+    # nothing of the grid trained beyond the zoo: no C_MobileNetV2 line at all
+    assert "C_MobileNetV2" not in findings.scale_slice(zoo, [])

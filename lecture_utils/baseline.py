@@ -18,9 +18,9 @@ from typing import Any
 
 import torch
 
-from lecture_utils._util import cpu_name, git_commit
+from lecture_utils._util import atomic_write, check_writable_file, cpu_name, git_commit
 from lecture_utils.datasets import get_dataset
-from lecture_utils.results import LINEAR_BASELINE_FILE, REFERENCE_DIR
+from lecture_utils.results import LINEAR_BASELINE_FILE
 
 __all__ = ["softmax_regression_loss", "linear_baseline", "main"]
 
@@ -99,21 +99,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-root", default=None, help="folder of the raw files (default: the data set's own)")
     parser.add_argument("--per-class", type=int, default=None,
                         help="fit on this many training images per class, as the zoo draws them (default: all)")
-    parser.add_argument("--out", default=None, help="(default: data/reference/linear-baseline.json, "
-                        "linear-baseline-N.json with --per-class N)")
+    parser.add_argument("--out", default=None, help="(default: linear-baseline.json, linear-baseline-N.json with "
+                        "--per-class N, in the runs folder, $LECTURE_RUNS_DIR; the stored ones in data/reference/ are "
+                        "replaced only when named)")
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.per_class is not None and args.per_class < 1:
         parser.error(f"--per-class must be an integer >= 1, got {args.per_class}")
-    if args.out is None:
+    if args.out is None:  # never the tracked reference by default: a try-out would replace it
+        from lecture_utils.settings import runs_dir
+
         name = LINEAR_BASELINE_FILE if args.per_class is None else f"linear-baseline-{args.per_class}.json"
-        args.out = str(REFERENCE_DIR / name)
+        args.out = str(runs_dir() / name)
     try:
+        check_writable_file(args.out, "baseline file")  # before the fit, not after it
         result = linear_baseline(args.data_root, per_class=args.per_class)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         parser.error(str(exc))
     result["command"] = " ".join(["python -m lecture_utils.baseline", *argv])
-    Path(args.out).write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    text = json.dumps(result, indent=1, sort_keys=True) + "\n"
+    try:  # atomically: a failed write leaves the previous file, never an empty one
+        atomic_write(args.out, lambda tmp: tmp.write_text(text))
+    except OSError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
     print(f"softmax regression on raw pixels: train {result['train_acc']:.4f}, test {result['val_acc']:.4f} "
           f"({result['wall_time_s']:.0f} s) -> {args.out}")
     return 0

@@ -89,7 +89,7 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     path = Path(path)
     state = read_checkpoint(path, KEYS)
     if run is not None:
-        _check_run(path, state, run)
+        _check_run(path, state, run, scheduler)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:  # torch lists every mismatched tensor; its first line says enough
@@ -123,11 +123,17 @@ def read_checkpoint(path: str | Path, keys: tuple[str, ...] = KEYS) -> dict[str,
     return state
 
 
-def _check_run(path: Path, state: Mapping[str, Any], run: Mapping[str, int | None]) -> None:
-    """Refuse a checkpoint that another run wrote (other epochs, batches, batch size or image counts).
+# the state a learning-rate schedule keeps of its length (OneCycleLR, CosineAnnealingLR, LinearLR and kin)
+_SCHEDULE_LENGTH = ("total_steps", "T_max", "total_iters")
 
-    A checkpoint written before ``run`` was stored is checked on what it holds anyway: its epochs against
-    the run's, its optimizer's step count against epochs x batches, a one-cycle schedule's length.
+
+def _check_run(path: Path, state: Mapping[str, Any], run: Mapping[str, int | None], scheduler: Any = None) -> None:
+    """Refuse a checkpoint that another run wrote: other batches per epoch, batch size, image counts or schedule
+    length, or more epochs done than this run has.
+
+    Fewer epochs asked than the schedule spans is a run stopped early, and more epochs without a schedule continue
+    it, so the epochs are compared only through the schedule. A checkpoint written before ``run`` was stored is
+    checked on what it holds: its optimizer's step count against its epochs x this run's batches per epoch.
     """
     saved = state.get("run")
     done, epochs, batches = int(state["epoch"]), run.get("epochs"), run.get("batches")
@@ -135,17 +141,15 @@ def _check_run(path: Path, state: Mapping[str, Any], run: Mapping[str, int | Non
     if epochs is not None and done > epochs:
         differ.append(f"{done} epochs done there, {epochs} planned here")
     if isinstance(saved, Mapping):
-        # without a schedule, more epochs continue the same run (train 1 epoch, then 3); a schedule spans them
-        fixed = [k for k in run if k != "epochs" or state.get("scheduler") is not None]
-        differ += [f"{k} {saved[k]} there, {run[k]} here" for k in fixed
-                   if saved.get(k) is not None and run[k] is not None and saved[k] != run[k]]
+        differ += [f"{k} {saved[k]} there, {run[k]} here" for k in run if k != "epochs"
+                   and saved.get(k) is not None and run[k] is not None and saved[k] != run[k]]
     else:
         steps = _optimizer_steps(state["optimizer"])
         if batches and steps is not None and steps != done * batches:
             differ.append(f"{steps} optimizer steps in {done} epoch(s) there, {batches} batches per epoch here")
-        total = (state.get("scheduler") or {}).get("total_steps")
-        if batches and epochs and isinstance(total, int) and total != epochs * batches:
-            differ.append(f"a schedule of {total} steps there, {epochs * batches} here")
+    theirs, mine = state.get("scheduler") or {}, scheduler.state_dict() if scheduler is not None else {}
+    differ += [f"a schedule of {theirs[k]} steps there, {mine[k]} here" for k in _SCHEDULE_LENGTH
+               if k in theirs and k in mine and theirs[k] != mine[k]]
     if differ:
         reason = "another run wrote it (" + "; ".join(differ) + ")"
         raise CheckpointError(_unreadable_message(path, reason, "use"), path, reason)

@@ -4,11 +4,13 @@ A condition is a model at one width and resolution, trained for some epochs on a
 of it or a subset), with a seed, a named augmentation, a training recipe (optimiser, learning rate,
 schedule, weight decay, label smoothing: :class:`lecture_utils.recipe.Recipe`) and the split its
 epochs are validated on (``validation``: ``test``, the official test split as the course does, or
-``heldout``, a fixed part of the training split: :mod:`lecture_utils.holdout`). ``KEY_FIELDS``
+``heldout``, a fixed part of the training split: :mod:`lecture_utils.holdout`), the batch size and the data
+set's folder (``data_root``: None for the data set's own, where it is found without one). ``KEY_FIELDS``
 are its fields in order, and :attr:`Condition.key` (equal for the condition a results record was
 trained at, :func:`condition_key`) is what every reader of results compares. A record written
 before the recipe and the validation split were recorded reads as the course's constant Adam,
-validated on the test split (``LEGACY_FIELDS`` are the fields every record has). Nothing here
+validated on the test split, one without a data root as trained on the data set's own folder (``LEGACY_FIELDS``
+are the fields every record has; every record also holds the batch size it was trained at). Nothing here
 imports torch: names of the MobileNet family are read without it, other networks' names are
 looked up in :mod:`lecture_utils.models`.
 
@@ -22,6 +24,7 @@ name at width 1 (``alexnet``, ``resnet18``, ...), and ``wide_resnetD_K`` for WRN
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 from dataclasses import astuple, dataclass, fields
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -44,6 +47,7 @@ ABLATION_VARIANTS = ("mobilenet_v2", "mobilenet_v2+leaky", "mobilenet_v2+branch"
 DEFAULT_WIDTHS = (1.0, 0.75, 0.5, 0.35)
 DEFAULT_RESOLUTIONS = (224, 192, 160, 128, 96)
 DEFAULT_LR = 1e-3  # the course's Adam learning rate
+DEFAULT_BATCH = 192  # the course's batch size
 
 
 def _zoo() -> list[str]:
@@ -169,6 +173,8 @@ class Condition:
     label_smoothing: float = COURSE.label_smoothing
     momentum: float | None = None  # sgd only
     validation: str = "test"
+    batch_size: int = DEFAULT_BATCH
+    data_root: str | None = None  # None: the data set's own folder (datasets.canonical_root)
 
     def __post_init__(self) -> None:
         model = parse_model_name(self.model)[0]
@@ -179,6 +185,9 @@ class Condition:
             raise ValueError("dataset must be a non-empty name")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        if self.data_root is not None and (not isinstance(self.data_root, str) or not self.data_root.strip()):
+            raise ValueError(f"data_root must be a folder's path or None (the data set's own), got {self.data_root!r}")
+        positive_int(self.batch_size, "batch size")
         for name, value in dict(model=model, width=width, resolution=check_resolution(self.resolution),
                                 epochs=positive_int(self.epochs, "epochs"), subset=check_subset(self.subset),
                                 augment=check_augment_name(self.augment),
@@ -224,7 +233,17 @@ class Condition:
         return f"{self.model} w{self.width:g} r{self.resolution}{extra}{self._recipe_text()}{held}"
 
     def slug(self) -> str:
-        """File-name-safe name of the condition (for its checkpoint)."""
+        """File-name-safe name of the condition (for its checkpoint): every field of its key.
+
+        A batch size other than the course's 192 and a data root of its own are added to
+        :meth:`legacy_slug`, the name checkpoints had before they were part of the key.
+        """
+        batch = "" if self.batch_size == DEFAULT_BATCH else f"_b{self.batch_size}"
+        root = "" if self.data_root is None else "_d" + hashlib.sha256(self.data_root.encode()).hexdigest()[:8]
+        return self.legacy_slug() + batch + root
+
+    def legacy_slug(self) -> str:
+        """The checkpoint name without the batch size and data root (what a checkpoint was named before)."""
         subset = (self.subset, self.subset) if isinstance(self.subset, int) else self.subset
         sub = "all" if subset is None else "-".join("all" if n is None else str(n) for n in subset)
         recipe = self._recipe_text().replace(" ", "_")
@@ -245,7 +264,8 @@ def condition_key(record: Mapping[str, Any]) -> tuple:
 
 def expand_grid(models: Sequence[str], widths: Sequence[float], resolutions: Sequence[int], epochs: int,
                 dataset: str, subset: int | tuple[int, int] | None = None, seed: int = 0, augment: str = "course",
-                lr: float = DEFAULT_LR, recipe: Recipe | None = None, validation: str = "test") -> list[Condition]:
+                lr: float = DEFAULT_LR, recipe: Recipe | None = None, validation: str = "test",
+                batch_size: int = DEFAULT_BATCH, data_root: str | None = None) -> list[Condition]:
     """All conditions, model-major then width then resolution (so a model's initial weights are reused).
 
     `recipe` (its learning rate included) replaces the course's Adam at `lr`. Names are canonicalised and
@@ -254,5 +274,6 @@ def expand_grid(models: Sequence[str], widths: Sequence[float], resolutions: Seq
     if not models or not widths or not resolutions:
         raise ValueError("models, widths and resolutions must each name at least one value")
     how = {f: getattr(recipe, f) for f in RECIPE_FIELDS} if recipe is not None else {"lr": lr}
-    return unique(Condition(m, w, r, epochs, dataset, subset, seed, augment, validation=validation, **how)
+    return unique(Condition(m, w, r, epochs, dataset, subset, seed, augment, validation=validation,
+                            batch_size=batch_size, data_root=data_root, **how)
                   for m in models for w in widths for r in resolutions)

@@ -14,6 +14,7 @@ to a network (transforms, augmentation, loaders) is :mod:`lecture_utils.data`.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import random
 import shutil
@@ -106,6 +107,57 @@ def default_root(name: str) -> Path:
     return data_root() / name
 
 
+def canonical_root(name: str, root: str | os.PathLike | None) -> str | None:
+    """The data root a condition records for data set `name` read from `root`: None when `root` holds what the
+    data set's own folder gives (no root, the default folder, or for fashion_mnist the system copy that the
+    default search finds), else `root` as an absolute path; so runs of one data set in one place share a key.
+    """
+    check_dataset_name(name)
+    if root is None or not str(root).strip():
+        return None
+    given = Path(root).expanduser().resolve()
+    if given == default_root(name).resolve():
+        return None
+    if name == "fashion_mnist":
+        found = find_fashion_mnist_raw("train", default_root(name))
+        if found is not None and found[0].parent.resolve() == given:
+            return None
+    return str(given)
+
+
+def class_sizes(name: str, root: str | os.PathLike | None = None,
+                validation: str = "test") -> tuple[int, int] | None:
+    """The largest class's image count in the training and the validation split of data set `name` (held out:
+    the training split less its held-out part, and that part); None where it cannot be counted cheaply (cifar10,
+    or the data set is not there). A subset of that many images per class or more is the whole split.
+    """
+    from lecture_utils.holdout import heldout_count
+
+    check_dataset_name(name)
+    base = Path(root).expanduser() if root is not None else default_root(name)
+    try:
+        if name in ("sample", "animals10"):
+            counts = {split: [sum(1 for f in d.iterdir() if f.suffix.lower() in _IMAGE_EXTENSIONS)
+                              for d in (base / split).iterdir() if d.is_dir()] for split in SPLITS}
+        elif name == "fashion_mnist":
+            counts = {}
+            for split in SPLITS:
+                found = find_fashion_mnist_raw(split, base, include_system=root is None)
+                if found is None:
+                    return None
+                counts[split] = np.bincount(read_idx(found[1])).tolist()
+        else:
+            return None
+    except (OSError, ValueError, EOFError):
+        return None
+    train, val = counts["train"], counts["val"]
+    if not train or not val:
+        return None
+    if validation == "heldout":
+        train, val = [n - heldout_count(n) for n in train if n >= 2], [heldout_count(n) for n in train if n >= 2]
+    return (max(train), max(val)) if train and val else None
+
+
 def check_dataset_name(name: str) -> None:
     """A ValueError listing the data set names unless `name` is one of them."""
     if name not in DATASET_NAMES:
@@ -188,6 +240,11 @@ def _image_folder(root: Path, split: str, transform: Callable | None, name: str)
         raise FileNotFoundError(
             f"{name}: {split_dir} has no class folders (images must sit in one folder per class); {layout}")
     classes = _training_classes(Path(root), split_dir, name) if split == "val" else None
+    empty = sorted(p.name for p in class_dirs
+                   if not any(f.suffix.lower() in _IMAGE_EXTENSIONS for f in p.iterdir() if f.is_file()))
+    if empty and split == "train":  # the data set is there, but a class of it has nothing to learn from
+        raise ValueError(f"{name}: class folder(s) {empty} of {split_dir} hold no images "
+                         f"({', '.join(_IMAGE_EXTENSIONS)}); add images to them or remove them")
     try:
         dataset = ImageFolderDataset(str(split_dir), transform=transform, classes=classes)
     except FileNotFoundError as exc:
@@ -296,49 +353,105 @@ class FashionMNISTRaw(Dataset):
         return image, self.targets[index]
 
 
-def _fashion_mnist(split: str, transform: Callable | None, root: Path, download: bool) -> Dataset:
-    found = find_fashion_mnist_raw(split, root)
-    if found is None and download:
+def _fashion_mnist(split: str, transform: Callable | None, root: Path, download: bool,
+                  include_system: bool = True) -> Dataset:
+    found = find_fashion_mnist_raw(split, root, include_system)
+    fetched = _download_dir(root)
+    if download and (found is None or found[0].parent == fetched):
+        # fetch what is missing and replace what fails its checksum (a cut-off or damaged download)
         _download_fashion_mnist(root)
-        found = find_fashion_mnist_raw(split, root)
+        found = find_fashion_mnist_raw(split, root, include_system)
     if found is None:
-        searched = [str(root), str(root / "FashionMNIST" / "raw")] + [str(p) for p in SYSTEM_FASHION_MNIST_DIRS]
+        searched = [str(root), str(fetched)]
+        searched += [str(p) for p in SYSTEM_FASHION_MNIST_DIRS] if include_system else []
         names = ", ".join(_FASHION_MNIST_FILES[split])
         raise FileNotFoundError(
             f"fashion_mnist: raw files ({names}, .gz or not) not found in {searched}. Get them with "
             "`apt-get install dataset-fashion-mnist` (Debian/Ubuntu), or let torchvision download "
             "them: get_dataset('fashion_mnist', ..., download=True)")
-    return FashionMNISTRaw(*found, transform=transform)
+    try:
+        return FashionMNISTRaw(*found, transform=transform)
+    except (ValueError, EOFError, OSError) as exc:  # a truncated .gz, an empty or cut-off idx file
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        again = (" (downloaded files are fetched again: give download=True, as the full profile does)"
+                 if found[0].parent == fetched else "")
+        raise FileNotFoundError(f"fashion_mnist: cannot read {found[0].name} / {found[1].name} in {found[0].parent} "
+                                f"({reason}); delete the damaged file{again}") from None
 
 
-def _download_fashion_mnist(root: Path) -> None:
-    """Fetch the four raw files (30 MB) through torchvision into ``root/FashionMNIST/raw``, saying so in one line.
+def _download_dir(root: Path) -> Path:
+    """Where a download puts the raw files: torchvision's layout under `root`."""
+    return root / "FashionMNIST" / "raw"
 
-    ``$LECTURE_FASHION_MNIST_MIRROR`` (a URL holding the four ``.gz`` files) replaces torchvision's mirror.
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _download_fashion_mnist(root: Path, tries: int = 2) -> None:
+    """Fetch the four raw ``.gz`` files (30 MB) into ``root/FashionMNIST/raw``, saying so in one line.
+
+    Each file is checked against the MD5 sum torchvision publishes for it (``FashionMNIST.resources``) and
+    renamed into place only when it matches, so a cut-off or damaged download never stays: a file already
+    there that fails its sum is replaced, a failed fetch is tried again (`tries` times per mirror).
+    Uncompressed copies beside them that cannot be read (an extraction cut short) are removed.
+    ``$LECTURE_FASHION_MNIST_MIRROR`` (a URL holding the four ``.gz`` files) replaces torchvision's mirrors.
     """
-    import contextlib
-    import io
+    import urllib.error
+    import urllib.request
 
-    print(f"fashion_mnist: not found here; downloading it once (30 MB) into {root / 'FashionMNIST' / 'raw'}")
+    from lecture_utils._util import atomic_write
+
+    folder = _download_dir(root)
     source = datasets.FashionMNIST
     mirror = os.environ.get("LECTURE_FASHION_MNIST_MIRROR", "").strip()
-    if mirror:  # a mirror of your own (a classroom server): its files are checked by reading them, not by MD5
-        source = type("FashionMNIST", (datasets.FashionMNIST,), {
-            "mirrors": [mirror.rstrip("/") + "/"], "resources": [(name, None) for name, _ in source.resources]})
-    chatter = io.StringIO()  # torchvision's own lines (one per file and mirror) and progress bars
-    try:
-        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
-            source(str(root), train=True, download=True)
-    except (RuntimeError, OSError) as exc:  # torchvision: RuntimeError after every mirror failed; URLError is an OSError
-        raise FileNotFoundError(
-            f"fashion_mnist: the download failed ({' '.join(str(exc).split()) or _last_line(chatter.getvalue())}). Without a network, "
-            f"copy the four raw files ({', '.join(n for pair in _FASHION_MNIST_FILES.values() for n in pair)}, "
-            f".gz or not) into {root}, or on Debian/Ubuntu run `apt-get install dataset-fashion-mnist`.") from None
+    if mirror and not mirror.startswith(("http://", "https://", "file://")):
+        raise ValueError(f"LECTURE_FASHION_MNIST_MIRROR must be a URL (http://, https:// or file://) of a folder "
+                         f"holding the four .gz files, got {mirror!r}")
+    mirrors = [mirror.rstrip("/") + "/"] if mirror else list(source.mirrors)
+    todo = [(name, md5) for name, md5 in source.resources
+            if not ((folder / name).is_file() and _md5(folder / name) == md5)]
+    for name, _ in source.resources:  # an uncompressed copy is read before its .gz: keep it only if it reads
+        plain = folder / name[: -len(".gz")]
+        if plain.is_file():
+            try:
+                read_idx(plain)
+            except (ValueError, OSError):
+                plain.unlink()
+    if not todo:
+        return
+    print(f"fashion_mnist: not found here; downloading it once (30 MB) into {folder}")
+    for name, md5 in todo:
+        errors = []
+        for url in (m + name for m in mirrors for _ in range(tries)):
+            def fetch(tmp: Path, url: str = url, md5: str = md5) -> None:
+                digest = hashlib.md5()
+                request = urllib.request.Request(url, headers={"User-Agent": "lecture_utils"})
+                with urllib.request.urlopen(request, timeout=60) as response, open(tmp, "wb") as f:
+                    for block in iter(lambda: response.read(1 << 20), b""):
+                        digest.update(block)
+                        f.write(block)
+                if digest.hexdigest() != md5:
+                    raise _ChecksumError(f"{url}: MD5 {digest.hexdigest()}, expected {md5} (cut off or damaged)")
+
+            try:
+                atomic_write(folder / name, fetch, kept="nothing was kept")
+                break
+            except (_ChecksumError, urllib.error.URLError, OSError, ValueError) as exc:
+                errors.append(" ".join(str(exc).split()) or type(exc).__name__)
+        else:
+            raise FileNotFoundError(
+                f"fashion_mnist: the download failed ({errors[-1]}). Without a network, copy the four raw files "
+                f"({', '.join(n for pair in _FASHION_MNIST_FILES.values() for n in pair)}, .gz or not) into {root}, "
+                "or on Debian/Ubuntu run `apt-get install dataset-fashion-mnist`.")
 
 
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
-    return lines[-1] if lines else ""
+class _ChecksumError(Exception):
+    """A downloaded file whose MD5 sum is not the published one."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -350,15 +463,17 @@ def get_dataset(name: str, split: str, transform: Callable | None = None,
     """Data set `name` (sample, fashion_mnist, cifar10, animals10), split "train" or "val".
 
     For fashion_mnist and cifar10 "val" is the official test split. Nothing is downloaded
-    unless ``download=True``.
+    unless ``download=True``. A `root` given is the only place searched: a mistyped one is an error, not
+    a silent read of the system's copy (which only the default search, ``root=None``, looks in).
     """
     check_dataset_name(name)
     _check_split(split)
-    root = Path(root) if root is not None else default_root(name)
+    given = root is not None
+    root = Path(root).expanduser() if root is not None else default_root(name)
     if name in ("sample", "animals10"):
         return _image_folder(root, split, transform, name)
     if name == "fashion_mnist":
-        return _fashion_mnist(split, transform, root, download)
+        return _fashion_mnist(split, transform, root, download, include_system=not given)
     # cifar10
     try:
         return datasets.CIFAR10(str(root), train=(split == "train"), transform=transform, download=download)

@@ -198,16 +198,18 @@ def gpu_check(lessons: Sequence[str] = LESSONS, steps: int = STEPS, device: str 
     """
     import torch
 
-    from lecture_utils._util import positive_int, versions
+    from lecture_utils._util import atomic_write, check_writable_file, positive_int, resolve_device, versions
 
     positive_int(steps, "steps")
+    if out is not None:  # before the measurement, which a report that cannot be written would lose
+        check_writable_file(out, "report file")
     if device is None:
         if not torch.cuda.is_available():
             say(f"gpu-check: no CUDA device here (torch {torch.__version__}); nothing to measure. "
                 "Run it on a machine with a GPU (or pass --device cpu to try the check itself).")
             return None
         device = "cuda"
-    device = torch.device(device)
+    device = resolve_device(device)  # --device cuda without CUDA: one line, not the driver's error
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
         major, minor = torch.cuda.get_device_capability(device)
@@ -228,8 +230,8 @@ def gpu_check(lessons: Sequence[str] = LESSONS, steps: int = STEPS, device: str 
         report["lesson09"] = _plan_projection(device, steps, data_root, say, checkpoint_dir)
     report["seconds"] = time.perf_counter() - started
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        Path(out).write_text(json.dumps(report, indent=1) + "\n")
+        text = json.dumps(report, indent=1) + "\n"
+        atomic_write(out, lambda tmp: tmp.write_text(text))
         say(f"written to {out}")
     return report
 
@@ -307,4 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         gpu_check(lessons, args.steps, args.device, args.out, args.data_root, with_plan=not args.no_plan)
     except ValueError as exc:
         parser.error(str(exc))
+    except OSError as exc:  # the report's write failed (a full disk): one line, naming the file
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
     return 0

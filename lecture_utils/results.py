@@ -10,7 +10,9 @@ record per finished condition, see :mod:`lecture_utils.store`) and committed und
 from __future__ import annotations
 
 import math
+import os
 import statistics
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any
 from lecture_utils import stats
 from lecture_utils.conditions import KEY_FIELDS, Condition, condition_key, has_width
 from lecture_utils.plans import lessons_reference_plan
-from lecture_utils.store import load_results, merge_results
+from lecture_utils.store import DuplicateRecordWarning, ResultsError, load_results, merge_results
 
 __all__ = [
     "REFERENCE_DIR",
@@ -60,8 +62,14 @@ def reference_files(name: str, folder: str | Path | None = None) -> list[Path]:
 
 
 def load_reference(name: str, folder: str | Path | None = None) -> list[dict]:
-    """Every record of reference run `name`, each condition once (the first file that has it wins)."""
-    return merge_results(reference_files(name, folder))
+    """Every record of reference run `name`, each condition once (the first file that has it wins; two different
+    results of one condition are read with a warning that names both)."""
+    files = reference_files(name, folder)
+    try:
+        return merge_results(files)
+    except ResultsError as exc:
+        warnings.warn(f"{exc}; reading the first", DuplicateRecordWarning, stacklevel=2)
+        return merge_results(files, keep="first")
 
 
 def final(record: dict, key: str = "val_acc") -> float:
@@ -295,21 +303,35 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"{100 * c.half:.2f} over {c.n} seed(s), p = {c.p:.2g}: {c.verdict}")
         return 0
 
-    parser = argparse.ArgumentParser(prog="python -m lecture_utils.results",
-                                     description="Summarise the provenance of a stored reference run.")
-    parser.add_argument("name", help="reference run name, e.g. lesson09 (files data/reference/NAME-*.jsonl)")
+    parser = argparse.ArgumentParser(prog="python -m lecture_utils.results", description=(
+        "Summarise the provenance of a stored reference run (or of any results file); "
+        "'python -m lecture_utils.results recipe-choice' prints the recipe choice's verdicts instead."))
+    parser.add_argument("name", help="reference run name, e.g. lesson09 (files data/reference/NAME-*.jsonl), a results "
+                        "file's path (runs/sweep.jsonl), or recipe-choice (the recipe choice's verdicts)")
     parser.add_argument("--folder", default=None, help="folder of the files (default: data/reference)")
     args = parser.parse_args(argv)
+    where = args.name
     try:
-        files = reference_files(args.name, args.folder)
-    except FileNotFoundError as exc:
+        if args.name.endswith(".jsonl") or os.sep in args.name:  # a file's path, absolute or not
+            path = Path(args.name).expanduser()
+            if not path.is_file():
+                raise FileNotFoundError(f"no results file {path}")
+            files = [path]
+        else:
+            files = reference_files(args.name, args.folder)
+        for path in files + [None]:
+            where = str(path) if path else f"reference run {args.name}"
+            records = load_results(path) if path else merge_results(files)
+            if not records:
+                raise ValueError(f"{where} holds no records")
+            p = provenance(records)
+            print(f"{path.name if path else 'all files'}: {p['conditions']} conditions, {p['wall_time_h']:.2f} h "
+                  f"of training (median {p['median_condition_s']:.0f} s, longest {p['longest_condition_s']:.0f} s per "
+                  f"condition), finished {p['first_finished']} .. {p['last_finished']}")
+    except (FileNotFoundError, ValueError) as exc:
         parser.error(str(exc))
-    for path in files + [None]:
-        records = load_results(path) if path else load_reference(args.name, args.folder)
-        p = provenance(records)
-        print(f"{path.name if path else 'all files'}: {p['conditions']} conditions, {p['wall_time_h']:.2f} h "
-              f"of training (median {p['median_condition_s']:.0f} s, longest {p['longest_condition_s']:.0f} s per "
-              f"condition), finished {p['first_finished']} .. {p['last_finished']}")
+    except KeyError as exc:  # a record written by hand, or by something other than the sweep
+        parser.error(f"{where}: a record has no {exc.args[0]!r} field, which every record the sweep writes has")
     print(f"commits: {', '.join(p['commits'])}; torch {', '.join(p['torch'])}; CPU {', '.join(p['cpu'])}; "
           f"threads {', '.join(p['threads'])}; {p['commands']} distinct command lines")
     return 0

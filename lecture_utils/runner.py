@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from lecture_utils import data, datasets
-from lecture_utils._util import cpu_name, git_commit, positive_int, resolve_device, seed_everything
+from lecture_utils._util import (check_writable_file, cpu_name, git_commit, positive_int, resolve_device,
+                                 seed_everything)
 from lecture_utils.augment import check_augment_name
 from lecture_utils.holdout import check_validation
 from lecture_utils.recipe import RECIPE_FIELDS
@@ -75,6 +76,8 @@ class TorchRunner:
     def prepare(self, conditions: Sequence[Condition]) -> None:
         """Check the data set is there and build the loaders the conditions need (once per resolution)."""
         self.device = resolve_device(self.device)
+        if self.cached and self.cache_dir is not None:  # before the images are decoded, not after
+            check_writable_file(Path(self.cache_dir) / "decoded.pt", "--cache-dir file")
         try:
             train = datasets.get_dataset(self.dataset, "train", root=self.data_root, download=self.download)
         except (FileNotFoundError, RuntimeError, OSError) as exc:
@@ -89,10 +92,15 @@ class TorchRunner:
             workers = self.num_workers
             if workers is None:  # DataLoader processes for the plain path on a GPU; else one decode thread per core
                 workers = min(4, os.cpu_count() or 1) if self.device.type == "cuda" and not self.cached else 0
-            loaders = data.make_loaders(self.dataset, need, batch_size=self.batch_size, augment=self.augment,
-                                        root=self.data_root, subset=self.subset, seed=self.seed, num_workers=workers,
-                                        cached=self.cached, device=self.device, cache_dir=self.cache_dir,
-                                        download=self.download, holdout=self.validation == "heldout")
+            try:
+                loaders = data.make_loaders(self.dataset, need, batch_size=self.batch_size, augment=self.augment,
+                                            root=self.data_root, subset=self.subset, seed=self.seed,
+                                            num_workers=workers, cached=self.cached, device=self.device,
+                                            cache_dir=self.cache_dir, download=self.download,
+                                            holdout=self.validation == "heldout")
+            except FileNotFoundError as exc:  # the training split is there, another is not (a train/ without val/)
+                where = f"--data-root {self.data_root}" if self.data_root else "default folder"
+                raise ValueError(f"data set {self.dataset!r} is incomplete ({where}): {exc}") from None
             for split, by_resolution in loaders.items():
                 self._loaders[split].update(by_resolution)
         for model, resolution in unique((c.model, c.resolution) for c in conditions):
@@ -126,6 +134,21 @@ class TorchRunner:
             self._init[key] = state
         return self._init[key]
 
+    @staticmethod
+    def _evaluate_after(trainer: ModelTrainer, net: nn.Module, loader: Any, epochs: int,
+                        what: str) -> tuple[float, float]:
+        """Evaluate `net` after its last epoch, printed as `what` (the trainer would number it as one epoch more).
+
+        The loader is told epoch `epochs` as before, so its draws (the augmented validation's) stay the same.
+        """
+        step, trainer.epoch_step = trainer.epoch_step, 0
+        try:
+            loss, acc = trainer.model_evaluate(net, loader, nn.CrossEntropyLoss(), epochs)
+        finally:
+            trainer.epoch_step = step
+        print(f"after epoch {epochs:03d}, {what} [loss: {loss:.3f}, acc: {acc * 100:.2f}%]")
+        return loss, acc
+
     def __call__(self, cond: Condition, checkpoint: Path) -> dict:
         """Train `cond` (resuming from `checkpoint` if it is there); returns the record's measurements."""
         if self.threads is None:
@@ -138,11 +161,14 @@ class TorchRunner:
             torch.set_num_threads(before)
 
     def _run(self, cond: Condition, checkpoint: Path) -> dict:
-        mine = (self.dataset, self.subset, self.seed, self.augment, self.validation)
-        theirs = (cond.dataset, cond.subset, cond.seed, cond.augment, cond.validation)
+        # the record is the condition's: a runner of another batch size or data folder would record a run it did
+        # not make
+        mine = (self.dataset, self.subset, self.seed, self.augment, self.validation, self.batch_size,
+                datasets.canonical_root(self.dataset, self.data_root))
+        theirs = (cond.dataset, cond.subset, cond.seed, cond.augment, cond.validation, cond.batch_size, cond.data_root)
         if theirs != mine:
-            raise ValueError(f"this runner serves dataset, subset, seed, augment, validation = {mine}; "
-                             f"got a condition with {theirs}")
+            raise ValueError(f"this runner serves dataset, subset, seed, augment, validation, batch size, data root = "
+                             f"{mine}; got a condition with {theirs}")
         if self.num_classes is None or f"R{cond.resolution}" not in self._loaders["train"]:
             self.prepare([cond])
         net = self._build(cond.model, cond.width)
@@ -167,12 +193,12 @@ class TorchRunner:
         val_acc_augmented = None
         if hasattr(val_loader, "with_augment") and self.augment != "none":
             # the validation images augmented as in training: what the training accuracy is measured on
-            _, val_acc_augmented = trainer.model_evaluate(
-                net, val_loader.with_augment(self.augment, seed=self.seed + 1), nn.CrossEntropyLoss(), cond.epochs)
+            _, val_acc_augmented = self._evaluate_after(
+                trainer, net, val_loader.with_augment(self.augment, seed=self.seed + 1), cond.epochs, "augmented val")
         test = {}
         if cond.validation == "heldout":  # the official test split, once, after the last epoch: reported, never chosen on
             test_loader = self._loaders["test"][f"R{cond.resolution}"]
-            test_loss, test_acc = trainer.model_evaluate(net, test_loader, nn.CrossEntropyLoss(), cond.epochs)
+            test_loss, test_acc = self._evaluate_after(trainer, net, test_loader, cond.epochs, "test")
             test = {"test_loss": float(test_loss), "test_acc": float(test_acc), "test_images": len(test_loader.dataset)}
         return {
             "params": int(params), "macs": int(macs),

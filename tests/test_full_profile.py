@@ -56,8 +56,8 @@ def test_full_profile_sweep_condition_runs_at_224(tmp_path):
     cfg = lesson_settings("09", "full")
     assert max(cfg.resolutions) == 224 and cfg.epochs == 10
     grid = conditions.expand_grid(["c_mobilenet_v2"], [0.35], [max(cfg.resolutions)], 1, cfg.dataset,
-                                   subset=(1, 1))
-    records = sweep.run_sweep(tmp_path / "full.jsonl", grid, batch_size=5, device="cpu",
+                                   subset=(1, 1), batch_size=5)
+    records = sweep.run_sweep(tmp_path / "full.jsonl", grid, device="cpu",
                               threads=1, progress=False, cache_dir=str(tmp_path / "cache"))
     assert len(records) == 1
     assert records[0]["resolution"] == 224 and records[0]["dataset"] == cfg.dataset

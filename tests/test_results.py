@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lecture_utils import baseline, results
-from lecture_utils.store import append_record
+from lecture_utils.store import DuplicateRecordWarning, append_record
 
 
 def _rec(model, width, resolution, seed, acc, **extra):
@@ -64,7 +64,9 @@ def test_reference_files_are_merged_with_each_condition_once(tmp_path):
     append_record(tmp_path / "lesson09-a.jsonl", a)
     append_record(tmp_path / "lesson09-b.jsonl", {**a, "val_acc": [0.5]})  # the same condition again
     append_record(tmp_path / "lesson09-b.jsonl", _rec("mobilenet_v2", 0.35, 20, 0, 0.7))
-    merged = results.load_reference("lesson09", folder=tmp_path)
+    with pytest.warns(DuplicateRecordWarning, match=r"two different results of .*lesson09-a.jsonl line 1 .*"
+                                                    r"lesson09-b.jsonl line 1 .*reading the first"):
+        merged = results.load_reference("lesson09", folder=tmp_path)
     assert len(merged) == 2 and results.final(merged[0]) == 0.8
 
 

@@ -146,29 +146,34 @@ def test_initial_weight_seed_is_shared_across_resolutions_and_v2_variants():
 
 # ----------------------------------------------------------------- results file
 
+def _record(resolution: int, val_acc: list) -> dict:
+    """A finished condition's record: its condition's fields and a per-epoch validation accuracy."""
+    return {**asdict(Condition("mobilenet_v2", 0.5, resolution, 1, "sample")), "val_acc": val_acc}
+
+
 def test_appended_records_read_back_one_per_line(tmp_path):
     out = tmp_path / "r.jsonl"
-    append_record(out, {"model": "a", "acc": [0.5, 0.75]})
-    append_record(out, {"model": "b", "acc": []})
+    append_record(out, _record(32, [0.5, 0.75]))
+    append_record(out, _record(48, [0.25]))
     assert out.read_text().count("\n") == 2
-    assert load_results(out) == [{"model": "a", "acc": [0.5, 0.75]}, {"model": "b", "acc": []}]
+    assert load_results(out) == [_record(32, [0.5, 0.75]), _record(48, [0.25])]
 
 
 def test_a_partial_trailing_line_is_ignored_with_a_warning(tmp_path):
     out = tmp_path / "r.jsonl"
-    append_record(out, {"model": "a"})
+    append_record(out, _record(32, [0.5]))
     with open(out, "ab") as f:
         f.write(b'{"model": "b", "val_a')  # what a writer killed mid-line would leave
     with pytest.warns(PartialLineWarning, match="partial last line"):
-        assert load_results(out) == [{"model": "a"}]
+        assert load_results(out) == [_record(32, [0.5])]
 
 
 def test_appending_after_a_partial_line_starts_a_new_line(tmp_path):
     out = tmp_path / "r.jsonl"
-    out.write_bytes(b'{"model": "a"}\n{"model": "b", "val')
-    append_record(out, {"model": "c"})
+    out.write_bytes(json.dumps(_record(32, [0.5])).encode() + b'\n{"model": "b", "val')
+    append_record(out, _record(48, [0.5]))
     with pytest.warns(PartialLineWarning, match="unreadable line 2"):
-        assert load_results(out) == [{"model": "a"}, {"model": "c"}]
+        assert load_results(out) == [_record(32, [0.5]), _record(48, [0.5])]
 
 
 def test_a_missing_results_file_reads_as_empty(tmp_path):
@@ -251,19 +256,23 @@ def test_shards_run_into_separate_files_merge_to_the_whole_grid(tmp_path):
     assert {condition_key(r) for r in merged} == {c.key for c in grid}
 
 
-def test_merge_keeps_the_first_of_duplicate_conditions(tmp_path):
+def test_merge_keeps_the_first_or_last_of_two_results_of_a_condition_only_when_told(tmp_path):
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     rec = asdict(Condition("mobilenet_v2", 0.5, 96, 10, "animals10"))
     append_record(a, {**rec, "val_acc": [0.6]})
     append_record(b, {**rec, "val_acc": [0.7]})
     append_record(b, {**rec, "resolution": 128, "val_acc": [0.8]})
-    merged = merge_results([a, b])
-    assert [(r["resolution"], r["val_acc"]) for r in merged] == [(96, [0.6]), (128, [0.8])]
+    with pytest.raises(store.ResultsError, match=r"two different results of mobilenet_v2 w0.5 r96: .*a.jsonl line 1 "
+                                                 r"\(final val acc 0.600\) and .*b.jsonl line 1 \(0.700\)"):
+        merge_results([a, b])
+    first, last = merge_results([a, b], keep="first"), merge_results([a, b], keep="last")
+    assert [(r["resolution"], r["val_acc"]) for r in first] == [(96, [0.6]), (128, [0.8])]
+    assert [(r["resolution"], r["val_acc"]) for r in last] == [(96, [0.7]), (128, [0.8])]
 
 
 def test_merge_cli_writes_the_merged_file(tmp_path, capsys):
     a, b, out = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "all.jsonl"
-    rec = asdict(Condition("mobilenet_v1", 1.0, 96, 1, "sample"))
+    rec = {**asdict(Condition("mobilenet_v1", 1.0, 96, 1, "sample")), "val_acc": [0.5]}
     append_record(a, rec)
     append_record(b, rec)
     append_record(b, {**rec, "width": 0.5})
@@ -392,7 +401,8 @@ def test_a_condition_trains_the_same_whatever_ran_before_it(tmp_path, cached):
     _tiny_image_folder(tmp_path / "data", per_class=4)
     runner = TorchRunner(dataset="sample", data_root=str(tmp_path / "data"), batch_size=4,
                                device="cpu", cached=cached, threads=1)
-    first, other = expand_grid(["mobilenet_v1"], [0.35], [32, 40], epochs=2, dataset="sample")
+    first, other = expand_grid(["mobilenet_v1"], [0.35], [32, 40], epochs=2, dataset="sample", batch_size=4,
+                               data_root=str((tmp_path / "data").resolve()))
     with torch.random.fork_rng():
         a = runner(first, tmp_path / "a.pt")
         runner(other, tmp_path / "b.pt")  # moves the shared loaders on
@@ -410,8 +420,9 @@ def test_a_condition_resumed_from_its_epoch_checkpoint_matches_an_uninterrupted_
         return TorchRunner(dataset="sample", data_root=str(tmp_path / "data"), batch_size=4,
                                  device="cpu", cached=cached, threads=1)
 
-    (one,) = expand_grid(["mobilenet_v2"], [0.35], [32], epochs=1, dataset="sample")
-    (two,) = expand_grid(["mobilenet_v2"], [0.35], [32], epochs=2, dataset="sample")
+    root = str((tmp_path / "data").resolve())
+    (one,) = expand_grid(["mobilenet_v2"], [0.35], [32], epochs=1, dataset="sample", batch_size=4, data_root=root)
+    (two,) = expand_grid(["mobilenet_v2"], [0.35], [32], epochs=2, dataset="sample", batch_size=4, data_root=root)
     with torch.random.fork_rng():
         clean = runner()(two, tmp_path / "clean.pt")
         runner()(one, tmp_path / "killed.pt")  # the state a kill during epoch 2 leaves behind
@@ -438,7 +449,7 @@ def test_a_condition_listed_twice_falls_in_one_shard_only(tmp_path):
 
 def test_reading_and_merging_results_does_not_load_torch(tmp_path):
     out = tmp_path / "r.jsonl"
-    append_record(out, asdict(Condition("mobilenet_v2", 0.5, 96, 1, "sample", augment="light")))
+    append_record(out, {**asdict(Condition("mobilenet_v2", 0.5, 96, 1, "sample", augment="light")), "val_acc": [0.5]})
     code = ("import sys; from lecture_utils import results, store; "
             f"assert len(store.merge_results([{str(out)!r}])) == 1; "
             f"assert len(results.load_reference('r', {str(tmp_path)!r})) == 1; print('torch' in sys.modules)")
@@ -469,7 +480,8 @@ def test_runner_records_augmented_validation_accuracy_and_provenance(tmp_path, m
     monkeypatch.setattr(runner_module, "git_commit", lambda: "commit-when-the-code-was-imported")
     runner = TorchRunner(dataset="sample", data_root=str(tmp_path / "data"), batch_size=4,
                                device="cpu", threads=1, augment="light", command="python -m lecture_utils.sweep x")
-    (cond,) = expand_grid(["mobilenet_v2"], [0.35], [16], 1, "sample", augment="light")
+    (cond,) = expand_grid(["mobilenet_v2"], [0.35], [16], 1, "sample", augment="light", batch_size=4,
+                          data_root=str((tmp_path / "data").resolve()))
     # the checkout moves on while the run trains (a commit, an edit): the record keeps the code that ran
     monkeypatch.setattr(runner_module, "git_commit", lambda: "a-later-commit+dirty")
     with torch.random.fork_rng():
@@ -516,7 +528,7 @@ def test_out_in_a_read_only_folder_is_a_one_line_cli_error(readonly_dir, capsys)
 def test_a_damaged_condition_checkpoint_is_a_one_line_cli_error_naming_it(tmp_path, capsys):
     data, out = tmp_path / "data", tmp_path / "r.jsonl"
     _tiny_image_folder(data, per_class=2)
-    cond = expand_grid(["mobilenet_v1"], [0.35], [32], 1, "sample")[0]
+    cond = expand_grid(["mobilenet_v1"], [0.35], [32], 1, "sample", batch_size=4, data_root=str(data.resolve()))[0]
     checkpoint = tmp_path / "r.jsonl.ckpt" / f"{cond.slug()}.pt"
     checkpoint.parent.mkdir()
     checkpoint.write_bytes(b"")  # as a crash of the disk, not of the run, leaves it
@@ -526,7 +538,8 @@ def test_a_damaged_condition_checkpoint_is_a_one_line_cli_error_naming_it(tmp_pa
                     "--out", str(out), "--no-progress", "--threads", "1"])
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert f"cannot read the checkpoint {checkpoint}: the file is empty (0 bytes). Either delete it" in err
+    assert (f"cannot use the checkpoint {checkpoint} of {cond.label()}: the file is empty (0 bytes). Delete it (that "
+            "condition then trains from its first epoch) and run the same command again") in err
     assert "Traceback" not in err
 
 
@@ -674,7 +687,8 @@ def test_duplicate_records_in_a_file_are_read_once_with_a_warning(tmp_path):
     rec = asdict(Condition("mobilenet_v2", 0.5, 96, 10, "animals10"))
     for acc, res in [(0.6, 96), (0.7, 96), (0.8, 128), (0.65, 96)]:
         append_record(out, {**rec, "resolution": res, "val_acc": [acc]})
-    with pytest.warns(store.DuplicateRecordWarning, match="dropped 2 duplicate record"):
+    with pytest.warns(store.DuplicateRecordWarning, match=r"2 condition\(s\) have two different results \(lines 1 "
+                                                           r"and 2, 1 and 4\)"):
         records = load_results(out)
     assert [(r["resolution"], r["val_acc"]) for r in records] == [(96, [0.6]), (128, [0.8])]
 
@@ -717,8 +731,8 @@ def test_cli_shard_slurm_runs_the_array_tasks_part(tmp_path, capsys, monkeypatch
     args = ["--models", "mobilenet_v2", "--widths", "0.35", "--resolutions", "32,48,64,96", "--epochs", "1",
             "--dataset", "sample", "--out", str(tmp_path / "r.jsonl"), "--shard", "slurm", "--dry-run"]
     assert sweep.main(args) == 0
-    assert capsys.readouterr().out.splitlines() == ["todo  mobilenet_v2 w0.35 r48", "todo  mobilenet_v2 w0.35 r96",
-                                                    f"0 of 2 done in {tmp_path / 'r.jsonl'}"]
+    assert capsys.readouterr().out.splitlines()[1:] == ["todo  mobilenet_v2 w0.35 r48", "todo  mobilenet_v2 w0.35 r96",
+                                                        f"0 of 2 done in {tmp_path / 'r.jsonl'}"]  # after the data line
 
 
 def test_cli_shard_slurm_outside_an_array_job_is_a_clear_error(tmp_path, capsys, monkeypatch):

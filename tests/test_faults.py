@@ -590,6 +590,7 @@ def test_11_the_gpu_check_on_cuda_without_cuda_is_one_line(monkeypatch, capsys, 
 # --- 14. the results command ------------------------------------------------------------------------
 
 
+@pytest.mark.filterwarnings("ignore::lecture_utils.store.PartialLineWarning")  # the garbage line's, as well
 @pytest.mark.parametrize("content, message", [
     ("", "holds no records"),
     ("garbage\n", "holds no records"),
@@ -751,3 +752,18 @@ def test_02_a_checkpoint_under_its_old_name_is_resumed_and_its_old_claim_respect
     sweep.run_sweep(out, [cond], runner=runner, progress=False)
     assert seen == [b"1 epoch done"] and cond.slug().endswith("_b128")
     assert not ckpt_dir.exists()  # the finished condition's checkpoint, claims and folder are cleaned up
+
+
+def test_17_a_damaged_checkpoint_in_a_sweep_says_the_commands_way_out(tmp_path):
+    from lecture_utils import sweep
+    from lecture_utils.conditions import expand_grid
+
+    def runner(cond, checkpoint):
+        checkpoint.write_bytes(b"PK\x03\x04 cut short")  # as a full disk or an interrupted copy leaves it
+        fit(checkpoint)
+
+    with pytest.raises(CheckpointError) as exc:
+        sweep.run_sweep(tmp_path / "r.jsonl", expand_grid(["mobilenet_v2"], [0.35], [16], 1, "sample"),
+                        runner=runner, progress=False)
+    message = str(exc.value)
+    assert "it is truncated" in message and "run the same command again" in message and "resume=False" not in message

@@ -118,6 +118,16 @@ def run_sweep(out: str | os.PathLike, conditions: Sequence[Condition], runner: R
                         diverged.append(f"{cond.label()}: {why} Try a lower --lr (e.g. 10x lower).")
                         bar.write(f"{cond.label()}: stopped: {why}")
                         continue
+                    except (MemoryError, RuntimeError) as exc:
+                        if not isinstance(exc, MemoryError) and not any(
+                                s in str(exc) for s in ("out of memory", "can't allocate memory")):
+                            raise
+                        # the allocator's own error is a page of C++ frames: say what ran out and what to change
+                        raise OutOfMemory(
+                            f"{cond.label()} ran out of memory on {getattr(runner, 'device', 'its device')} at "
+                            f"{cond.resolution} px in batches of {cond.batch_size}; use a smaller --batch-size or "
+                            "resolution, or a device with more memory (finished conditions are in the results "
+                            f"file, this one's finished epochs in {checkpoint})") from None
                     except CheckpointInUse:
                         raise
                     except CheckpointError as exc:  # the trainer's advice names fit's arguments: say the CLI's way
@@ -150,6 +160,10 @@ def run_sweep(out: str | os.PathLike, conditions: Sequence[Condition], runner: R
         raise DivergedError(diverged)
     wanted = {c.key for c in conditions}
     return [r for r in load_results(out) if condition_key(r) in wanted]
+
+
+class OutOfMemory(RuntimeError):
+    """A condition needed more memory than its device has."""
 
 
 class DivergedError(RuntimeError):
@@ -527,7 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 cache_dir=args.cache_dir, **options)
     except ValueError as exc:
         parser.error(str(exc))
-    except (DivergedError, OSError) as exc:  # a full disk, a read-only folder: one line each, what was kept in it
+    except (DivergedError, OutOfMemory, OSError) as exc:  # a full disk, a read-only folder: one line, what was kept
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

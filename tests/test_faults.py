@@ -767,3 +767,17 @@ def test_17_a_damaged_checkpoint_in_a_sweep_says_the_commands_way_out(tmp_path):
                         runner=runner, progress=False)
     message = str(exc.value)
     assert "it is truncated" in message and "run the same command again" in message and "resume=False" not in message
+
+
+def test_13_running_out_of_memory_is_one_line_that_says_what_to_change(tmp_path, monkeypatch, capsys):
+    from lecture_utils import sweep
+    from lecture_utils.conditions import expand_grid
+
+    def runner(cond, checkpoint):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 7046430720 bytes. Error code 12 (Cannot allocate memory)")
+
+    grid = expand_grid(["mobilenet_v2"], [0.35], [224], 1, "sample")
+    with pytest.raises(sweep.OutOfMemory, match=r"r224 ran out of memory .* at 224 px in batches of 192; use a "
+                                                 r"smaller --batch-size"):
+        sweep.run_sweep(tmp_path / "r.jsonl", grid, runner=runner, progress=False)

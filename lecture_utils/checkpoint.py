@@ -10,20 +10,22 @@ writes one after every epoch.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from filelock import FileLock, Timeout
 from torch import nn
 
-from lecture_utils._util import atomic_write
+from lecture_utils._util import atomic_leftovers, atomic_write
 
 __all__ = ["CheckpointError", "CheckpointInUse", "save_checkpoint", "load_checkpoint", "read_checkpoint", "rng_state",
-           "set_rng_state"]
+           "set_rng_state", "run_description", "checkpoint_lock"]
 
 KEYS = ("epoch", "model", "optimizer", "history", "rng")
 
@@ -215,3 +217,55 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
     if cuda and torch.cuda.is_available():
         for device in range(min(len(cuda), torch.cuda.device_count())):
             torch.cuda.set_rng_state(cuda[device], device)
+
+
+# --- what makes a checkpoint resumable, and one writer at a time -------------------------------
+
+
+def run_description(epochs: int, train_loader: Iterable, val_loader: Iterable) -> dict[str, int | None]:
+    """What makes a checkpoint resumable by this run: its epochs, batches per epoch, batch size, image counts."""
+    def images(loader: Iterable) -> int | None:
+        try:
+            return len(loader.dataset)  # type: ignore[attr-defined]
+        except (AttributeError, TypeError):
+            return None
+
+    batch = getattr(train_loader, "batch_size", None)
+    try:
+        batches = len(train_loader)  # type: ignore[arg-type]
+    except TypeError:  # a generator of batches: not checked
+        batches = None
+    return {"epochs": int(epochs), "batches": batches,
+            "batch_size": batch if isinstance(batch, int) else None,
+            "train_images": images(train_loader), "val_images": images(val_loader)}
+
+
+@contextlib.contextmanager
+def checkpoint_lock(checkpoint: Path | None) -> Iterator[None]:
+    """Hold an OS lock on `checkpoint` while fit trains into it (the kernel drops it if the process dies).
+
+    Under the lock no other writer of the checkpoint is alive, so the temp files of killed writers are removed.
+    """
+    if checkpoint is None:
+        yield
+        return
+    lock_path = checkpoint.with_name(f".{checkpoint.name}.lock")
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(lock_path), timeout=0)
+        lock.acquire()
+    except Timeout:
+        raise CheckpointInUse(f"another process is training into the checkpoint {checkpoint} now (it holds "
+                              f"{lock_path}); wait for it to finish, or give this run another checkpoint",
+                              checkpoint, "another process is training into it now") from None
+    except OSError:  # a folder that cannot be written: check_writable_file says so in one line, if it matters
+        lock = None
+    try:
+        if lock is not None:
+            for leftover in atomic_leftovers(checkpoint):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+        yield
+    finally:
+        if lock is not None:
+            lock.release()

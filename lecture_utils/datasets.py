@@ -14,7 +14,6 @@ to a network (transforms, augmentation, loaders) is :mod:`lecture_utils.data`.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import os
 import random
 import shutil
@@ -108,10 +107,8 @@ def default_root(name: str) -> Path:
 
 
 def canonical_root(name: str, root: str | os.PathLike | None) -> str | None:
-    """The data root a condition records for data set `name` read from `root`: None when `root` holds what the
-    data set's own folder gives (no root, the default folder, or for fashion_mnist the system copy that the
-    default search finds), else `root` as an absolute path; so runs of one data set in one place share a key.
-    """
+    """The data root a condition records for data set `name` read from `root`: None where `root` holds what the
+    default search finds (no root, the default folder, fashion_mnist's system copy), else its absolute path."""
     check_dataset_name(name)
     if root is None or not str(root).strip():
         return None
@@ -123,39 +120,6 @@ def canonical_root(name: str, root: str | os.PathLike | None) -> str | None:
         if found is not None and found[0].parent.resolve() == given:
             return None
     return str(given)
-
-
-def class_sizes(name: str, root: str | os.PathLike | None = None,
-                validation: str = "test") -> tuple[int, int] | None:
-    """The largest class's image count in the training and the validation split of data set `name` (held out:
-    the training split less its held-out part, and that part); None where it cannot be counted cheaply (cifar10,
-    or the data set is not there). A subset of that many images per class or more is the whole split.
-    """
-    from lecture_utils.holdout import heldout_count
-
-    check_dataset_name(name)
-    base = Path(root).expanduser() if root is not None else default_root(name)
-    try:
-        if name in ("sample", "animals10"):
-            counts = {split: [sum(1 for f in d.iterdir() if f.suffix.lower() in _IMAGE_EXTENSIONS)
-                              for d in (base / split).iterdir() if d.is_dir()] for split in SPLITS}
-        elif name == "fashion_mnist":
-            counts = {}
-            for split in SPLITS:
-                found = find_fashion_mnist_raw(split, base, include_system=root is None)
-                if found is None:
-                    return None
-                counts[split] = np.bincount(read_idx(found[1])).tolist()
-        else:
-            return None
-    except (OSError, ValueError, EOFError):
-        return None
-    train, val = counts["train"], counts["val"]
-    if not train or not val:
-        return None
-    if validation == "heldout":
-        train, val = [n - heldout_count(n) for n in train if n >= 2], [heldout_count(n) for n in train if n >= 2]
-    return (max(train), max(val)) if train and val else None
 
 
 def check_dataset_name(name: str) -> None:
@@ -355,11 +319,18 @@ class FashionMNISTRaw(Dataset):
 
 def _fashion_mnist(split: str, transform: Callable | None, root: Path, download: bool,
                   include_system: bool = True) -> Dataset:
+    from lecture_utils.download import download_dir, download_fashion_mnist
+
     found = find_fashion_mnist_raw(split, root, include_system)
-    fetched = _download_dir(root)
+    fetched = download_dir(root)
     if download and (found is None or found[0].parent == fetched):
+        for plain in fetched.glob("*-ubyte"):  # an extraction cut short; read before its .gz, so removed
+            try:
+                read_idx(plain)
+            except (ValueError, OSError):
+                plain.unlink()
         # fetch what is missing and replace what fails its checksum (a cut-off or damaged download)
-        _download_fashion_mnist(root)
+        download_fashion_mnist(root)
         found = find_fashion_mnist_raw(split, root, include_system)
     if found is None:
         searched = [str(root), str(fetched)]
@@ -377,81 +348,6 @@ def _fashion_mnist(split: str, transform: Callable | None, root: Path, download:
                  if found[0].parent == fetched else "")
         raise FileNotFoundError(f"fashion_mnist: cannot read {found[0].name} / {found[1].name} in {found[0].parent} "
                                 f"({reason}); delete the damaged file{again}") from None
-
-
-def _download_dir(root: Path) -> Path:
-    """Where a download puts the raw files: torchvision's layout under `root`."""
-    return root / "FashionMNIST" / "raw"
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _download_fashion_mnist(root: Path, tries: int = 2) -> None:
-    """Fetch the four raw ``.gz`` files (30 MB) into ``root/FashionMNIST/raw``, saying so in one line.
-
-    Each file is checked against the MD5 sum torchvision publishes for it (``FashionMNIST.resources``) and
-    renamed into place only when it matches, so a cut-off or damaged download never stays: a file already
-    there that fails its sum is replaced, a failed fetch is tried again (`tries` times per mirror).
-    Uncompressed copies beside them that cannot be read (an extraction cut short) are removed.
-    ``$LECTURE_FASHION_MNIST_MIRROR`` (a URL holding the four ``.gz`` files) replaces torchvision's mirrors.
-    """
-    import urllib.error
-    import urllib.request
-
-    from lecture_utils._util import atomic_write
-
-    folder = _download_dir(root)
-    source = datasets.FashionMNIST
-    mirror = os.environ.get("LECTURE_FASHION_MNIST_MIRROR", "").strip()
-    if mirror and not mirror.startswith(("http://", "https://", "file://")):
-        raise ValueError(f"LECTURE_FASHION_MNIST_MIRROR must be a URL (http://, https:// or file://) of a folder "
-                         f"holding the four .gz files, got {mirror!r}")
-    mirrors = [mirror.rstrip("/") + "/"] if mirror else list(source.mirrors)
-    todo = [(name, md5) for name, md5 in source.resources
-            if not ((folder / name).is_file() and _md5(folder / name) == md5)]
-    for name, _ in source.resources:  # an uncompressed copy is read before its .gz: keep it only if it reads
-        plain = folder / name[: -len(".gz")]
-        if plain.is_file():
-            try:
-                read_idx(plain)
-            except (ValueError, OSError):
-                plain.unlink()
-    if not todo:
-        return
-    print(f"fashion_mnist: not found here; downloading it once (30 MB) into {folder}")
-    for name, md5 in todo:
-        errors = []
-        for url in (m + name for m in mirrors for _ in range(tries)):
-            def fetch(tmp: Path, url: str = url, md5: str = md5) -> None:
-                digest = hashlib.md5()
-                request = urllib.request.Request(url, headers={"User-Agent": "lecture_utils"})
-                with urllib.request.urlopen(request, timeout=60) as response, open(tmp, "wb") as f:
-                    for block in iter(lambda: response.read(1 << 20), b""):
-                        digest.update(block)
-                        f.write(block)
-                if digest.hexdigest() != md5:
-                    raise _ChecksumError(f"{url}: MD5 {digest.hexdigest()}, expected {md5} (cut off or damaged)")
-
-            try:
-                atomic_write(folder / name, fetch, kept="nothing was kept")
-                break
-            except (_ChecksumError, urllib.error.URLError, OSError, ValueError) as exc:
-                errors.append(" ".join(str(exc).split()) or type(exc).__name__)
-        else:
-            raise FileNotFoundError(
-                f"fashion_mnist: the download failed ({errors[-1]}). Without a network, copy the four raw files "
-                f"({', '.join(n for pair in _FASHION_MNIST_FILES.values() for n in pair)}, .gz or not) into {root}, "
-                "or on Debian/Ubuntu run `apt-get install dataset-fashion-mnist`.")
-
-
-class _ChecksumError(Exception):
-    """A downloaded file whose MD5 sum is not the published one."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,275 +20,43 @@ Command line (``run`` may be left out)::
 --momentum`` set the training recipe (:mod:`lecture_utils.recipe`), ``--validation heldout`` validates on
 the held-out part of the training split (:mod:`lecture_utils.holdout`); on ``plan`` they replace the plan's own
 (a single flag, e.g. ``--schedule onecycle``, changes that field of each condition's recipe).
+
+Faults end in one line: a bad argument or a record that cannot be used in argparse's usage error (exit 2), a
+full disk or a diverging or out-of-memory condition in one error line (exit 1), Ctrl-C in how to resume (130).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-import time
-from dataclasses import asdict, replace
-from datetime import datetime, timezone
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
-from tqdm.auto import tqdm
-from tqdm.contrib import DummyTqdmFile
+import numpy as np
 
-from lecture_utils._util import positive_int, versions
+from lecture_utils import datasets
+from lecture_utils._util import positive_int
 from lecture_utils.augment import AUGMENTATIONS
-from lecture_utils.checkpoint import CheckpointError, CheckpointInUse
 from lecture_utils.conditions import (DEFAULT_BATCH, DEFAULT_LR, DEFAULT_RESOLUTIONS, DEFAULT_WIDTHS, MODELS, Condition,
                                       check_resolution, check_subset, check_width, condition_key, expand_grid,
                                       parse_model_name, unique)
-from lecture_utils.datasets import canonical_root, class_sizes
+from lecture_utils.datasets import canonical_root
 from lecture_utils.estimate import format_minutes
 from lecture_utils.gpu_reference import gpu_reference_conditions, no_cuda_message, plan_seconds
-from lecture_utils.holdout import VALIDATIONS
-from lecture_utils.plans import (PLAN_PARTS, SESSION_HOURS, grid_scale_plan, lesson09_conditions, lesson09_part,
-                                   lessons_reference_plan, recipe_choice_plan, session_parts, zoo_plan)
+from lecture_utils.holdout import VALIDATIONS, heldout_count
+from lecture_utils.plans import (PLAN_PARTS, grid_scale_plan, lesson09_conditions, lesson09_part,
+                                   lessons_reference_plan, recipe_choice_plan, zoo_plan)
 from lecture_utils.recipe import add_recipe_arguments, recipe_changes
-from lecture_utils.runner import Runner, TorchRunner
-from lecture_utils.store import (FORMAT_VERSION, KEEP, append_lock, append_record, check_out_writable, checkpoint_dir,
-                                 claim, condition_checkpoint, is_done, legacy_checkpoint, load_results, merge_results,
-                                 remove_finished_checkpoints, repair_results, write_results)
-from lecture_utils.trainer import NonFiniteLossError
+from lecture_utils.store import KEEP, check_out_writable, load_results, merge_results, repair_results, write_results
 
-__all__ = ["run_sweep", "run_plan", "parse_shard", "slurm_shard", "shard_grid", "main"]
+from lecture_utils.sweep_run import (DivergedError, OutOfMemory, parse_shard, run_plan, run_session_part, run_sweep,
+                                     shard_grid, slurm_shard)
 
-
-def run_sweep(out: str | os.PathLike, conditions: Sequence[Condition], runner: Runner | None = None,
-              shard: tuple[int, int] | str | None = None, progress: bool = True, **runner_kwargs: Any) -> list[dict]:
-    """Run every condition not yet in ``out`` (after sharding), appending one line per finished condition.
-
-    ``runner(condition, checkpoint_path) -> dict`` trains one condition (default: ``TorchRunner``
-    built from ``runner_kwargs``). Returns the records in ``out`` that belong to ``conditions``.
-    Workers sharing ``out`` each claim a condition (a lock file in ``<out>.ckpt/``) before training it
-    and skip those another worker holds; a dead worker's claim expires and a later worker resumes it.
-    """
-    out = Path(out)
-    if isinstance(shard, str):
-        shard = parse_shard(shard)
-    # each condition once, even where the list names it twice (before sharding, so no two shards share one)
-    everything = unique(conditions, key=lambda c: c.key)
-    mine = shard_grid(everything, *shard) if shard else everything
-    done = {condition_key(r) for r in load_results(out)}
-    not_done = [c for c in mine if c.key not in done]
-    if not_done:  # a finished file is read, not written: it may be read-only
-        out = check_out_writable(out)
-    ckpt_dir = checkpoint_dir(out)
-    if runner is None:
-        for name, default in (("seed", 0), ("subset", None), ("dataset", "sample"), ("augment", "course"),
-                              ("validation", "test"), ("batch_size", DEFAULT_BATCH), ("data_root", None)):
-            runner_kwargs.setdefault(name, getattr(conditions[0], name) if conditions else default)
-        runner = TorchRunner(**runner_kwargs)
-        if not_done:
-            runner.prepare(not_done)
-    elif runner_kwargs:
-        raise ValueError(f"runner options {sorted(runner_kwargs)} only apply to the default runner")
-    bar = tqdm(total=len(mine), initial=len(mine) - len(not_done), desc="sweep", unit="cond",
-               disable=not progress, dynamic_ncols=True)
-    left = not_done
-    diverged: list[str] = []
-    try:
-        while left:
-            held_elsewhere = []
-            for cond in left:
-                held = claim(ckpt_dir, cond)
-                if held is None:  # another worker is training it
-                    held_elsewhere.append(cond)
-                    continue
-                try:
-                    if is_done(out, cond):  # another worker finished it since we read the file
-                        bar.update(1)
-                        continue
-                    bar.set_postfix_str(cond.label())
-                    checkpoint = condition_checkpoint(ckpt_dir, cond)
-                    old = legacy_checkpoint(ckpt_dir, cond)
-                    if old is not None and old.is_file() and not checkpoint.exists():
-                        # its name before the batch size was in it; fit refuses it if another batch size wrote it
-                        os.replace(old, checkpoint)
-                    try:
-                        record = _train(runner, cond, checkpoint, progress)
-                    except NonFiniteLossError as exc:  # this condition's learning rate; the others may be fine
-                        # the trainer's advice names Python arguments; the sweep's way is its --lr flag
-                        why = str(exc).split(" Try a lower")[0]
-                        diverged.append(f"{cond.label()}: {why} Try a lower --lr (e.g. 10x lower).")
-                        bar.write(f"{cond.label()}: stopped: {why}")
-                        continue
-                    except (MemoryError, RuntimeError) as exc:
-                        if not isinstance(exc, MemoryError) and not any(
-                                s in str(exc) for s in ("out of memory", "can't allocate memory")):
-                            raise
-                        # the allocator's own error is a page of C++ frames: say what ran out and what to change
-                        raise OutOfMemory(
-                            f"{cond.label()} ran out of memory on {getattr(runner, 'device', 'its device')} at "
-                            f"{cond.resolution} px in batches of {cond.batch_size}; use a smaller --batch-size or "
-                            "resolution, or a device with more memory (finished conditions are in the results "
-                            f"file, this one's finished epochs in {checkpoint})") from None
-                    except CheckpointInUse:
-                        raise
-                    except CheckpointError as exc:  # the trainer's advice names fit's arguments: say the CLI's way
-                        raise CheckpointError(
-                            f"cannot use the checkpoint {exc.path} of {cond.label()}: {exc.reason}. Delete it (that "
-                            "condition then trains from its first epoch) and run the same command again",
-                            exc.path, exc.reason) from None
-                    with append_lock(ckpt_dir):
-                        append_record(out, record, kept=f"{cond.label()} stays trained in its checkpoint {checkpoint}; "
-                                      "a rerun records it without training it again")
-                    checkpoint.unlink(missing_ok=True)
-                    if progress and record.get("val_acc"):
-                        bar.write(f"{cond.label()}: val acc {record['val_acc'][-1]:.3f} "
-                                  f"({record['wall_time_s']:.1f} s, {record.get('precision', 'fp32')} on "
-                                  f"{record.get('device', '?')})")
-                    bar.update(1)
-                finally:
-                    held.release()
-            if len(held_elsewhere) == len(left):
-                break  # every one left is being trained by a live worker
-            left = held_elsewhere  # try those once more: a holder that died meanwhile has released its claim
-    finally:
-        bar.close()
-    if left:
-        print(f"{len(left)} condition(s) left to the workers training them now: "
-              + ", ".join(c.label() for c in left))
-    with contextlib.suppress(OSError):  # a finished, read-only results folder has nothing to clean
-        remove_finished_checkpoints(ckpt_dir, mine, {condition_key(r) for r in load_results(out)})
-    if diverged:
-        raise DivergedError(diverged)
-    wanted = {c.key for c in conditions}
-    return [r for r in load_results(out) if condition_key(r) in wanted]
-
-
-class OutOfMemory(RuntimeError):
-    """A condition needed more memory than its device has."""
-
-
-class DivergedError(RuntimeError):
-    """Conditions whose training loss became NaN or infinite; the sweep trained every other one first."""
-
-    def __init__(self, lines: Sequence[str]) -> None:
-        super().__init__(f"{len(lines)} condition(s) stopped on a non-finite loss (the others are recorded):\n"
-                         + "\n".join(lines))
-        self.lines = list(lines)
-
-
-def _train(runner: Runner, cond: Condition, checkpoint: Path, progress: bool) -> dict:
-    """The record of `cond`: what the runner measured, the condition, and when and with what it ran."""
-    started = time.time()
-    # with a progress bar, the trainer's prints go above it instead of through it
-    with contextlib.redirect_stdout(DummyTqdmFile(sys.stdout) if progress else sys.stdout):
-        result = runner(cond, checkpoint)
-    return {**result, **asdict(cond), "wall_time_s": round(time.time() - started, 3),
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "versions": versions(), "format": FORMAT_VERSION}
-
-
-def run_plan(out: str | os.PathLike, conditions: Sequence[Condition], progress: bool = True,
-             **runner_kwargs: Any) -> list[dict]:
-    """``run_sweep`` over conditions that differ in seed, augmentation, data set, subset or validation split
-    (one runner each)."""
-    groups: dict[tuple, list[Condition]] = {}
-    for cond in unique(conditions, key=lambda c: c.key):
-        groups.setdefault((cond.dataset, cond.subset, cond.seed, cond.augment, cond.validation, cond.batch_size,
-                           cond.data_root), []).append(cond)
-    diverged: list[str] = []
-    for group in groups.values():
-        try:
-            run_sweep(out, group, progress=progress, **runner_kwargs)
-        except DivergedError as exc:  # the other groups still train
-            diverged += exc.lines
-    if diverged:
-        raise DivergedError(diverged)
-    wanted = {c.key for c in conditions}
-    return [r for r in load_results(out) if condition_key(r) in wanted]
-
-
-def run_session_part(out: str | os.PathLike, conditions: Sequence[Condition], hours: float = SESSION_HOURS,
-                     gpu: str = "t4", say: Callable[[str], None] = print,
-                     **runner_kwargs: Any) -> tuple[list[dict], bool]:
-    """Train the first part of `conditions` (``plans.session_parts``, `hours` each on `gpu`) not yet in `out`.
-
-    Prints every part with its estimated time and what is done. Returns (records of `conditions` in `out`,
-    whether all are there): when parts remain, run it again, in a new session if need be.
-    """
-    parts = session_parts(unique(conditions, key=lambda c: c.key), hours, gpu)
-    done = {condition_key(r) for r in load_results(out)} if Path(out).is_file() else set()
-    todo = next((i for i, (part, _) in enumerate(parts) if any(c.key not in done for c in part)), None)
-    for i, (part, seconds) in enumerate(parts):
-        finished = sum(c.key in done for c in part)
-        say(f"part {i + 1} of {len(parts)}: {len(part)} conditions, about {format_minutes(seconds)} on a {gpu.upper()}"
-            f" (estimated); {finished} done" + (" <- this run" if i == todo else ""))
-    if todo is not None:
-        run_plan(out, parts[todo][0], **runner_kwargs)
-    records = [r for r in load_results(out) if condition_key(r) in {c.key for c in conditions}]
-    complete = len({condition_key(r) for r in records}) == len({c.key for c in conditions})
-    if not complete:
-        say(f"part {todo + 1 if todo is not None else '?'} done; {out} keeps it. Run again (a new session is fine) "
-            "for the next part.")
-    return records, complete
-
-
-# --------------------------------------------------------------------------- shards
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """Parse ``"i/N"`` (1-based: ``1/4`` .. ``4/4``) into ``(i, N)``; ``"slurm"`` reads it from a SLURM array job."""
-    if str(text).strip().lower() == "slurm":
-        return slurm_shard()
-    try:
-        i, n = (int(p) for p in str(text).split("/"))
-    except ValueError:
-        raise ValueError(f"shard must look like i/N with 1 <= i <= N (e.g. 1/4), or slurm, got {text!r}") from None
-    if n < 1 or not 1 <= i <= n:
-        hint = " (shards are numbered from 1)" if i == 0 else ""
-        raise ValueError(f"shard must be i/N with 1 <= i <= N, got {text!r}{hint}")
-    return i, n
-
-
-def slurm_shard(environ: Mapping[str, str] | None = None) -> tuple[int, int]:
-    """This task's ``(i, N)`` in a SLURM array job (``sbatch --array=0-3`` gives 1/4 .. 4/4).
-
-    Read from SLURM_ARRAY_TASK_ID, _MIN, _MAX and, where set, _STEP and _COUNT; the array's ids
-    must be evenly spaced (``0-3``, ``1-8``, ``0-15:4``), so that every task maps to one shard.
-    """
-    env = os.environ if environ is None else environ
-    names = [f"SLURM_ARRAY_TASK_{k}" for k in ("ID", "MIN", "MAX", "STEP", "COUNT")]
-    missing = [n for n in names[:3] if not env.get(n, "").strip()]
-    if missing:
-        raise ValueError(
-            f"--shard slurm needs the variables of a SLURM array job ({', '.join(missing)} not set): "
-            "submit with sbatch --array=0-N (e.g. --array=0-3 for 4 shards), or give --shard i/N")
-    try:
-        task, low, high, step, count = (int(env.get(n) or 0) for n in names)  # 0: step or count not set
-    except ValueError:
-        shown = {n: env.get(n) for n in names}
-        raise ValueError(f"--shard slurm: SLURM_ARRAY_TASK_* must be integers, got {shown}") from None
-    if step < 1:  # no step given: the ids are evenly spaced from min to max
-        step = (high - low) // (count - 1) if count > 1 and (high - low) % (count - 1) == 0 else 1
-    if count < 1:
-        count = (high - low) // step + 1
-    if not (high >= low and high == low + (count - 1) * step and (task - low) % step == 0 and low <= task <= high):
-        raise ValueError(
-            f"--shard slurm needs evenly spaced array ids (e.g. --array=0-3, 1-8 or 0-15:4); this task has "
-            f"id {task} of {count} between {low} and {high} (step {step}); use --shard i/N instead")
-    return (task - low) // step + 1, count
-
-
-def shard_grid(conditions: Sequence[Condition], index: int, count: int) -> list[Condition]:
-    """Shard ``index`` of ``count`` (1-based): every count-th condition, starting at index - 1.
-
-    Round robin mixes cheap and expensive resolutions, so the shards take about the same time;
-    together the shards hold every condition exactly once.
-    """
-    if count < 1 or not 1 <= index <= count:
-        raise ValueError(f"shard must satisfy 1 <= index <= count, got {index}/{count}")
-    return list(conditions[index - 1 :: count])
-
-
-# --------------------------------------------------------------------------- command line
+# the sweep's functions are re-exported: lessons and scripts import them from here
+__all__ = ["run_sweep", "run_plan", "run_session_part", "parse_shard", "slurm_shard", "shard_grid", "DivergedError",
+           "OutOfMemory", "load_results", "main"]
 
 
 def _csv(kind: Callable[[str], Any]) -> Callable[[str], list]:
@@ -412,7 +180,7 @@ def _conditions(args: argparse.Namespace) -> list[Condition]:
         c = replace(c, **recipe_changes(args, c.recipe), **held)
         changes: dict[str, Any] = {"data_root": canonical_root(c.dataset, args.data_root)}
         if args.command == "run" and c.subset is not None:
-            changes["subset"] = _whole_splits(c.subset, class_sizes(c.dataset, args.data_root, c.validation))
+            changes["subset"] = _whole_splits(c.subset, _class_sizes(c.dataset, args.data_root, c.validation))
         out.append(replace(c, **changes))
     return unique(out, key=lambda c: c.key)
 
@@ -425,6 +193,35 @@ def _whole_splits(subset: int | tuple[int | None, int | None],
     halves = (subset, subset) if isinstance(subset, int) else subset
     train, val = (None if n is not None and n >= size else n for n, size in zip(halves, sizes))
     return check_subset(None if train is None and val is None else (train, val))
+
+
+def _class_sizes(name: str, root: str | os.PathLike | None = None,
+                validation: str = "test") -> tuple[int, int] | None:
+    """The largest class's image count in the training and validation split of `name` (held out: the rest and the
+    held-out part); None where not counted cheaply (cifar10, or absent). A subset that large is the whole split."""
+    datasets.check_dataset_name(name)
+    base = Path(root).expanduser() if root is not None else datasets.default_root(name)
+    try:
+        if name in ("sample", "animals10"):
+            counts = {split: [sum(1 for f in d.iterdir() if f.suffix.lower() in datasets._IMAGE_EXTENSIONS)
+                              for d in (base / split).iterdir() if d.is_dir()] for split in datasets.SPLITS}
+        elif name == "fashion_mnist":
+            counts = {}
+            for split in datasets.SPLITS:
+                found = datasets.find_fashion_mnist_raw(split, base, include_system=root is None)
+                if found is None:
+                    return None
+                counts[split] = np.bincount(datasets.read_idx(found[1])).tolist()
+        else:
+            return None
+    except (OSError, ValueError, EOFError):
+        return None
+    train, val = counts["train"], counts["val"]
+    if not train or not val:
+        return None
+    if validation == "heldout":
+        train, val = [n - heldout_count(n) for n in train if n >= 2], [heldout_count(n) for n in train if n >= 2]
+    return (max(train), max(val)) if train and val else None
 
 
 def _named_conditions(args: argparse.Namespace) -> list[Condition]:
@@ -541,7 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 cache_dir=args.cache_dir, **options)
     except ValueError as exc:
         parser.error(str(exc))
-    except (DivergedError, OutOfMemory, OSError) as exc:  # a full disk, a read-only folder: one line, what was kept
+    except (DivergedError, OutOfMemory, OSError) as exc:  # a full disk, a read-only folder: one line
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

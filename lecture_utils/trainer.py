@@ -19,10 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from filelock import FileLock, Timeout
-
-from lecture_utils._util import atomic_leftovers, check_writable_file, positive_int, resolve_device, seed_everything
-from lecture_utils.checkpoint import CheckpointInUse, load_checkpoint, read_checkpoint, save_checkpoint
+from lecture_utils._util import check_writable_file, positive_int, resolve_device, seed_everything
+from lecture_utils.checkpoint import checkpoint_lock, load_checkpoint, read_checkpoint, run_description, save_checkpoint
 from lecture_utils.device import choose_precision
 
 # seed_everything and resolve_device are re-exported: the lessons import them with ModelTrainer
@@ -142,7 +140,7 @@ class ModelTrainer:
         if scheduler_per not in ("epoch", "batch"):
             raise ValueError(f"scheduler_per must be 'epoch' or 'batch', got {scheduler_per!r}")
         checkpoint = None if checkpoint is None else Path(checkpoint)
-        with cudnn_autotune(self.device), _checkpoint_lock(checkpoint):
+        with cudnn_autotune(self.device), checkpoint_lock(checkpoint):
             return self._fit(model, train_loader, val_loader, criterion, optimizer, int(epochs),
                              checkpoint, live_plot, progress, scheduler,
                              scheduler_per, criterion if eval_criterion is None else eval_criterion, resume)
@@ -153,7 +151,7 @@ class ModelTrainer:
              resume: bool) -> History:
         history = History()
         start = 0
-        run = _run_description(epochs, train_loader, val_loader)
+        run = run_description(epochs, train_loader, val_loader)
         if checkpoint is not None and resume and checkpoint.is_file():
             self._prepare(model)  # the optimizer's state follows its parameters' device
             start, saved = load_checkpoint(checkpoint, model, optimizer, scheduler, scaler=self.scaler, run=run)
@@ -328,51 +326,6 @@ class ModelTrainer:
             raise NonFiniteLossError(
                 f"the training loss is {number} at epoch {epoch + 1}, {where}; training stopped {stopped}. "
                 "Try a lower learning rate (e.g. 10x lower), check the inputs for NaN, or turn amp off.")
-
-
-def _run_description(epochs: int, train_loader: Iterable, val_loader: Iterable) -> dict[str, int | None]:
-    """What makes a checkpoint resumable by this run: its epochs, batches per epoch, batch size, image counts."""
-    def images(loader: Iterable) -> int | None:
-        try:
-            return len(loader.dataset)  # type: ignore[attr-defined]
-        except (AttributeError, TypeError):
-            return None
-
-    batch = getattr(train_loader, "batch_size", None)
-    return {"epochs": int(epochs), "batches": _length(train_loader),
-            "batch_size": batch if isinstance(batch, int) else None,
-            "train_images": images(train_loader), "val_images": images(val_loader)}
-
-
-@contextlib.contextmanager
-def _checkpoint_lock(checkpoint: Path | None) -> Iterator[None]:
-    """Hold an OS lock on `checkpoint` while fit trains into it (the kernel drops it if the process dies).
-
-    Under the lock no other writer of the checkpoint is alive, so the temp files of killed writers are removed.
-    """
-    if checkpoint is None:
-        yield
-        return
-    lock_path = checkpoint.with_name(f".{checkpoint.name}.lock")
-    try:
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(lock_path), timeout=0)
-        lock.acquire()
-    except Timeout:
-        raise CheckpointInUse(f"another process is training into the checkpoint {checkpoint} now (it holds "
-                              f"{lock_path}); wait for it to finish, or give this run another checkpoint",
-                              checkpoint, "another process is training into it now") from None
-    except OSError:  # a folder that cannot be written: check_writable_file says so in one line, if it matters
-        lock = None
-    try:
-        if lock is not None:
-            for leftover in atomic_leftovers(checkpoint):
-                with contextlib.suppress(OSError):
-                    leftover.unlink()
-        yield
-    finally:
-        if lock is not None:
-            lock.release()
 
 
 def set_epoch(loader: Iterable, epoch: int) -> None:

@@ -414,7 +414,7 @@ def fake_runner(calls, diverge=()):
 
 
 def test_18_a_finished_results_file_is_read_without_being_written(tmp_path, monkeypatch):
-    from lecture_utils import sweep
+    from lecture_utils import sweep, sweep_run
     from lecture_utils.conditions import expand_grid
 
     out = tmp_path / "r.jsonl"
@@ -424,7 +424,7 @@ def test_18_a_finished_results_file_is_read_without_being_written(tmp_path, monk
     def read_only(path):
         raise ValueError(f"cannot write the results file {path}: Read-only file system")
 
-    monkeypatch.setattr(sweep, "check_out_writable", read_only)
+    monkeypatch.setattr(sweep_run, "check_out_writable", read_only)
     calls: list = []
     assert len(sweep.run_sweep(out, grid, runner=fake_runner(calls), progress=False)) == 2 and calls == []
     with pytest.raises(ValueError, match="Read-only"):  # with something left to train, it is checked first

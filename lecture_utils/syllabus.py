@@ -82,7 +82,7 @@ def table(folder: Path = NOTEBOOKS, times: dict | None = None, link: str = "note
     `link`: the notebooks' folder as seen from the page the table is on ("" from notebooks/README.md).
     """
     times = load_times() if times is None else times
-    rows = ["| lesson | cells | prose words | reading (min) | quick run on a 2-core CPU (min) |",
+    rows = ["| lesson | cells | prose words | reading (min) | quick run, one CPU thread (min) |",
             "|---|---:|---:|---:|---:|"]
     for path in lesson_notebooks(folder):
         s = size(path)

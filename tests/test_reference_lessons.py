@@ -151,3 +151,18 @@ def test_the_scale_zoo_table_in_readme_is_the_one_the_stored_runs_give(scale_rec
     rows = zoo.zoo_rows(scale_records, name="zoo-scale", partial=True)
     table = zoo.zoo_table(rows, baseline=results.load_linear_baseline()["val_acc"])
     assert table in (ROOT / "README.md").read_text()
+
+
+# ------------------------------------------------------ lesson 09's grid at the CPU's scale (grid-scale.jsonl)
+def test_every_grid_scale_record_is_a_condition_of_its_plan_on_the_zoo_protocol():
+    records = results.load_reference("grid-scale")
+    planned = {c.key for c in plans.grid_scale_plan()}
+    assert records and all(condition_key(r) in planned for r in records)
+    for r in records:
+        assert all(r.get(field) for field in PROVENANCE), r["model"]
+        assert r["command"].startswith("python -m lecture_utils.sweep plan grid-scale --out data/reference/grid-scale.jsonl")
+        assert (r["train_images"], r["val_images"], r["test_images"], r["epochs"]) == (55_000, 5_000, 10_000, 3)
+        assert r["validation"] == "heldout" and r["threads"] == 1 and r["batch_size"] == 128 and r["augment"] == "none"
+    # trained in the plan's order: C_MobileNetV2 at width 0.5 first
+    first = [(c.model, c.width, c.resolution) for c in plans.grid_scale_plan()[:len(records)]]
+    assert sorted(first) == sorted((r["model"], r["width"], r["resolution"]) for r in records)

@@ -287,12 +287,14 @@ def _phase_seconds(cost: TrainingCost, images: int, batch: int, gpu: str | GPU, 
 
 
 def estimate_seconds(cost: TrainingCost, train_images: int, val_images: int, epochs: int,
-                     batch_size: int, gpu: str = "t4", *, checkpoint_every: int | None = 1) -> float:
+                     batch_size: int, gpu: str = "t4", *, checkpoint_every: int | None | str = "time") -> float:
     """Estimated wall time (s) on `gpu` of `epochs` epochs of training plus one evaluation each.
 
     A run that trains (`train_images` > 0) also pays its start-up (the model built and moved over,
-    cuDNN's autotuning) and a checkpoint every `checkpoint_every` epochs (None: none); the process's
-    own start is :data:`PROCESS_START_S` (see :func:`lesson_seconds`).
+    cuDNN's autotuning) and its checkpoints: ``"time"`` (the default) as ``ModelTrainer.fit`` writes them,
+    after an epoch once ``CHECKPOINT_INTERVAL_S`` have passed since the last and after the last epoch; an
+    integer: every that many epochs; None: none. The process's own start is :data:`PROCESS_START_S` (see
+    :func:`lesson_seconds`).
     """
     _gpu(gpu)
     for value, what in ((epochs, "epochs"), (batch_size, "batch_size")):
@@ -303,9 +305,23 @@ def estimate_seconds(cost: TrainingCost, train_images: int, val_images: int, epo
     seconds = epochs * per_epoch
     if train_images > 0:
         seconds += run_start_seconds(cost, batch_size, gpu)
-        if checkpoint_every:
+        if checkpoint_every == "time":
+            seconds += _timed_checkpoints(epochs, per_epoch) * checkpoint_seconds(cost, gpu)
+        elif checkpoint_every:
             seconds += (epochs // checkpoint_every) * checkpoint_seconds(cost, gpu)
     return seconds
+
+
+def _timed_checkpoints(epochs: int, per_epoch: float) -> int:
+    """How many checkpoints ``ModelTrainer.fit`` writes over `epochs` epochs of `per_epoch` seconds each."""
+    from lecture_utils._util import CHECKPOINT_INTERVAL_S
+
+    count, since = 0, 0.0
+    for epoch in range(1, epochs + 1):
+        since += per_epoch
+        if since >= CHECKPOINT_INTERVAL_S or epoch == epochs:
+            count, since = count + 1, 0.0
+    return count
 
 
 def checkpoint_seconds(cost: TrainingCost, gpu: str | GPU = "t4") -> float:

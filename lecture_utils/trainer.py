@@ -19,7 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from lecture_utils._util import check_writable_file, positive_int, resolve_device, seed_everything
+from lecture_utils._util import (CHECKPOINT_INTERVAL_S, check_writable_file, positive_int, resolve_device,
+                                 seed_everything)
 from lecture_utils.checkpoint import checkpoint_lock, load_checkpoint, read_checkpoint, run_description, save_checkpoint
 from lecture_utils.device import choose_precision
 
@@ -123,10 +124,11 @@ class ModelTrainer:
             criterion: nn.Module | None, optimizer: torch.optim.Optimizer, epochs: int,
             checkpoint: str | Path | None = None, live_plot: bool = False, progress: bool = True,
             *, scheduler: Any = None, scheduler_per: str = "epoch", eval_criterion: nn.Module | None = None,
-            resume: bool = True) -> History:
+            resume: bool = True, checkpoint_interval: float = CHECKPOINT_INTERVAL_S) -> History:
         """Train for `epochs` epochs, evaluating after each; returns the History.
 
-        With `checkpoint`, state is saved there after every epoch and, if the file already exists
+        With `checkpoint`, state is saved there after an epoch when `checkpoint_interval` seconds have passed
+        since the last save (0: after every epoch) and always after the last epoch, and, if the file already exists
         (and ``resume``), training continues from it; a checkpoint of another run (other epochs, batches
         per epoch, batch size or image counts) is refused with a CheckpointError, and while fit runs it
         holds a lock on the checkpoint (a second process gets CheckpointInUse). A non-finite loss raises
@@ -139,7 +141,10 @@ class ModelTrainer:
             raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
         if scheduler_per not in ("epoch", "batch"):
             raise ValueError(f"scheduler_per must be 'epoch' or 'batch', got {scheduler_per!r}")
+        if not checkpoint_interval >= 0:
+            raise ValueError(f"checkpoint_interval must be >= 0 seconds, got {checkpoint_interval!r}")
         checkpoint = None if checkpoint is None else Path(checkpoint)
+        self.checkpoint_interval = float(checkpoint_interval)
         with cudnn_autotune(self.device), checkpoint_lock(checkpoint):
             return self._fit(model, train_loader, val_loader, criterion, optimizer, int(epochs),
                              checkpoint, live_plot, progress, scheduler,
@@ -160,6 +165,7 @@ class ModelTrainer:
         if checkpoint is not None and start < int(epochs):
             check_writable_file(checkpoint, "checkpoint")  # before an epoch is spent, not after
         plot = _LivePlot() if live_plot else None
+        saved_epochs, last_save = start, time.perf_counter()
         self.train_seconds = []  # wall time of each training phase this call ran (not of resumed epochs)
         for epoch in range(start, int(epochs)):
             self._bar = _epoch_bar(epoch, int(epochs), train_loader, val_loader) if progress else None
@@ -173,7 +179,7 @@ class ModelTrainer:
                 except NonFiniteLossError as exc:
                     if checkpoint is not None and checkpoint.is_file():
                         raise NonFiniteLossError(
-                            f"{exc} The last good checkpoint ({epoch} epoch(s) done) is kept in "
+                            f"{exc} The last good checkpoint ({saved_epochs} epoch(s) done) is kept in "
                             f"{checkpoint}.") from None
                     raise
                 val_loss, val_acc = self.model_evaluate(model, val_loader, eval_criterion, epoch)
@@ -184,9 +190,11 @@ class ModelTrainer:
             if scheduler is not None and scheduler_per == "epoch":
                 scheduler.step()
             history.append(train_loss, train_acc, val_loss, val_acc)
-            if checkpoint is not None:
+            due = time.perf_counter() - last_save >= self.checkpoint_interval or epoch + 1 == int(epochs)
+            if checkpoint is not None and due:
                 save_checkpoint(checkpoint, model, optimizer, scheduler, history.epochs, history.to_dict(),
                                 scaler=self.scaler, run=run)
+                saved_epochs, last_save = history.epochs, time.perf_counter()
             if plot is not None:
                 plot.update(history)
         return history

@@ -77,14 +77,15 @@ def toy_loaders(seed: int = 0):
     return train_loader, torch.utils.data.DataLoader(val, batch_size=8)
 
 
-def run_fit(epochs: int, checkpoint=None, seed: int = 0) -> History:
+def run_fit(epochs: int, checkpoint=None, seed: int = 0, checkpoint_interval: float = 0.0) -> History:
+    # checkpoint_interval 0: a checkpoint after every epoch, which the resume tests below rely on
     seed_everything(seed)
     model = SmallCNN()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     train_loader, val_loader = toy_loaders(seed)
     trainer = ModelTrainer(epoch_step=100, device="cpu")
     return trainer.fit(model, train_loader, val_loader, nn.CrossEntropyLoss(), optimizer, epochs,
-                       checkpoint=checkpoint, progress=False)
+                       checkpoint=checkpoint, progress=False, checkpoint_interval=checkpoint_interval)
 
 
 # --- one epoch: the course's API --------------------------------------------------------------
@@ -250,7 +251,7 @@ def test_non_finite_loss_stops_with_epoch_batch_and_advice_and_keeps_the_checkpo
     trainer = ModelTrainer(device="cpu")
     with pytest.raises(NonFiniteLossError, match=r"epoch 2, batch 2.*lower learning rate.*1 epoch\(s\) done"):
         trainer.fit(model, data, data, None, torch.optim.SGD(model.parameters(), lr=0.1), 3,
-                    checkpoint=path, progress=False)
+                    checkpoint=path, progress=False, checkpoint_interval=0)
     assert torch.load(path, weights_only=True)["epoch"] == 1
     assert torch.isfinite(model.w).all()
 
@@ -447,3 +448,25 @@ def test_deferred_reads_give_the_same_loss_and_accuracy():
         return trainer.model_train(model, data, None, torch.optim.SGD(model.parameters(), lr=0.1), 0)
 
     assert run(1) == run(4)
+
+
+def test_checkpoints_are_written_by_time_and_after_the_last_epoch(tmp_path, monkeypatch):
+    from lecture_utils import trainer as trainer_module
+
+    written = []
+    real_save = trainer_module.save_checkpoint
+
+    def counting_save(path, model, optimizer, scheduler, epochs, *args, **kwargs):
+        written.append(epochs)
+        return real_save(path, model, optimizer, scheduler, epochs, *args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", counting_save)
+    run_fit(3, checkpoint=tmp_path / "every.ckpt", checkpoint_interval=0)
+    assert written == [1, 2, 3]  # 0: after every epoch
+    written.clear()
+    run_fit(3, checkpoint=tmp_path / "seldom.ckpt", checkpoint_interval=3600)
+    assert written == [3]  # epochs far shorter than the interval: only the last one is written
+    assert torch.load(tmp_path / "seldom.ckpt", weights_only=True)["epoch"] == 3
+    assert trainer_module.CHECKPOINT_INTERVAL_S > 0  # the lessons' default: bounded in time
+    with pytest.raises(ValueError, match="checkpoint_interval must be >= 0 seconds"):
+        run_fit(1, checkpoint=tmp_path / "bad.ckpt", checkpoint_interval=-1)

@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-KERNEL ?= cnn-lectures
 # pytest-xdist workers for `make test` (notebooks are grouped per file)
 JOBS   ?= 2
 # each worker (and each notebook kernel it starts) computes on one thread: two workers with
@@ -28,7 +27,6 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -e ".[dev]"
-	$(BIN)/python -m ipykernel install --user --name $(KERNEL) --display-name "Python ($(KERNEL))"
 	touch $(STAMP)
 
 setup: $(STAMP)

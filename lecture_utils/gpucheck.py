@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import math
 import platform
 import resource
@@ -217,8 +218,12 @@ def gpu_check(lessons: Sequence[str] = LESSONS, steps: int = STEPS, device: str 
     else:
         name = platform.processor() or platform.machine()
         say(f"gpu-check on the CPU ({name}): a test of the check, not a GPU measurement")
+    shrink = os.environ.get("LECTURE_FULL_SHRINK", "").strip() or None
+    if shrink:  # the projection is then of the shrunk run (N images per class, E epochs), not of the lesson
+        say(f"gpu-check: LECTURE_FULL_SHRINK={shrink} is set: the projected minutes are those of the shrunk run, "
+            "not of the lessons' full profile; unset it to project the lessons")
     report: dict[str, Any] = {"device": name, "device_type": device.type, "versions": versions(), "steps": steps,
-                              "lessons": []}
+                              "full_shrink": shrink, "lessons": []}
     kind = estimate_kind(name) if device.type == "cuda" else None  # the estimate's row for this card
     checkpoint_dir = Path(out).parent if out is not None else None  # checkpoints timed on the report's disk
     started = time.perf_counter()

@@ -252,6 +252,14 @@ def _dry_run(out: str, conditions: Sequence[Condition]) -> None:
         print(line)
     for c in conditions:
         print(f"{'done' if c.key in done else 'todo'}  {c.label()}")
+    todo = [c for c in conditions if c.key not in done]
+    if todo:
+        from lecture_utils.estimate import UNCERTAINTY
+        from lecture_utils.plans import condition_seconds
+
+        hours = sum(condition_seconds(c, "t4", c.batch_size) for c in todo) / 3600
+        print(f"estimated time of the {len(todo)} to do on a GPU: {hours:.1f} h on a Colab T4 "
+              f"(+-{UNCERTAINTY:.0%}, lecture_utils.estimate; a CPU takes many times longer)")
     print(f"{sum(c.key in done for c in conditions)} of {len(conditions)} done in {out}")
 
 

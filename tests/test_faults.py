@@ -781,3 +781,26 @@ def test_13_running_out_of_memory_is_one_line_that_says_what_to_change(tmp_path,
     with pytest.raises(sweep.OutOfMemory, match=r"r224 ran out of memory .* at 224 px in batches of 192; use a "
                                                  r"smaller --batch-size"):
         sweep.run_sweep(tmp_path / "r.jsonl", grid, runner=runner, progress=False)
+
+
+def test_13_a_dry_run_says_how_long_what_is_left_takes(tmp_path, capsys):
+    from lecture_utils import sweep
+
+    out = tmp_path / "r.jsonl"
+    assert sweep.main([*sweep_cli(out), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    estimate = next(line for line in lines if line.startswith("estimated time of the 1 to do on a GPU: "))
+    assert "h on a Colab T4 (+-25%" in estimate and lines[-1] == f"0 of 1 done in {out}"
+
+
+def test_11_gpu_check_records_and_says_a_shrunk_run(tmp_path, monkeypatch):
+    import json
+
+    from lecture_utils import gpucheck
+
+    monkeypatch.setenv("LECTURE_FULL_SHRINK", "2,1")
+    said = []
+    report = gpucheck.gpu_check(["07"], steps=2, device="cpu", out=tmp_path / "g.json", with_plan=False,
+                                say=said.append)
+    assert report["full_shrink"] == "2,1" and json.loads((tmp_path / "g.json").read_text())["full_shrink"] == "2,1"
+    assert any("LECTURE_FULL_SHRINK=2,1 is set" in line and "shrunk run" in line for line in said)

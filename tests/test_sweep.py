@@ -731,8 +731,11 @@ def test_cli_shard_slurm_runs_the_array_tasks_part(tmp_path, capsys, monkeypatch
     args = ["--models", "mobilenet_v2", "--widths", "0.35", "--resolutions", "32,48,64,96", "--epochs", "1",
             "--dataset", "sample", "--out", str(tmp_path / "r.jsonl"), "--shard", "slurm", "--dry-run"]
     assert sweep.main(args) == 0
-    assert capsys.readouterr().out.splitlines()[1:] == ["todo  mobilenet_v2 w0.35 r48", "todo  mobilenet_v2 w0.35 r96",
-                                                        f"0 of 2 done in {tmp_path / 'r.jsonl'}"]  # after the data line
+    lines = capsys.readouterr().out.splitlines()
+    # after the data line: this task's half of the grid, the estimate of what is left, the count
+    assert lines[1:3] == ["todo  mobilenet_v2 w0.35 r48", "todo  mobilenet_v2 w0.35 r96"]
+    assert lines[3].startswith("estimated time of the 2 to do on a GPU: ")
+    assert lines[4:] == [f"0 of 2 done in {tmp_path / 'r.jsonl'}"]
 
 
 def test_cli_shard_slurm_outside_an_array_job_is_a_clear_error(tmp_path, capsys, monkeypatch):

@@ -50,6 +50,14 @@ class ResultsError(ValueError):
     """A results file holds a record that cannot be used; the message names the file, the line and the way out."""
 
 
+
+def _decode(raw: bytes) -> Any:
+    """One line of a results file as JSON, or None where it is not (a fragment, garbage, bad UTF-8)."""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+
 def _repair_hint(path: Path) -> str:
     return (f"`python -m lecture_utils.sweep repair {path}` moves every such line to {path.name}.removed "
             "(the conditions they held are then trained again)")
@@ -165,10 +173,7 @@ def _read_lines(path: Path) -> list[tuple[int, dict]]:
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
-        try:
-            rec = json.loads(raw.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            rec = None
+        rec = _decode(raw)
         if not isinstance(rec, dict):
             seen = (str(path.resolve()), number, len(raw), stat.st_mtime_ns)
             if seen not in _warned:
@@ -264,10 +269,7 @@ def repair_results(path: str | os.PathLike) -> tuple[int, int]:
         for raw in path.read_bytes().split(b"\n"):
             if not raw.strip():
                 continue
-            try:
-                rec = json.loads(raw.decode("utf-8"))
-            except (ValueError, UnicodeDecodeError):
-                rec = None
+            rec = _decode(raw)
             (removed if check_record(rec) is not None else kept).append(raw)
         if removed:
             trash = path.with_name(path.name + ".removed")

@@ -87,12 +87,9 @@ def scale_slice(zoo_records: Sequence[dict] | None = None, grid_records: Sequenc
     wanted = {c.key: c for c in grid_scale_conditions()}
     seeds: dict[tuple, list[dict]] = {}
     for record in list(zoo_records) + list(grid_records):
-        base = condition_key(record)
-        # the zoo's extra seeds of a grid condition count as more runs of it
-        key = base if base in wanted else next((k for k, c in wanted.items() if record.get("seed", 0) != 0 and
-                                                condition_key({**record, "seed": 0}) == k), None)
-        if key is not None:
-            c = wanted[key]
+        # keyed as seed 0: the zoo's extra seeds of a grid condition count as more runs of it
+        c = wanted.get(condition_key({**record, "seed": 0}))
+        if c is not None:
             group = seeds.setdefault((c.model, c.width, c.resolution), [])
             if all(r.get("seed") != record.get("seed") for r in group):
                 group.append(record)

@@ -223,15 +223,20 @@ ZOOS = {"zoo": (ZOO, ZOO_EPOCHS, "zoo"), "zoo-scale": (SCALE_ZOO, SCALE_ZOO_EPOC
 GRID_SCALE_RESOLUTIONS = (64, 48, 32)
 
 
+def _grid_scale_condition(model: str, width: float, resolution: int) -> Condition:
+    """One condition of the CPU-scale grid: the zoo-scale protocol, seed 0."""
+    (condition,) = expand_grid([model], [width], [resolution], SCALE_ZOO_EPOCHS, "fashion_mnist", subset=None, seed=0,
+                               augment="none", recipe=recipe_for(model), validation="heldout",
+                               batch_size=plan_batch_size("grid-scale"))
+    return condition
+
+
 def grid_scale_plan() -> list[Condition]:
     """The conditions of lesson 09's CPU-scale grid that zoo-scale has not trained, in training order."""
     zoo_keys = {c.key for _, c in zoo_plan("zoo-scale")}
 
     def conditions(models: Sequence[str], widths: Sequence[float], resolutions: Sequence[int]) -> list[Condition]:
-        return [c for r in resolutions for w in widths for m in models
-                for c in expand_grid([m], [w], [r], SCALE_ZOO_EPOCHS, "fashion_mnist", subset=None, seed=0,
-                                     augment="none", recipe=recipe_for(m), validation="heldout",
-                                     batch_size=plan_batch_size("grid-scale"))]
+        return [_grid_scale_condition(m, w, r) for r in resolutions for w in widths for m in models]
 
     order = (conditions(["c_mobilenet_v2"], [0.5], [64, 32]) + conditions(MODELS, [1.0], [64])
              + conditions(MODELS, DEFAULT_WIDTHS, GRID_SCALE_RESOLUTIONS))
@@ -241,10 +246,7 @@ def grid_scale_plan() -> list[Condition]:
 def grid_scale_conditions() -> list[Condition]:
     """Every condition of the CPU-scale grid, the zoo's three included, in the grid's order (models, widths,
     resolutions), for reading."""
-    return [c for m in MODELS for w in DEFAULT_WIDTHS for r in GRID_SCALE_RESOLUTIONS
-            for c in expand_grid([m], [w], [r], SCALE_ZOO_EPOCHS, "fashion_mnist", subset=None, seed=0,
-                                 augment="none", recipe=recipe_for(m), validation="heldout",
-                                     batch_size=plan_batch_size("grid-scale"))]
+    return [_grid_scale_condition(m, w, r) for m in MODELS for w in DEFAULT_WIDTHS for r in GRID_SCALE_RESOLUTIONS]
 
 
 def zoo_plan(name: str = "zoo") -> list[tuple[str, Condition]]:

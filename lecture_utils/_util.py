@@ -3,11 +3,12 @@
 Argument checks (:func:`positive_int`, :func:`positive_float`); the device (:func:`resolve_device`);
 seeding (:func:`seed_everything`, and :func:`epoch_generator` for an epoch's shuffle and
 augmentation draws); writes a reader never sees half of (:func:`atomic_write`, whose leftovers
-:func:`atomic_leftovers` finds) and :func:`check_writable_file`, which tries out, before the first
-epoch, the place a checkpoint or a results file will be written (by creating a file there: permission
-bits alone do not stop root, while a read-only file system or a path through a regular file stops
-everyone); provenance (:func:`cpu_name`, :func:`git_commit`, :func:`versions`). Nothing here imports
-torch at module level.
+:func:`atomic_leftovers` finds; :func:`atomic_copy`; :func:`local_dir` and :func:`same_file_system` for a
+file written on the local disk first, then copied to a slow or remote folder) and :func:`check_writable_file`,
+which tries out, before the first epoch, the place a checkpoint or a results file will be written (by
+creating a file there: permission bits alone do not stop root, while a read-only file system or a path
+through a regular file stops everyone); provenance (:func:`cpu_name`, :func:`git_commit`,
+:func:`versions`). Nothing here imports torch at module level.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ CHECKPOINT_INTERVAL_S = 120.0
 
 __all__ = ["positive_int", "positive_float", "resolve_device", "seed_everything", "epoch_generator",
            "atomic_write", "atomic_leftovers", "check_writable_file", "cpu_name", "git_commit", "versions",
-           "WriteFailed", "write_failure"]
+           "WriteFailed", "write_failure", "atomic_copy", "local_dir", "same_file_system"]
 
 
 def positive_int(value: Any, what: str, minimum: int = 1) -> int:
@@ -148,6 +149,46 @@ def atomic_leftovers(path: str | os.PathLike) -> list[Path]:
     """The temporary files that writers of `path` killed mid-write have left beside it (any host, any pid)."""
     path = Path(path)
     return sorted(path.parent.glob(_temp_name(path, "*").name))
+
+
+def atomic_copy(source: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Copy `source` to `path` through a temporary file beside `path` (flushed to its disk, then renamed).
+
+    A copy that fails part-way (a full disk, a network folder that went away) raises the OSError and leaves
+    `path` as it was; the temporary file is removed where the folder still allows it.
+    """
+    source, path = Path(source), Path(path)
+    tmp = _temp_name(path, f"{socket.gethostname()}-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(source, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, 16 * 2**20)
+            dst.flush()
+            os.fsync(dst.fileno())  # the data on the disk before the name points at it
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    return path
+
+
+def local_dir() -> Path:
+    """Scratch folder on the local disk: ``$LECTURE_LOCAL_DIR`` when set, else ``lecture-local`` in the system's
+    temporary folder. Checkpoints are written here first, then copied to the runs folder (Drive in Colab)."""
+    env = os.environ.get("LECTURE_LOCAL_DIR", "").strip()
+    return Path(env).expanduser() if env else Path(tempfile.gettempdir()) / "lecture-local"
+
+
+def same_file_system(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether folders `a` and `b` (or their nearest existing ancestors) are on one file system (device)."""
+    def device(path: Path) -> int | None:
+        for folder in (path, *path.parents):
+            with contextlib.suppress(OSError):
+                return os.stat(folder).st_dev
+        return None
+
+    first, second = device(Path(a).absolute()), device(Path(b).absolute())
+    return first is not None and first == second
 
 
 def cpu_name() -> str:

@@ -5,13 +5,21 @@ A checkpoint holds ``epoch`` (epochs done), the ``model``'s, ``optimizer``'s and
 NumPy, torch and every visible CUDA device, so that a resumed run draws what the uninterrupted
 one would have, and (``run``) what makes it resumable: the run's epochs, batches per epoch, batch size and
 image counts, so that a run of another budget refuses it instead of resuming from it. ``ModelTrainer.fit``
-writes one after every epoch.
+writes one after an epoch (at most every ``CHECKPOINT_INTERVAL_S`` seconds, and after the last).
+
+Where the checkpoint's folder is on another file system than the local scratch folder (``_util.local_dir``:
+``$LECTURE_LOCAL_DIR``, else the system's temporary folder), as Google Drive is in Colab, the checkpoint is
+written there first and then copied to its folder (through a temporary name, then renamed): a slow or failing
+remote folder costs a copy, not the state. A copy that fails says so in one line and keeps the local copy,
+and training goes on; loading takes the newest readable copy of the two (:func:`local_copy`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import random
+import sys
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -22,10 +30,12 @@ import torch
 from filelock import FileLock, Timeout
 from torch import nn
 
-from lecture_utils._util import atomic_leftovers, atomic_write
+from lecture_utils._util import (WriteFailed, atomic_copy, atomic_leftovers, atomic_write, local_dir,
+                                 same_file_system)
 
 __all__ = ["CheckpointError", "CheckpointInUse", "save_checkpoint", "load_checkpoint", "read_checkpoint", "rng_state",
-           "set_rng_state", "run_description", "checkpoint_lock"]
+           "set_rng_state", "run_description", "checkpoint_lock", "local_copy", "checkpoint_exists",
+           "remove_checkpoint"]
 
 KEYS = ("epoch", "model", "optimizer", "history", "rng")
 
@@ -52,7 +62,9 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
 
     `scaler`: fp16 training's ``torch.amp.GradScaler``, whose loss scale is part of the state. `run`: what
     makes the checkpoint resumable (epochs, batches per epoch, ...), checked by :func:`load_checkpoint`.
-    A full disk raises one ``WriteFailed`` line; the previous checkpoint stays as it was.
+    On another file system than the local disk it is written locally, then copied (the module's docstring);
+    a failed copy is one line and keeps the local copy. A write that fails everywhere (a full disk) raises one
+    ``WriteFailed`` line; the previous checkpoint stays as it was.
     """
     state = {
         "epoch": int(epoch),
@@ -67,14 +79,65 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     if run is not None:
         state["run"] = dict(run)
     path = Path(path)
+    local = local_copy(path)
     kept = (f"the previous checkpoint ({_epochs_in(path)} epoch(s) done) is kept" if path.is_file()
             else "no checkpoint was written")
-    atomic_write(path, lambda tmp: torch.save(state, tmp), kept=f"{kept}; epoch {epoch} is lost")
+    kept = f"{kept}; epoch {epoch} is lost"
+
+    def write(tmp: Path) -> None:
+        torch.save(state, tmp)
+
+    if not same_file_system(local.parent, path.parent):
+        try:
+            atomic_write(local, write, kept=f"it is written straight to {path.parent} instead")
+        except WriteFailed as exc:  # the local disk is full: straight to the destination, as on one disk
+            print(str(exc).partition(". Free some space")[0], file=sys.stderr)
+        else:
+            try:
+                atomic_copy(local, path)
+            except OSError as exc:
+                reason = exc.strerror or str(exc) or type(exc).__name__
+                print(f"could not copy the checkpoint of epoch {epoch} to {path} ({reason}); it is kept at {local} "
+                      "and training goes on (the next checkpoint tries the copy again)", file=sys.stderr)
+                return
+            _discard(local)  # the destination is now the newest copy: one copy's disk space, not two
+            return
+    atomic_write(path, write, kept=kept)
+    _discard(local)  # an older local copy left by a failed copy would otherwise compete with this one
+
+
+def _discard(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
+def local_copy(path: str | Path) -> Path:
+    """Where the local copy of checkpoint `path` is written before it is copied to `path` (one per destination)."""
+    path = Path(path)
+    try:
+        where = str(path.resolve())
+    except OSError:  # a folder that went away (Drive unmounted)
+        where = str(path.absolute())
+    digest = hashlib.sha1(where.encode()).hexdigest()[:12]
+    return local_dir() / "checkpoints" / f"{digest}-{path.name}"
+
+
+def checkpoint_exists(path: str | Path) -> bool:
+    """Whether checkpoint `path` or its local copy (left by a copy that failed) is there to resume from."""
+    return Path(path).is_file() or local_copy(path).is_file()
+
+
+def remove_checkpoint(path: str | Path) -> None:
+    """Delete checkpoint `path`, its local copy and what killed writers of either left (a finished run's)."""
+    path = Path(path)
+    local = local_copy(path)
+    for leftover in (path, local, *atomic_leftovers(path), *atomic_leftovers(local)):
+        _discard(leftover)
 
 
 def _epochs_in(path: Path) -> str:
-    try:
-        return str(int(torch.load(path, map_location="cpu", weights_only=True)["epoch"]))
+    try:  # mapped, not read: the count costs a few kilobytes of a 1.6 GB checkpoint on a slow folder
+        return str(int(torch.load(path, map_location="cpu", weights_only=True, mmap=True)["epoch"]))
     except Exception:  # the count is only for the message
         return "?"
 
@@ -84,14 +147,12 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
                     run: Mapping[str, int | None] | None = None) -> tuple[int, dict[str, list[float]]]:
     """Restore model, optimizer, scheduler and random state from `path`; returns (epochs done, history).
 
-    Move the model to its device first: the optimizer's state follows its parameters' device. With `run`
-    (what this run is: epochs, batches per epoch, ...), a checkpoint written by another run is refused
+    Of `path` and its local copy, the newest one that can be read (and, with `run`, that this run may resume)
+    is used. Move the model to its device first: the optimizer's state follows its parameters' device. With
+    `run` (what this run is: epochs, batches per epoch, ...), a checkpoint written by another run is refused
     (CheckpointError) before anything is changed.
     """
-    path = Path(path)
-    state = read_checkpoint(path, KEYS)
-    if run is not None:
-        _check_run(path, state, run, scheduler)
+    path, state = _newest(Path(path), KEYS, run, scheduler)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:  # torch lists every mismatched tensor; its first line says enough
@@ -108,11 +169,53 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
 
 
 def read_checkpoint(path: str | Path, keys: tuple[str, ...] = KEYS) -> dict[str, Any]:
-    """``torch.load`` (tensors and plain values only) of a checkpoint that must hold `keys`.
+    """``torch.load`` (tensors and plain values only) of a checkpoint that must hold `keys`: the newest
+    readable of `path` and its local copy.
 
     Whatever goes wrong becomes one CheckpointError that names the file and the ways out.
     """
-    path = Path(path)
+    return _newest(Path(path), keys)[1]
+
+
+def _newest(path: Path, keys: tuple[str, ...], run: Mapping[str, int | None] | None = None,
+            scheduler: Any = None) -> tuple[Path, dict[str, Any]]:
+    """The newest (most epochs, then latest written) copy of checkpoint `path` that can be read and, with `run`,
+    resumed; if none can, the error of `path` itself (of its local copy when `path` is missing)."""
+    local = local_copy(path)
+    copies = [path, local] if local.is_file() else [path]  # usually one: a local copy outlives only a failed copy
+    found, errors = [], []
+    for copy in copies:
+        if copy is local and path.is_file() and found and local.stat().st_mtime <= path.stat().st_mtime:
+            break  # older than a good destination: not worth reading a second checkpoint
+        if copy is path and not path.is_file() and len(copies) > 1:
+            continue
+        try:
+            state = _read_one(copy, keys)
+            if run is not None:
+                _check_run(copy, state, run, scheduler)
+        except CheckpointError as exc:
+            errors.append(exc)
+            continue
+        found.append((int(state.get("epoch", -1)), _mtime(copy), copy, state))
+    if not found:
+        raise errors[0]
+    _, _, chosen, state = max(found, key=lambda item: item[:2])
+    if chosen == local:
+        other = f"{path} is older" if path.is_file() else f"{path} is missing"
+        if errors:
+            other = f"{path} cannot be used: {errors[0].reason}"
+        print(f"using the local copy {local} of the checkpoint ({other})", file=sys.stderr)
+    return chosen, state
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _read_one(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError, KeyError...
@@ -130,8 +233,8 @@ _SCHEDULE_LENGTH = ("total_steps", "T_max", "total_iters")
 
 
 def _check_run(path: Path, state: Mapping[str, Any], run: Mapping[str, int | None], scheduler: Any = None) -> None:
-    """Refuse a checkpoint that another run wrote: other batches per epoch, batch size, image counts or schedule
-    length, or more epochs done than this run has.
+    """Refuse a checkpoint that another run wrote: other batches per epoch, batch size, image counts, schedule
+    length or a schedule on one side only, or more epochs done than this run has.
 
     Fewer epochs asked than the schedule spans is a run stopped early, and more epochs without a schedule continue
     it, so the epochs are compared only through the schedule. A checkpoint written before ``run`` was stored is
@@ -152,6 +255,10 @@ def _check_run(path: Path, state: Mapping[str, Any], run: Mapping[str, int | Non
     theirs, mine = state.get("scheduler") or {}, scheduler.state_dict() if scheduler is not None else {}
     differ += [f"a schedule of {theirs[k]} steps there, {mine[k]} here" for k in _SCHEDULE_LENGTH
                if k in theirs and k in mine and theirs[k] != mine[k]]
+    if scheduler is not None and not theirs:  # its schedule would start again at step 0 at the resumed epoch
+        differ.append("no learning-rate schedule there, one here")
+    elif scheduler is None and theirs:  # its learning rate would stay wherever the schedule had left it
+        differ.append("a learning-rate schedule there, none here")
     if differ:
         reason = "another run wrote it (" + "; ".join(differ) + ")"
         raise CheckpointError(_unreadable_message(path, reason, "use"), path, reason)
@@ -244,7 +351,8 @@ def run_description(epochs: int, train_loader: Iterable, val_loader: Iterable) -
 def checkpoint_lock(checkpoint: Path | None) -> Iterator[None]:
     """Hold an OS lock on `checkpoint` while fit trains into it (the kernel drops it if the process dies).
 
-    Under the lock no other writer of the checkpoint is alive, so the temp files of killed writers are removed.
+    Under the lock no other writer of the checkpoint is alive, so the temp files of killed writers are removed
+    (beside the checkpoint and beside its local copy).
     """
     if checkpoint is None:
         yield
@@ -262,7 +370,7 @@ def checkpoint_lock(checkpoint: Path | None) -> Iterator[None]:
         lock = None
     try:
         if lock is not None:
-            for leftover in atomic_leftovers(checkpoint):
+            for leftover in (*atomic_leftovers(checkpoint), *atomic_leftovers(local_copy(checkpoint))):
                 with contextlib.suppress(OSError):
                     leftover.unlink()
         yield

@@ -11,14 +11,8 @@ trained at, :func:`condition_key`) is what every reader of results compares. A r
 before the recipe and the validation split were recorded reads as the course's constant Adam,
 validated on the test split, one without a data root as trained on the data set's own folder (``LEGACY_FIELDS``
 are the fields every record has; every record also holds the batch size it was trained at). Nothing here
-imports torch: names of the MobileNet family are read without it, other networks' names are
-looked up in :mod:`lecture_utils.models`.
-
-Model names: ``mobilenet_v1``, ``mobilenet_v2``, ``c_mobilenet_v2``; the ablations
-``mobilenet_v2+leaky`` (LeakyReLU after the residual add only), ``mobilenet_v2+proj``
-(projection shortcut only; ``+leaky+proj`` is ``c_mobilenet_v2``) and ``mobilenet_v2+branch``
-(LeakyReLU on the residual branch before the add, not part of C_MobileNetV2); every other ``create_model``
-name at width 1 (``alexnet``, ``resnet18``, ...), and ``wide_resnetD_K`` for WRN-D-K.
+imports torch. A condition's model is any name ``lecture_utils.models.create_model`` accepts
+(:mod:`lecture_utils.model_names`: the ablation variants and ``wide_resnetD_K`` included).
 """
 
 from __future__ import annotations
@@ -32,73 +26,14 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from lecture_utils._util import positive_float, positive_int
 from lecture_utils.augment import check_augment_name
 from lecture_utils.holdout import check_validation
+from lecture_utils.model_names import (ABLATION_VARIANTS, C_SWITCHES, MODELS, SWITCHES, has_width,  # noqa: F401
+                                       parse_model_name)
 from lecture_utils.recipe import COURSE, RECIPE_FIELDS, Recipe
 
-# The three networks of the source experiment, in the order the lesson shows them: the ones with a
-# width multiplier (a MobileNetV2 ablation variant has its base's).
-MODELS = ("mobilenet_v1", "mobilenet_v2", "c_mobilenet_v2")
-# Ablation switches: "+name" after mobilenet_v2 turns on one of C_MobileNetV2's two changes.
-# "+branch" (a LeakyReLU on the residual branch before the add) is not part of C_MobileNetV2: it
-# separates a non-linearity on the thin output from one on the identity path ("+leaky" does both).
-SWITCHES = {"leaky": "leaky_after_add", "proj": "projection_shortcut", "branch": "leaky_on_branch"}
-C_SWITCHES = {"leaky_after_add": True, "projection_shortcut": True, "leaky_on_branch": False}
-ABLATION_VARIANTS = ("mobilenet_v2", "mobilenet_v2+leaky", "mobilenet_v2+branch", "mobilenet_v2+proj",
-                     "c_mobilenet_v2")
 DEFAULT_WIDTHS = (1.0, 0.75, 0.5, 0.35)
 DEFAULT_RESOLUTIONS = (224, 192, 160, 128, 96)
 DEFAULT_LR = 1e-3  # the course's Adam learning rate
 DEFAULT_BATCH = 192  # the course's batch size
-
-
-def _zoo() -> list[str]:
-    from lecture_utils.models import list_models  # torch: only for names outside the MobileNet family
-
-    return [m for m in list_models() if m not in MODELS and m != "wide_resnet"]
-
-
-def _allowed() -> str:
-    return ", ".join(MODELS + tuple(f"mobilenet_v2+{s}" for s in SWITCHES) + tuple(_zoo())
-                     + ("wide_resnetD_K (e.g. wide_resnet16_4)",))
-
-
-def parse_model_name(name: str) -> tuple[str, str, dict[str, Any]]:
-    """Split a sweep model name into (canonical name, create_model name, keyword arguments).
-
-    ``"mobilenet_v2+leaky"`` -> ``("mobilenet_v2+leaky", "c_mobilenet_v2",
-    {"leaky_after_add": True, "projection_shortcut": False, "leaky_on_branch": False})``; ``"wide_resnet16_4"`` ->
-    ``("wide_resnet16_4", "wide_resnet", {"depth": 16, "widen_factor": 4})``.
-    """
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"model name must be a non-empty string; allowed: {_allowed()}")
-    base, *parts = name.strip().split("+")
-    if base in MODELS and not parts:
-        return base, base, {}
-    wrn = re.fullmatch(r"wide_resnet(\d+)_(\d+)", base)
-    if wrn and not parts and base not in _zoo():  # wide_resnet50_2 is torchvision's, a zoo name
-        depth, k = int(wrn.group(1)), int(wrn.group(2))
-        if (depth - 4) % 6 or depth < 10 or k < 1:
-            raise ValueError(f"{name!r}: a wide ResNet needs depth 6n + 4 >= 10 (10, 16, 22, 28, 40) and width "
-                             f"k >= 1; allowed: {_allowed()}")
-        return base, "wide_resnet", {"depth": depth, "widen_factor": k}
-    if base not in MODELS:
-        if not parts and base in _zoo():
-            return base, base, {}
-        raise ValueError(f"unknown model {name!r}; allowed: {_allowed()}")
-    if base != "mobilenet_v2":
-        raise ValueError(f"switches (+{'/+'.join(SWITCHES)}) only apply to mobilenet_v2, got {name!r}; "
-                         f"allowed: {_allowed()}")
-    if any(p not in SWITCHES for p in parts) or len(set(parts)) != len(parts):
-        raise ValueError(f"bad switches in {name!r}: each of +{', +'.join(SWITCHES)} at most once; "
-                         f"allowed: {_allowed()}")
-    on = {SWITCHES[s]: (s in parts) for s in SWITCHES}
-    if on == C_SWITCHES:
-        return "c_mobilenet_v2", "c_mobilenet_v2", {}
-    return "+".join(["mobilenet_v2"] + [s for s in SWITCHES if s in parts]), "c_mobilenet_v2", on
-
-
-def has_width(model: str) -> bool:
-    """Whether the network `model` names takes a width multiplier (the MobileNets and their variants)."""
-    return model.split("+")[0] in MODELS
 
 
 def build_model(model: str, width: float, num_classes: int) -> Any:

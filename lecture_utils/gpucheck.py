@@ -51,51 +51,43 @@ def _synchronize(device: Any) -> None:
 
 def measure(model: Any, loader: Any, device: Any, aux: bool = False, recipe: Any = None,
             checkpoint_dir: str | Path | None = None) -> dict[str, Any]:
-    """Train `model` as a lesson does and time it: ``ModelTrainer.fit`` with the lesson's recipe.
+    """Train `model` as a lesson does and time it: :func:`lecture_utils.trainer.train`, the lessons' own call.
 
     The recipe's optimiser (fused on CUDA, built after the model is on the device), its per-batch
     schedule and label smoothing, autocast and cuDNN's autotuning, over `loader` for two epochs: the
-    first warms up (autotuning, the allocator), the second is timed. Then one evaluation pass and
-    one checkpoint (in `checkpoint_dir`, default a temporary folder), each timed. GPU memory counters
+    first warms up (autotuning, the allocator), the second is timed; each epoch's evaluation pass and
+    checkpoint (in `checkpoint_dir`, default a temporary folder) are timed too. GPU memory counters
     are reset first, so the peaks are this model's.
     """
     import gc
     import tempfile
 
     import torch
-    from torch import nn
 
-    from lecture_utils.checkpoint import save_checkpoint
-    from lecture_utils.recipe import RECOMMENDED
-    from lecture_utils.trainer import ModelTrainer
+    from lecture_utils.recipe import RECOMMENDED, fused_for
+    from lecture_utils.trainer import train
 
     recipe = RECOMMENDED if recipe is None else recipe
     if device.type == "cuda":  # an earlier lesson's blocks are neither counted nor kept
         gc.collect()
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
-    started = time.perf_counter()
-    trainer = ModelTrainer(epoch_step=0, device=device, aux=aux)
-    optimizer, scheduler = recipe.build(model, len(loader), 2, device=device)
-    _synchronize(device)
-    setup_s = time.perf_counter() - started
-    trainer.fit(model, loader, loader, recipe.criterion(), optimizer, 2, progress=False, scheduler=scheduler,
-                scheduler_per="batch", eval_criterion=nn.CrossEntropyLoss())
-    first_s, train_s = trainer.train_seconds
-    images = len(loader.dataset)
-    started = time.perf_counter()
-    trainer.model_evaluate(model, loader, None, 2)
-    _synchronize(device)
-    eval_s = time.perf_counter() - started
     with tempfile.TemporaryDirectory(dir=checkpoint_dir) as folder:
         started = time.perf_counter()
-        save_checkpoint(Path(folder) / "check.pt", model, optimizer, scheduler, 2, {}, scaler=trainer.scaler)
-        checkpoint_s = time.perf_counter() - started
-    result = {"precision": trainer.precision, "images": images, "steps": len(loader),
-              "fused_optimizer": bool(optimizer.defaults.get("fused")),
-              "train_images_per_s": images / train_s, "eval_images_per_s": images / eval_s,
-              "setup_seconds": setup_s, "warmup_extra_seconds": max(first_s - train_s, 0.0),
-              "checkpoint_seconds": checkpoint_s, "peak_host_bytes": _peak_host_bytes()}
+        history = train(model, recipe, loader, loader, 2, device=device, aux=aux, progress=False, epoch_step=0,
+                        checkpoint=Path(folder) / "check.pt", checkpoint_interval=0)
+        _synchronize(device)
+        wall_s = time.perf_counter() - started
+    seconds = history.seconds
+    first_s, train_s = seconds["train"]
+    images = len(loader.dataset)
+    result = {"precision": history.precision, "images": images, "steps": len(loader),
+              "fused_optimizer": bool(fused_for(model.parameters())),
+              "train_images_per_s": images / train_s, "eval_images_per_s": images / seconds["val"][-1],
+              # what the run spent outside its epochs and checkpoints: building, moving, the first autotuning
+              "setup_seconds": max(wall_s - sum(sum(v) for v in seconds.values()), 0.0),
+              "warmup_extra_seconds": max(first_s - train_s, 0.0),
+              "checkpoint_seconds": seconds["checkpoint"][-1], "peak_host_bytes": _peak_host_bytes()}
     if device.type == "cuda":
         result["peak_gpu_allocated_bytes"] = int(torch.cuda.max_memory_allocated(device))
         result["peak_gpu_reserved_bytes"] = int(torch.cuda.max_memory_reserved(device))

@@ -1,8 +1,8 @@
 """Training one sweep condition with the course's protocol and measuring what its record holds.
 
 :class:`TorchRunner` is ``run_sweep``'s default runner: the condition's recipe (the course's: Adam at
-a constant 1e-3, CrossEntropyLoss), the course's batch of 192, ``ModelTrainer.fit`` with a checkpoint
-after every epoch. Loaders are built once per resolution; initial weights once per (model, width),
+a constant 1e-3, CrossEntropyLoss), the course's batch of 192, :func:`lecture_utils.trainer.train` with a
+checkpoint. Loaders are built once per resolution; initial weights once per (model, width),
 seeded by :func:`init_seed`. A condition validated on the held-out split (``validation="heldout"``)
 is evaluated once more at the end, on the official test split (``test_loss``, ``test_acc``).
 """
@@ -27,7 +27,7 @@ from lecture_utils.recipe import RECIPE_FIELDS
 from lecture_utils.conditions import (Condition, build_model, check_subset, check_width, parse_model_name,
                                       unique)
 from lecture_utils.profile import conv_linear_macs, count_params
-from lecture_utils.trainer import ModelTrainer
+from lecture_utils.trainer import evaluate, train
 
 __all__ = ["Runner", "TorchRunner", "init_seed"]
 
@@ -134,18 +134,12 @@ class TorchRunner:
             self._init[key] = state
         return self._init[key]
 
-    @staticmethod
-    def _evaluate_after(trainer: ModelTrainer, net: nn.Module, loader: Any, epochs: int,
-                        what: str) -> tuple[float, float]:
+    def _evaluate_after(self, net: nn.Module, loader: Any, epochs: int, what: str) -> tuple[float, float]:
         """Evaluate `net` after its last epoch, printed as `what` (the trainer would number it as one epoch more).
 
         The loader is told epoch `epochs` as before, so its draws (the augmented validation's) stay the same.
         """
-        step, trainer.epoch_step = trainer.epoch_step, 0
-        try:
-            loss, acc = trainer.model_evaluate(net, loader, nn.CrossEntropyLoss(), epochs)
-        finally:
-            trainer.epoch_step = step
+        loss, acc = evaluate(net, loader, self.device, epoch=epochs)
         print(f"after epoch {epochs:03d}, {what} [loss: {loss:.3f}, acc: {acc * 100:.2f}%]")
         return loss, acc
 
@@ -179,26 +173,20 @@ class TorchRunner:
         # the trainer sets each loader's epoch, so every condition (in any order, on any shard, after any
         # resume) sees the data order and augmentation draws of its own epochs
         train_loader, val_loader = (self._loaders[split][f"R{cond.resolution}"] for split in ("train", "val"))
-        net = net.to(self.device)
-        # GoogLeNet trains with its two auxiliary classifiers (loss = main + 0.3 x each), as in lesson 03;
-        # epoch_step=epochs: the trainer prints the first and the last epoch of each condition
-        trainer = ModelTrainer(epoch_step=cond.epochs, device=self.device,
-                               aux=parse_model_name(cond.model)[1] == "googlenet")
-        # the course's recipe: torch.optim.Adam(net.parameters(), lr) and no scheduler; schedules step per batch.
-        # Validation and test losses are plain cross-entropy, also when the training loss smooths the labels.
-        optimizer, scheduler = cond.recipe.build(net, len(train_loader), cond.epochs)
-        history = trainer.fit(net, train_loader, val_loader, cond.recipe.criterion(), optimizer, cond.epochs,
-                              checkpoint=str(checkpoint), live_plot=False, progress=self.progress,
-                              scheduler=scheduler, scheduler_per="batch", eval_criterion=nn.CrossEntropyLoss())
+        # the condition's recipe (its optimiser, per-batch schedule and training loss; validation and test losses
+        # are plain cross-entropy); GoogLeNet with its two auxiliary classifiers (main + 0.3 x each), as in
+        # lesson 03; epoch_step=epochs: the first and the last epoch of each condition are printed
+        history = train(net, cond.recipe, train_loader, val_loader, cond.epochs, device=self.device,
+                        checkpoint=checkpoint, progress=self.progress, epoch_step=cond.epochs)
         val_acc_augmented = None
         if hasattr(val_loader, "with_augment") and self.augment != "none":
             # the validation images augmented as in training: what the training accuracy is measured on
             _, val_acc_augmented = self._evaluate_after(
-                trainer, net, val_loader.with_augment(self.augment, seed=self.seed + 1), cond.epochs, "augmented val")
+                net, val_loader.with_augment(self.augment, seed=self.seed + 1), cond.epochs, "augmented val")
         test = {}
         if cond.validation == "heldout":  # the official test split, once, after the last epoch: reported, never chosen on
             test_loader = self._loaders["test"][f"R{cond.resolution}"]
-            test_loss, test_acc = self._evaluate_after(trainer, net, test_loader, cond.epochs, "test")
+            test_loss, test_acc = self._evaluate_after(net, test_loader, cond.epochs, "test")
             test = {"test_loss": float(test_loss), "test_acc": float(test_acc), "test_images": len(test_loader.dataset)}
         return {
             "params": int(params), "macs": int(macs),
@@ -210,7 +198,7 @@ class TorchRunner:
             "heldout": cond.validation == "heldout", **test,
             "val_acc_augmented": None if val_acc_augmented is None else float(val_acc_augmented),
             # seconds of each training phase run by this process (an epoch resumed from a checkpoint has none)
-            "train_seconds": [round(t, 3) for t in trainer.train_seconds], "precision": trainer.precision,
+            "train_seconds": [round(t, 3) for t in history.seconds["train"]], "precision": history.precision,
             "cached_data": self.cached, "device": str(self.device), "cpu": cpu_name(),
             "device_name": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
             "threads": torch.get_num_threads(), "commit": self.commit, "command": self.command,

@@ -33,7 +33,6 @@ class LessonSettings:
     train_subset: int | None
     val_subset: int | None
     device: str
-    lr: float
     model: str = ""  # the network the lesson trains (lecture_utils.models name) and its arguments
     model_kwargs: dict[str, Any] = field(default_factory=dict)
     download: bool = False  # fetch the data set once if it is not found (full profile)
@@ -59,6 +58,43 @@ class LessonSettings:
         per_class = "-".join(dict.fromkeys(halves))
         budget = f"e{self.epochs}-b{self.batch_size}-n{per_class}"
         return runs_dir() / f"lesson{self.lesson}-{tag}-{how}-{self.dataset}-{self.resolution}px-{budget}.pt"
+
+    def loaders(self) -> tuple[Any, Any]:
+        """The lesson's (training, validation) loaders at its resolution: cached, not augmented, seeded (0).
+
+        The global seeds are set first (``seed_everything(0)``), so the network built next starts from the
+        same weights on every run.
+        """
+        from lecture_utils.data import make_loaders
+        from lecture_utils.trainer import seed_everything
+
+        seed_everything(0)
+        loaders = make_loaders(self.dataset, [self.resolution], batch_size=self.batch_size,
+                               subset=(self.train_subset, self.val_subset), augment=False, seed=0, cached=True,
+                               device=self.device, download=self.download)
+        key = f"R{self.resolution}"
+        return loaders["train"][key], loaders["val"][key]
+
+    def create_model(self) -> Any:
+        """The network the lesson trains in this profile (``cfg.model`` with ``cfg.model_kwargs``), 10 classes."""
+        from lecture_utils.models import create_model
+
+        if not self.model:
+            raise ValueError(f"lesson {self.lesson} trains several networks; build each condition's instead")
+        return create_model(self.model, num_classes=10, **self.model_kwargs)
+
+    def train(self, model: Any, loaders: tuple[Any, Any], tag: str | None = None, **kwargs: Any) -> Any:
+        """Train `model` on `loaders` (``cfg.loaders()``) with the lesson's recipe and epochs; its History.
+
+        :func:`lecture_utils.trainer.train` with this profile's device; in the full profile the checkpoint
+        :meth:`checkpoint` names after `tag` (default: the lesson's network) is resumed and kept. `kwargs`
+        go to ``train`` (e.g. ``progress=False``).
+        """
+        from lecture_utils.trainer import train
+
+        train_loader, val_loader = loaders
+        return train(model, self.recipe, train_loader, val_loader, self.epochs, device=self.device,
+                     checkpoint=self.checkpoint(tag or self.model), **kwargs)
 
     def estimate_seconds(self, gpu: str = "t4", train_images: int | None = None,
                          val_images: int | None = None) -> float:
@@ -198,7 +234,7 @@ def lesson_settings(lesson: str | int, profile: str | None = None) -> LessonSett
         return LessonSettings(profile=profile, lesson=key, dataset="sample", resolution=resolution,
                               resolutions=resolutions, epochs=_QUICK_STEPS.get(key, (2, 0))[0],
                               batch_size=192 if key == "09" else _QUICK_STEPS.get(key, (0, 64))[1],
-                              train_subset=train_subset, val_subset=val_subset, device="cpu", lr=1e-3,
+                              train_subset=train_subset, val_subset=val_subset, device="cpu",
                               model=model, model_kwargs={**model_kwargs, **_QUICK_MODEL_CHANGES.get(key, {})},
                               recipe=recipe_for(model))
     import torch
@@ -209,13 +245,13 @@ def lesson_settings(lesson: str | int, profile: str | None = None) -> LessonSett
         per_class, epochs = _full_shrink(10)
         return LessonSettings(profile=profile, lesson=key, dataset=dataset, resolution=224,
                               resolutions=_FULL_09_RESOLUTIONS, epochs=epochs, batch_size=192,
-                              train_subset=per_class, val_subset=per_class, device=device, lr=1e-3,
+                              train_subset=per_class, val_subset=per_class, device=device,
                               download=dataset == "fashion_mnist")
     resolution, epochs = _FULL[key]
     per_class, epochs = _full_shrink(epochs)
     return LessonSettings(profile=profile, lesson=key, dataset="fashion_mnist", resolution=resolution,
                           resolutions=(resolution,), epochs=epochs, batch_size=128, train_subset=per_class,
-                          val_subset=per_class, device=device, lr=1e-3, model=model, model_kwargs=dict(model_kwargs),
+                          val_subset=per_class, device=device, model=model, model_kwargs=dict(model_kwargs),
                           download=True, recipe=recipe_for(model))
 
 

@@ -2,8 +2,12 @@
 
 ``ModelTrainer(epoch_step, device, BC_mode, aux)`` keeps the course's names and return values:
 ``model_train`` and ``model_evaluate`` return ``(mean loss, accuracy in [0, 1])`` for one epoch.
-``fit`` adds what a lesson needs around them: a history, progress bars, an optional live plot,
-a checkpoint after every epoch (and resuming from it), and a clear stop on a non-finite loss.
+``fit`` adds what a lesson needs around them: a history, progress bars, checkpoints bounded in time
+(and resuming from one), and a clear stop on a non-finite loss.
+
+:func:`train` is the one way the series trains a network with a recipe: the lessons
+(``LessonSettings.train``), the sweep's runner, ``bench gpu-check`` and the tests all call it, so a test
+of it tests what the lessons run. :func:`evaluate` measures a network once on a loader.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import math
 import time
 import warnings
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +26,11 @@ from torch import nn
 
 from lecture_utils._util import (CHECKPOINT_INTERVAL_S, check_writable_file, positive_int, resolve_device,
                                  seed_everything)
-from lecture_utils.checkpoint import checkpoint_lock, load_checkpoint, read_checkpoint, run_description, save_checkpoint
+from lecture_utils.checkpoint import checkpoint_lock, load_checkpoint, run_description, save_checkpoint
 from lecture_utils.device import choose_precision
 
 # seed_everything and resolve_device are re-exported: the lessons import them with ModelTrainer
-__all__ = ["ModelTrainer", "History", "NonFiniteLossError", "load_checkpoint_history", "cudnn_autotune",
+__all__ = ["ModelTrainer", "History", "NonFiniteLossError", "train", "evaluate", "cudnn_autotune",
            "seed_everything", "resolve_device", "set_epoch"]
 
 HISTORY_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
@@ -40,6 +45,10 @@ class History(dict):
         super().__init__({k: [] for k in HISTORY_KEYS})
         for key, values in (data or {}).items():
             self[key] = [float(v) for v in values]
+        # filled by fit: the wall seconds of each training phase, evaluation and checkpoint this call ran (an
+        # epoch resumed from a checkpoint has none), and the precision it trained in
+        self.seconds: dict[str, list[float]] = {"train": [], "val": [], "checkpoint": []}
+        self.precision = "fp32"
 
     @property
     def epochs(self) -> int:
@@ -58,6 +67,20 @@ class History(dict):
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one ``fit`` call was asked to do, beside the model, loaders, criterion and optimizer."""
+
+    epochs: int
+    checkpoint: Path | None
+    progress: bool
+    resume: bool
+    checkpoint_interval: float
+    scheduler: Any
+    scheduler_per: str
+    eval_criterion: nn.Module | None
 
 
 class ModelTrainer:
@@ -79,7 +102,6 @@ class ModelTrainer:
         self.device = resolve_device(device)
         self.BC_mode = bool(BC_mode)
         self.aux = bool(aux)
-        self.train_seconds: list[float] = []  # filled by fit
         self.channels_last = bool(channels_last)
         # bf16 or fp16 autocast by the GPU's compute capability, fp32 on the CPU (lecture_utils.device);
         # amp=False or precision="fp32" trains in float32 everywhere
@@ -122,7 +144,7 @@ class ModelTrainer:
 
     def fit(self, model: nn.Module, train_loader: Iterable, val_loader: Iterable,
             criterion: nn.Module | None, optimizer: torch.optim.Optimizer, epochs: int,
-            checkpoint: str | Path | None = None, live_plot: bool = False, progress: bool = True,
+            checkpoint: str | Path | None = None, progress: bool = True,
             *, scheduler: Any = None, scheduler_per: str = "epoch", eval_criterion: nn.Module | None = None,
             resume: bool = True, checkpoint_interval: float = CHECKPOINT_INTERVAL_S) -> History:
         """Train for `epochs` epochs, evaluating after each; returns the History.
@@ -143,61 +165,63 @@ class ModelTrainer:
             raise ValueError(f"scheduler_per must be 'epoch' or 'batch', got {scheduler_per!r}")
         if not checkpoint_interval >= 0:
             raise ValueError(f"checkpoint_interval must be >= 0 seconds, got {checkpoint_interval!r}")
-        checkpoint = None if checkpoint is None else Path(checkpoint)
-        self.checkpoint_interval = float(checkpoint_interval)
-        with cudnn_autotune(self.device), checkpoint_lock(checkpoint):
-            return self._fit(model, train_loader, val_loader, criterion, optimizer, int(epochs),
-                             checkpoint, live_plot, progress, scheduler,
-                             scheduler_per, criterion if eval_criterion is None else eval_criterion, resume)
+        plan = _Plan(int(epochs), None if checkpoint is None else Path(checkpoint), bool(progress), bool(resume),
+                     float(checkpoint_interval), scheduler, scheduler_per,
+                     criterion if eval_criterion is None else eval_criterion)
+        with cudnn_autotune(self.device), checkpoint_lock(plan.checkpoint):
+            return self._fit(model, train_loader, val_loader, criterion, optimizer, plan)
 
     def _fit(self, model: nn.Module, train_loader: Iterable, val_loader: Iterable, criterion: nn.Module | None,
-             optimizer: torch.optim.Optimizer, epochs: int, checkpoint: Path | None, live_plot: bool,
-             progress: bool, scheduler: Any, scheduler_per: str, eval_criterion: nn.Module | None,
-             resume: bool) -> History:
-        history = History()
-        start = 0
-        run = run_description(epochs, train_loader, val_loader)
-        if checkpoint is not None and resume and checkpoint.is_file():
+             optimizer: torch.optim.Optimizer, plan: _Plan) -> History:
+        history, start = History(), 0
+        run = run_description(plan.epochs, train_loader, val_loader)
+        if plan.checkpoint is not None and plan.resume and plan.checkpoint.is_file():
             self._prepare(model)  # the optimizer's state follows its parameters' device
-            start, saved = load_checkpoint(checkpoint, model, optimizer, scheduler, scaler=self.scaler, run=run)
+            start, saved = load_checkpoint(plan.checkpoint, model, optimizer, plan.scheduler, scaler=self.scaler,
+                                           run=run)
             history = History(saved)
-            print(f"resuming from {checkpoint.name}: {start} epoch(s) done")
-        if checkpoint is not None and start < int(epochs):
-            check_writable_file(checkpoint, "checkpoint")  # before an epoch is spent, not after
-        plot = _LivePlot() if live_plot else None
+            print(f"resuming from {plan.checkpoint.name}: {start} epoch(s) done")
+        if plan.checkpoint is not None and start < plan.epochs:
+            check_writable_file(plan.checkpoint, "checkpoint")  # before an epoch is spent, not after
+        history.precision = self.precision
         saved_epochs, last_save = start, time.perf_counter()
-        self.train_seconds = []  # wall time of each training phase this call ran (not of resumed epochs)
-        for epoch in range(start, int(epochs)):
-            self._bar = _epoch_bar(epoch, int(epochs), train_loader, val_loader) if progress else None
+        for epoch in range(start, plan.epochs):
             try:
-                try:
-                    started = time.perf_counter()
-                    train_loss, train_acc = self.model_train(
-                        model, train_loader, criterion, optimizer, epoch,
-                        scheduler=scheduler if scheduler_per == "batch" else None)
-                    self.train_seconds.append(time.perf_counter() - started)
-                except NonFiniteLossError as exc:
-                    if checkpoint is not None and checkpoint.is_file():
-                        raise NonFiniteLossError(
-                            f"{exc} The last good checkpoint ({saved_epochs} epoch(s) done) is kept in "
-                            f"{checkpoint}.") from None
-                    raise
-                val_loss, val_acc = self.model_evaluate(model, val_loader, eval_criterion, epoch)
-            finally:
-                if self._bar is not None:
-                    self._bar.close()
-                self._bar = None
-            if scheduler is not None and scheduler_per == "epoch":
-                scheduler.step()
-            history.append(train_loss, train_acc, val_loss, val_acc)
-            due = time.perf_counter() - last_save >= self.checkpoint_interval or epoch + 1 == int(epochs)
-            if checkpoint is not None and due:
-                save_checkpoint(checkpoint, model, optimizer, scheduler, history.epochs, history.to_dict(),
+                self._epoch(model, train_loader, val_loader, criterion, optimizer, epoch, plan, history)
+            except NonFiniteLossError as exc:
+                if plan.checkpoint is not None and plan.checkpoint.is_file():
+                    raise NonFiniteLossError(f"{exc} The last good checkpoint ({saved_epochs} epoch(s) done) "
+                                             f"is kept in {plan.checkpoint}.") from None
+                raise
+            due = time.perf_counter() - last_save >= plan.checkpoint_interval or epoch + 1 == plan.epochs
+            if plan.checkpoint is not None and due:
+                started = time.perf_counter()
+                save_checkpoint(plan.checkpoint, model, optimizer, plan.scheduler, history.epochs, history.to_dict(),
                                 scaler=self.scaler, run=run)
+                history.seconds["checkpoint"].append(time.perf_counter() - started)
                 saved_epochs, last_save = history.epochs, time.perf_counter()
-            if plot is not None:
-                plot.update(history)
         return history
+
+    def _epoch(self, model: nn.Module, train_loader: Iterable, val_loader: Iterable, criterion: nn.Module | None,
+               optimizer: torch.optim.Optimizer, epoch: int, plan: _Plan, history: History) -> None:
+        """One epoch of `plan`: train, evaluate, step an epoch scheduler, append to `history` with its times."""
+        self._bar = _epoch_bar(epoch, plan.epochs, train_loader, val_loader) if plan.progress else None
+        try:
+            started = time.perf_counter()
+            train_loss, train_acc = self.model_train(
+                model, train_loader, criterion, optimizer, epoch,
+                scheduler=plan.scheduler if plan.scheduler_per == "batch" else None)
+            trained = time.perf_counter()
+            val_loss, val_acc = self.model_evaluate(model, val_loader, plan.eval_criterion, epoch)
+            history.seconds["train"].append(trained - started)
+            history.seconds["val"].append(time.perf_counter() - trained)
+        finally:
+            if self._bar is not None:
+                self._bar.close()
+            self._bar = None
+        if plan.scheduler is not None and plan.scheduler_per == "epoch":
+            plan.scheduler.step()
+        history.append(train_loss, train_acc, val_loss, val_acc)
 
     # --- internals --------------------------------------------------------------------------
 
@@ -344,9 +368,35 @@ def set_epoch(loader: Iterable, epoch: int) -> None:
             return
 
 
-def load_checkpoint_history(path: str | Path) -> History:
-    """The History stored in a checkpoint written by ``fit``; CheckpointError if it cannot be read."""
-    return History(read_checkpoint(path, ("history",))["history"])
+def train(model: nn.Module, recipe: Any, train_loader: Iterable, val_loader: Iterable, epochs: int, *,
+          device: str | torch.device | None = None, aux: bool | None = None, checkpoint: str | Path | None = None,
+          progress: bool = True, epoch_step: int = 1, checkpoint_interval: float = CHECKPOINT_INTERVAL_S,
+          precision: str | None = None) -> History:
+    """Train `model` with `recipe` (a :class:`lecture_utils.recipe.Recipe`) for `epochs` epochs; its History.
+
+    The model moves to `device` first, so the optimiser is built where its parameters are (fused on CUDA);
+    the recipe's schedule steps after every batch; the training loss is the recipe's (label smoothing), the
+    validation loss plain cross-entropy. `aux` (default: the model's own ``aux_logits``) adds GoogLeNet's
+    auxiliary losses. ``History.seconds`` and ``History.precision`` say how long each phase took and how it
+    trained. `checkpoint`, `checkpoint_interval`, `progress` and `epoch_step` are ``fit``'s.
+    """
+    aux = bool(getattr(model, "aux_logits", False)) if aux is None else aux
+    trainer = ModelTrainer(epoch_step=epoch_step, device=device, aux=aux, precision=precision)
+    trainer._prepare(model)
+    optimizer, scheduler = recipe.build(model, _length(train_loader) or 1, int(epochs))
+    return trainer.fit(model, train_loader, val_loader, recipe.criterion(), optimizer, epochs, checkpoint=checkpoint,
+                       progress=progress, scheduler=scheduler, scheduler_per="batch",
+                       eval_criterion=nn.CrossEntropyLoss(), checkpoint_interval=checkpoint_interval)
+
+
+def evaluate(model: nn.Module, loader: Iterable, device: str | torch.device | None = None, epoch: int = 0,
+             precision: str | None = None) -> tuple[float, float]:
+    """``(cross-entropy, accuracy)`` of `model` on `loader`, in eval mode, without gradients.
+
+    `epoch` is told to a loader whose draws depend on it (an augmented validation), as ``fit`` would.
+    """
+    return ModelTrainer(epoch_step=0, device=device, precision=precision).model_evaluate(
+        model, loader, nn.CrossEntropyLoss(), epoch)
 
 
 @contextlib.contextmanager
@@ -363,7 +413,7 @@ def cudnn_autotune(device: torch.device) -> Iterator[None]:
         torch.backends.cudnn.benchmark = before
 
 
-# --- progress and live plot -------------------------------------------------------------------
+# --- progress -------------------------------------------------------------------
 
 
 def _length(loader: Iterable) -> int | None:
@@ -442,27 +492,3 @@ def _in_notebook() -> bool:
         return False
     shell = get_ipython()
     return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
-
-
-class _LivePlot:
-    """Redraws the training curves in place in a notebook; does nothing elsewhere."""
-
-    def __init__(self) -> None:
-        self.handle = None
-        self.enabled = _in_notebook()
-
-    def update(self, history: History) -> None:
-        if not self.enabled:
-            return
-        import matplotlib.pyplot as plt
-        from IPython.display import Image, display
-
-        from lecture_utils.plots import figure_png, plot_history
-
-        fig = plot_history(history)
-        image = Image(data=figure_png(fig))
-        plt.close(fig)  # the image is the only copy shown
-        if self.handle is None:
-            self.handle = display(image, display_id=True)
-        else:
-            self.handle.update(image)

@@ -130,26 +130,20 @@ def test_gpu_check_resets_the_gpus_memory_counters_before_each_measurement(monke
     cpu = torch.device("cpu")
     fake_cuda = type("Device", (), {"type": "cuda"})()  # only measure's own branches see it
 
-    class Trainer:
-        precision, scaler, train_seconds = "fp16", None, [2.0, 1.0]
+    from lecture_utils.trainer import History
 
-        def __init__(self, **kwargs):
-            pass
+    def train(model, recipe, train_loader, val_loader, epochs, **kwargs):
+        events.append("train")
+        history = History()
+        history.precision = "fp16"
+        history.seconds = {"train": [2.0, 1.0], "val": [0.5, 0.5], "checkpoint": [0.1, 0.1]}
+        return history
 
-        def fit(self, *args, **kwargs):
-            events.append("fit")
-
-        def model_evaluate(self, *args):
-            pass
-
-    monkeypatch.setattr("lecture_utils.trainer.ModelTrainer", Trainer)
-    monkeypatch.setattr("lecture_utils.checkpoint.save_checkpoint", lambda path, *a, **k: path.write_bytes(b"x"))
+    monkeypatch.setattr("lecture_utils.trainer.train", train)
     model = torch.nn.Linear(2, 2)
     loader = gpucheck._loader("sample", 16, 8, 1, cpu, None)
-    monkeypatch.setattr("lecture_utils.recipe.Recipe.build", lambda self, m, n, e, device=None: (
-        torch.optim.SGD(m.parameters(), lr=0.1), None))
     row = gpucheck.measure(model, loader, fake_cuda)
-    assert events == ["empty_cache", "reset", "fit", "read"]
+    assert events == ["empty_cache", "reset", "train", "read"]
     assert row["peak_gpu_allocated_bytes"] == 1 and row["peak_gpu_reserved_bytes"] == 2
 
 

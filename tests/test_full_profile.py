@@ -1,25 +1,24 @@
 """The full profile's plumbing, on the CPU: each lesson's full-profile settings, its data set read
 from the local Fashion-MNIST raw files at the lesson's resolution, and one short training pass of
-the lesson's model through the same calls the notebook makes.
+the lesson's model through the same calls the notebook makes (``cfg.loaders()``, ``cfg.create_model()``,
+``cfg.train(...)``).
 
-A real full-profile run needs a GPU and the whole data set; here each lesson trains one step on two
-images so that the test shows the settings, loaders, model and trainer fit together at full
-size. Skipped where the raw files are absent (`apt-get install dataset-fashion-mnist`).
+A real full-profile run needs a GPU and the whole data set; here each lesson trains one epoch on one image
+per class so that the test shows the settings, loaders, model, recipe, trainer and checkpoint fit together at
+full size. Skipped where the raw files are absent (`apt-get install dataset-fashion-mnist`).
 """
 
 from __future__ import annotations
 
 import math
 
+from dataclasses import replace
+
 import pytest
 import torch
-from torch import nn
 
-from lecture_utils.data import make_loaders
 from lecture_utils.datasets import find_fashion_mnist_raw
-from lecture_utils.models import create_model
 from lecture_utils.settings import lesson_settings
-from lecture_utils.trainer import ModelTrainer, seed_everything
 
 pytestmark = pytest.mark.skipif(
     find_fashion_mnist_raw("train") is None or find_fashion_mnist_raw("val") is None,
@@ -31,23 +30,19 @@ def _cpu(monkeypatch):
 
 
 @pytest.mark.parametrize("lesson", ["01", "02", "03", "04", "05", "06", "07", "08"])
-def test_full_profile_lesson_trains_at_its_resolution(lesson):
+def test_full_profile_lesson_trains_at_its_resolution(lesson, tmp_path, monkeypatch):
+    monkeypatch.setenv("LECTURE_RUNS_DIR", str(tmp_path))
     cfg = lesson_settings(lesson, "full")
     assert (cfg.profile, cfg.dataset, cfg.device) == ("full", "fashion_mnist", "cpu")
-    resolution = cfg.resolution
-    seed_everything(0)
-    loaders = make_loaders(cfg.dataset, [resolution], batch_size=2, subset=(1, 1), augment=False, seed=0)
-    key = f"R{resolution}"
-    # one batch of each split is enough to show the pieces fit (VGG16 at 224 px is slow on a CPU)
-    train_batch, val_batch = next(iter(loaders["train"][key])), next(iter(loaders["val"][key]))
-    assert train_batch[0].shape == (2, 3, resolution, resolution) and train_batch[1].shape == (2,)
-    name = cfg.model
-    model = create_model(name, num_classes=10, **cfg.model_kwargs)
-    trainer = ModelTrainer(epoch_step=1, device=cfg.device, aux=(name == "googlenet"))
-    history = trainer.fit(model, [train_batch], [val_batch], nn.CrossEntropyLoss(),
-                          torch.optim.Adam(model.parameters(), lr=cfg.lr), epochs=1)
+    # one image per class and one epoch of batch 5 show the pieces fit (VGG16 is slow on a CPU)
+    small = replace(cfg, train_subset=1, val_subset=1, batch_size=5, epochs=1)
+    loaders = small.loaders()
+    images, labels = next(iter(loaders[0]))
+    assert images.shape == (5, 3, cfg.resolution, cfg.resolution) and labels.shape == (5,)
+    history = small.train(small.create_model(), loaders, progress=False)
     assert history.epochs == 1
     assert math.isfinite(history["train_loss"][0]) and math.isfinite(history["val_loss"][0])
+    assert small.checkpoint(cfg.model).is_file()  # kept where a rerun resumes from it
 
 
 def test_full_profile_sweep_condition_runs_at_224(tmp_path):

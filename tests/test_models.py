@@ -6,6 +6,7 @@ Counts against torchvision are in test_models_torchvision.py, against the papers
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import pytest
 import torch
@@ -40,9 +41,46 @@ def _count(model: nn.Module) -> int:
 
 
 # --------------------------------------------------------------------------- registry
-def test_list_models_holds_exactly_the_issue_names():
-    assert set(list_models()) == ISSUE_NAMES
-    assert list_models() == sorted(list_models())
+def _names_in_plans_records_and_lessons() -> set[str]:
+    import json
+    import re
+
+    from lecture_utils import gpu_reference, plans
+    from lecture_utils.settings import LESSONS, lesson_settings
+
+    root = Path(__file__).resolve().parent.parent
+    conditions = [c for part in plans.lessons_reference_plan().values() for c in part]
+    conditions += [c for zoo in ("zoo", "zoo-scale") for _, c in plans.zoo_plan(zoo)]
+    conditions += plans.grid_scale_plan() + plans.recipe_choice_plan() + gpu_reference.gpu_reference_conditions()
+    conditions += [c for profile in ("reference", "full") for c in plans.lesson09_conditions(profile)]
+    names = {c.model for c in conditions}
+    for path in (root / "data" / "reference").glob("*.jsonl"):
+        names |= {json.loads(line)["model"] for line in path.read_text().splitlines() if line.strip()}
+    names |= {lesson_settings(k, p).model for k in LESSONS for p in ("quick", "full")} - {""}
+    for path in (root / "notebooks").rglob("*.ipynb"):
+        names |= set(re.findall(r'create_model\(\\"([^\\"]+)\\"', path.read_text()))
+    return names
+
+
+def test_every_model_name_of_a_plan_a_record_or_a_lesson_builds():
+    names = _names_in_plans_records_and_lessons()
+    # the variants the plans and records use are among them, as are names of every family
+    assert {"mobilenet_v2+leaky", "wide_resnet16_2", "vgg16_bn", "c_mobilenet_v2", "small_cnn"} <= names
+    for name in sorted(names):
+        model = create_model(name, num_classes=10)
+        assert isinstance(model, nn.Module), name
+
+
+def test_variant_names_build_their_family_with_its_keywords():
+    wrn = create_model("wide_resnet16_4", num_classes=10)
+    assert sum(p.numel() for p in wrn.parameters()) == sum(
+        p.numel() for p in create_model("wide_resnet", depth=16, widen_factor=4, num_classes=10).parameters())
+    leaky = create_model("mobilenet_v2+leaky", num_classes=10, width_multiplier=0.35)
+    proj = create_model("mobilenet_v2+proj", num_classes=10, width_multiplier=0.35)
+    # the projection shortcut adds weights, LeakyReLU after the add does not
+    base = create_model("mobilenet_v2", num_classes=10, width_multiplier=0.35)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(leaky) == count(base) < count(proj)
 
 
 def test_create_model_unknown_name_lists_known_names():

@@ -10,12 +10,11 @@ import torch
 from torch import nn
 
 from lecture_utils.data import EpochSampler
-from lecture_utils.checkpoint import CheckpointError
+from lecture_utils.checkpoint import CheckpointError, read_checkpoint
 from lecture_utils.trainer import (
     History,
     ModelTrainer,
     NonFiniteLossError,
-    load_checkpoint_history,
     seed_everything,
 )
 
@@ -342,7 +341,7 @@ def damaged_checkpoint(tmp_path, kind: str):
 ])
 def test_damaged_checkpoint_error_names_the_file_and_the_ways_out(tmp_path, kind, reason):
     path = damaged_checkpoint(tmp_path, kind)
-    for read in (lambda: run_fit(2, checkpoint=path), lambda: load_checkpoint_history(path)):
+    for read in (lambda: run_fit(2, checkpoint=path), lambda: read_checkpoint(path, ("history",))):
         with pytest.raises(CheckpointError) as exc:
             read()
         message = str(exc.value)
@@ -366,7 +365,7 @@ def test_resume_false_trains_over_a_damaged_checkpoint(tmp_path):
     train_loader, val_loader = toy_loaders(0)
     history = ModelTrainer(device="cpu").fit(model, train_loader, val_loader, None, optimizer, 1,
                                              checkpoint=path, progress=False, resume=False)
-    assert history.epochs == 1 and load_checkpoint_history(path).epochs == 1
+    assert history.epochs == 1 and History(read_checkpoint(path, ("history",))["history"]).epochs == 1
 
 
 class NeverIterated:

@@ -74,13 +74,25 @@ def list_models() -> list[str]:
 
 
 def create_model(name: str, **kwargs: object) -> nn.Module:
-    """Build the model called ``name`` (see ``list_models()``) with the given keyword arguments.
+    """Build the model called ``name`` with the given keyword arguments.
+
+    ``name`` is a registry name (``list_models()``) or a variant's (:mod:`lecture_utils.model_names`:
+    ``wide_resnet16_4``, ``mobilenet_v2+leaky``, ...), so every name in a plan, a record or a lesson builds.
 
     Unknown names raise ValueError listing the known ones; keywords the model does not take
     raise ``UnknownArgumentError`` listing the ones it does.
     """
-    if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+    if name not in _MODELS:  # a variant's name (lecture_utils.model_names): its builder and keywords
+        if not isinstance(name, str):
+            raise ValueError(f"model name must be a string, got {name!r}; known models: {', '.join(list_models())}")
+        from lecture_utils.model_names import parse_model_name
+
+        try:
+            _, name, variant = parse_model_name(name)
+        except ValueError:
+            raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}; and the variants "
+                             "wide_resnetD_K (e.g. wide_resnet16_4) and mobilenet_v2+leaky, +proj, +branch") from None
+        kwargs = {**variant, **kwargs}
     builder = _MODELS[name]
     accepted = list(inspect.signature(builder).parameters)
     unknown = sorted(set(kwargs) - set(accepted))

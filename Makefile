@@ -147,6 +147,24 @@ GPU_REF ?= $(REF)/gpu/gpu-reference.jsonl
 gpu-reference: setup
 	$(SWEEP) plan gpu-reference --out $(GPU_REF) --no-progress
 
+# The prepared GPU check (docs/gpu.md, "When a GPU is lent"): `make device-data` once here puts Fashion-MNIST's
+# four raw files (30 MB, ignored by git) in data/device-check/fashion-mnist/, to travel with the working tree (not
+# in data/fashion_mnist/: the default search would find them there and change the data root runs record); then
+# `make device-check` on the GPU machine runs `bench gpu-check` for lessons 01-08 and lesson 09's rates, about
+# 3.5 minutes on one H100, with nothing installed or downloaded (no `setup`: it uses the python there, which
+# must hold torch). Report and log in $OUT when set, else build/gpu-check/. Without CUDA: one line, exit 0.
+DEVICE_DATA := data/device-check/fashion-mnist
+.PHONY: device-data device-check
+device-data:
+	@test -f $(FMNIST)/train-images-idx3-ubyte.gz || { echo "device-data: no Fashion-MNIST raw files in $(FMNIST); \
+	apt-get install dataset-fashion-mnist, or FMNIST=<folder with the four .gz files>"; exit 1; }
+	mkdir -p $(DEVICE_DATA)
+	cp -p $(FMNIST)/train-images-idx3-ubyte.gz $(FMNIST)/train-labels-idx1-ubyte.gz \
+	      $(FMNIST)/t10k-images-idx3-ubyte.gz $(FMNIST)/t10k-labels-idx1-ubyte.gz $(DEVICE_DATA)/
+
+device-check:
+	bash scripts/device_check.sh
+
 # ---------------------------------------------------------------------------------------------
 # The recipe's choice on the held-out split (data/reference/README.md, lecture_utils.plans.recipe_choice_plan):
 # the course's constant Adam against the proposed AdamW one-cycle recipe, ResNet-18 and MobileNetV2 0.5 at

@@ -304,8 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"--lessons must name lessons among {', '.join(LESSONS)}, got {args.lessons!r}")
     try:
         gpu_check(lessons, args.steps, args.device, args.out, args.data_root, with_plan=not args.no_plan)
-    except ValueError as exc:
-        parser.error(str(exc))
+    except ValueError as exc:  # a report path that cannot be written, --device cuda without CUDA: one line, no usage
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     except OSError as exc:  # the report's write failed (a full disk): one line, naming the file
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1

@@ -41,6 +41,14 @@ def test_without_cuda_the_check_says_so_in_one_line_and_exits_0(tmp_path):
     assert not (tmp_path / "out" / "gpu-check.json").exists()
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without CUDA")
+def test_asking_for_cuda_without_it_is_one_line_and_exit_2(tmp_path):
+    done = _check(tmp_path, "--device", "cuda")
+    assert done.returncode == 2
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert len(lines) == 1 and "CUDA is not available" in lines[0]
+
+
 def test_the_check_runs_without_the_packages_the_gpu_machine_lacks_and_writes_its_report_under_out(tmp_path):
     (tmp_path / "block").mkdir()
     (tmp_path / "block" / "sitecustomize.py").write_text(BLOCKER)

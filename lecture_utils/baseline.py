@@ -57,12 +57,12 @@ def linear_baseline(root: str | Path | None = None, max_iter: int = 300, weight_
     (x, y), (xv, yv) = arrays("train"), arrays("val")
     held: dict[str, Any] = {}
     if per_class is not None:
-        from lecture_utils.data import _pick
+        from lecture_utils.data import pick_per_class
         from lecture_utils.holdout import heldout_split
 
         targets = y.tolist()
         rest, held_rows = heldout_split(targets)
-        rows = torch.as_tensor(_pick(targets, rest, per_class, 0))
+        rows = torch.as_tensor(pick_per_class(targets, rest, per_class, 0))
         xh, yh = x[held_rows], y[held_rows]
         x, y = x[rows], y[rows]
     w = torch.zeros(x.shape[1], 10, dtype=torch.float64)

@@ -117,7 +117,7 @@ def make_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 
                  root: str | Path | None = None, subset: Any = None, seed: int = 0,
                  num_workers: int = 0, download: bool = False, *, cached: bool = False,
                  device: str | torch.device | None = None, cache_dir: str | Path | None = None,
-                 drop_last: bool = False, holdout: bool = False) -> dict[str, dict[str, Any]]:
+                 holdout: bool = False) -> dict[str, dict[str, Any]]:
     """Loaders per split and resolution: ``{"train": {"R32": loader, ...}, "val": {...}}``.
 
     `normal_val` (the course's name) holds the normalisation statistics ``{"mean": [...], "std":
@@ -139,35 +139,56 @@ def make_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 
     stats = normal_val if normal_val is not None else DEFAULT_STATS[name]
     if "mean" not in stats or "std" not in stats:
         raise ValueError("normal_val must have the keys 'mean' and 'std'")
-    per_split = _split_subsets(subset)
     bases = {split: get_dataset(name, split, transform=None, root=root, download=download) for split in SPLITS}
-    # each loader: (the data set split it reads, the indices it reads of it or None for all)
+    sources = _sources(bases, _split_subsets(subset), seed, holdout)
+    common = {"keys": keys, "batch_size": int(batch_size), "augment": augment, "stats": stats, "seed": seed}
+    if cached:
+        what = "train and val" if not holdout else "train, held-out val and test"
+        return _cached_loaders(bases, sources, resolve_device(device), cache_dir, num_workers,
+                               f"{name} cache ({what})", **common)
+    return _plain_loaders(bases, sources, num_workers, **common)
+
+
+def _sources(bases: Mapping[str, Any], per_split: Mapping[str, int | None], seed: int,
+             holdout: bool) -> dict[str, tuple[str, list[int] | None]]:
+    """Each loader's source: (the data set split it reads, the indices it reads of it, or None for all)."""
     sources = {split: (split, None if per_split[split] is None
                        else balanced_indices(dataset_targets(bases[split]), per_split[split], seed)) for split in SPLITS}
-    if holdout:
-        targets = dataset_targets(bases["train"])
-        rest, held = heldout_split(targets)
-        sources = {"train": ("train", _pick(targets, rest, per_split["train"], seed)),
-                   "val": ("train", _pick(targets, held, per_split["val"], seed)), "test": sources["val"]}
+    if not holdout:
+        return sources
+    targets = dataset_targets(bases["train"])
+    rest, held = heldout_split(targets)
+    return {"train": ("train", pick_per_class(targets, rest, per_split["train"], seed)),
+            "val": ("train", pick_per_class(targets, held, per_split["val"], seed)), "test": sources["val"]}
+
+
+def _cached_loaders(bases: Mapping[str, Any], sources: Mapping[str, tuple[str, list[int] | None]],
+                    device: torch.device, cache_dir: str | Path | None, num_workers: int, what: str, *,
+                    keys: Mapping[str, int], batch_size: int, augment: Any, stats: Mapping[str, Sequence[float]],
+                    seed: int) -> dict[str, dict[str, Any]]:
+    """Each split decoded once at its stored size; every resolution made from it per batch, on the device."""
+    caches = {split: build_cache(bases[base], max(keys.values()), indices=rows, cache_dir=cache_dir,
+                                 num_threads=num_workers) for split, (base, rows) in sources.items()}
+    resident = place_caches(sum(c.nbytes for c in caches.values()), device, what)
     loaders: dict[str, dict[str, Any]] = {split: {} for split in sources}
-    if cached:
-        # each split once at its stored size; every resolution is made from it per batch, on the device
-        device = resolve_device(device)
-        caches = {split: build_cache(bases[base], max(keys.values()), indices=rows, cache_dir=cache_dir,
-                                     num_threads=num_workers) for split, (base, rows) in sources.items()}
-        what = "train and val" if not holdout else "train, held-out val and test"
-        resident = place_caches(sum(c.nbytes for c in caches.values()), device, f"{name} cache ({what})")
-        for split, cache in caches.items():
-            train = split == "train"
-            # placed once here: every resolution's loader reads this one copy (five loaders each moving
-            # the cache themselves would hold five copies on the GPU, or pin five in host memory)
-            images, labels = place_cache(cache.images, cache.labels, device, resident)
-            for key, size in keys.items():
-                loaders[split][key] = CachedLoader(
-                    images, labels, resolution=size, batch_size=batch_size, shuffle=train,
-                    augment=augment if train else None, mean=stats["mean"], std=stats["std"], device=device,
-                    seed=seed, drop_last=drop_last and train, resident=resident)
-        return loaders
+    for split, cache in caches.items():
+        train = split == "train"
+        # placed once here: every resolution's loader reads this one copy (five loaders each moving
+        # the cache themselves would hold five copies on the GPU, or pin five in host memory)
+        images, labels = place_cache(cache.images, cache.labels, device, resident)
+        for key, size in keys.items():
+            loaders[split][key] = CachedLoader(
+                images, labels, resolution=size, batch_size=batch_size, shuffle=train,
+                augment=augment if train else None, mean=stats["mean"], std=stats["std"], device=device,
+                seed=seed, resident=resident)
+    return loaders
+
+
+def _plain_loaders(bases: Mapping[str, Any], sources: Mapping[str, tuple[str, list[int] | None]],
+                   num_workers: int, *, keys: Mapping[str, int], batch_size: int, augment: Any,
+                   stats: Mapping[str, Sequence[float]], seed: int) -> dict[str, dict[str, Any]]:
+    """torchvision DataLoaders that read, resize and augment every image every epoch (the course's path)."""
+    loaders: dict[str, dict[str, Any]] = {split: {} for split in sources}
     for split, (base, rows) in sources.items():
         train = split == "train"
         for key, size in keys.items():
@@ -176,13 +197,13 @@ def make_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 
             if rows is not None:
                 dataset = Subset(dataset, rows)
             loaders[split][key] = DataLoader(
-                dataset, batch_size=int(batch_size), sampler=EpochSampler(len(dataset), seed) if train else None,
-                num_workers=num_workers, collate_fn=collate_skip_none, drop_last=drop_last and train,
+                dataset, batch_size=batch_size, sampler=EpochSampler(len(dataset), seed) if train else None,
+                num_workers=num_workers, collate_fn=collate_skip_none,
                 pin_memory=torch.cuda.is_available(), persistent_workers=num_workers > 0)
     return loaders
 
 
-def _pick(targets: Sequence[int], among: Sequence[int], per_class: int | None, seed: int) -> list[int] | None:
+def pick_per_class(targets: Sequence[int], among: Sequence[int], per_class: int | None, seed: int) -> list[int] | None:
     """Indices into `targets`: `per_class` of each class drawn with `seed` from `among` (all of it for None)."""
     if per_class is None:
         return list(among)

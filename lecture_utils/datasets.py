@@ -73,7 +73,7 @@ _FASHION_MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "val": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
-_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 _FOLDER_LAYOUT = "<root>/train/<class>/*.png|jpg and <root>/val/<class>/*.png|jpg"
 
 
@@ -205,10 +205,10 @@ def _image_folder(root: Path, split: str, transform: Callable | None, name: str)
             f"{name}: {split_dir} has no class folders (images must sit in one folder per class); {layout}")
     classes = _training_classes(Path(root), split_dir, name) if split == "val" else None
     empty = sorted(p.name for p in class_dirs
-                   if not any(f.suffix.lower() in _IMAGE_EXTENSIONS for f in p.iterdir() if f.is_file()))
+                   if not any(f.suffix.lower() in IMAGE_EXTENSIONS for f in p.iterdir() if f.is_file()))
     if empty and split == "train":  # the data set is there, but a class of it has nothing to learn from
         raise ValueError(f"{name}: class folder(s) {empty} of {split_dir} hold no images "
-                         f"({', '.join(_IMAGE_EXTENSIONS)}); add images to them or remove them")
+                         f"({', '.join(IMAGE_EXTENSIONS)}); add images to them or remove them")
     try:
         dataset = ImageFolderDataset(str(split_dir), transform=transform, classes=classes)
     except FileNotFoundError as exc:
@@ -455,7 +455,7 @@ def prepare_animals10(src: str | Path, dst: str | Path, val_fraction: float = 0.
     rng = random.Random(seed)
     for italian, english in ANIMALS10_TRANSLATION.items():
         files = sorted(p for p in (raw / italian).iterdir()
-                       if p.is_file() and p.suffix.lower() in _IMAGE_EXTENSIONS)
+                       if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
         if len(files) < 2:
             raise ValueError(f"animals10: {raw / italian} has {len(files)} images; need at least 2 to split")
         rng.shuffle(files)

@@ -190,7 +190,7 @@ def _count(model: Any, resolution: int, in_chans: int, train: bool) -> tuple[lis
             kwargs = kwargs or {}
             out = func(*args, **kwargs)
             self.ops += 1
-            packet = func._overloadpacket
+            packet = func.overloadpacket
             if func.is_view or packet.__name__ in no_kernel:
                 return out
             flops = flop_registry[packet](*args, **kwargs, out_val=out) if packet in flop_registry else 0

@@ -19,7 +19,7 @@ from typing import Sequence
 
 from lecture_utils.conditions import DEFAULT_WIDTHS, MODELS, Condition, expand_grid
 from lecture_utils.recipe import RECOMMENDED, recipe_for
-from lecture_utils.settings import _FULL_09_RESOLUTIONS, lesson_settings
+from lecture_utils.settings import FULL_09_RESOLUTIONS, lesson_settings
 
 __all__ = ["GPU_ZOO", "GPU_REFERENCE_OUT", "gpu_reference_plan", "gpu_reference_conditions", "plan_seconds",
            "BUDGET_S", "no_cuda_message"]
@@ -53,7 +53,7 @@ def gpu_reference_plan() -> dict[str, list[Condition]]:
         for seed in SEEDS if cheap else SEEDS[:1]:
             zoo += expand_grid([model], [width], [resolution], ZOO_EPOCHS, "fashion_mnist", seed=seed,
                                augment="none", recipe=recipe_for(model), validation="heldout")
-    grid = expand_grid(MODELS, DEFAULT_WIDTHS, _FULL_09_RESOLUTIONS, GRID_EPOCHS, "fashion_mnist",
+    grid = expand_grid(MODELS, DEFAULT_WIDTHS, FULL_09_RESOLUTIONS, GRID_EPOCHS, "fashion_mnist",
                        subset=GRID_SUBSET, seed=0, augment="light", recipe=RECOMMENDED, validation="heldout")
     return {"zoo": zoo, "grid": grid}
 

@@ -160,6 +160,9 @@ COURSE = Recipe("adam", 1e-3, "constant")
 # want other rates.
 RECOMMENDED = Recipe("adamw", 2e-3, "onecycle", weight_decay=0.05, label_smoothing=0.1)
 RECIPES = {"course": COURSE, "recommended": RECOMMENDED}
+# the training augmentation each named recipe was chosen with (lecture_utils.augment): the course's turns and
+# shrinks every image; the recommended recipe was chosen on unaugmented images (the zoo's and lesson 09's runs)
+RECIPE_AUGMENT = {"course": "course", "recommended": "none"}
 # Networks without batch normalisation take a tenth of the peak rate. On the quick profile's sample
 # (lesson 01's live run: 1,500 images, 2 epochs at 64 px), AlexNet ends at 0.20 validation accuracy with
 # RECOMMENDED's 2e-3 and at 0.585 with 2e-4 (the course's constant Adam 1e-3: 0.26); the course's own
@@ -178,7 +181,7 @@ RECIPE_FIELDS = tuple(f.name for f in fields(Recipe))
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     """``--recipe`` (a named recipe) and one flag per recipe field, each overriding it."""
-    group = parser.add_argument_group("training recipe (default: the plan's own; for run: course)")
+    group = parser.add_argument_group("training recipe (default: the plan's own; for run: recommended)")
     group.add_argument("--recipe", choices=tuple(RECIPES), default=None,
                        help="course: Adam 1e-3, constant, nothing else (every stored record); recommended: "
                        f"{RECOMMENDED.describe()} (a proposal)")

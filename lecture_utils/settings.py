@@ -177,7 +177,7 @@ def dataset_sizes(dataset: str, subset: int | tuple[int | None, int | None] | No
 REFERENCE_09_RESOLUTIONS = (28, 24, 20, 16, 12)
 # the stored CPU run's grid: three of them (its 2-core budget; lecture_utils.plans.REFERENCE_09_EPOCHS)
 REFERENCE_09_GRID = (28, 20, 12)
-_FULL_09_RESOLUTIONS = (224, 192, 160, 128, 96)
+FULL_09_RESOLUTIONS = (224, 192, 160, 128, 96)
 
 
 def runs_dir() -> Path:
@@ -244,7 +244,7 @@ def lesson_settings(lesson: str | int, profile: str | None = None) -> LessonSett
         dataset = "animals10" if _animals10_present() else "fashion_mnist"
         per_class, epochs = _full_shrink(10)
         return LessonSettings(profile=profile, lesson=key, dataset=dataset, resolution=224,
-                              resolutions=_FULL_09_RESOLUTIONS, epochs=epochs, batch_size=192,
+                              resolutions=FULL_09_RESOLUTIONS, epochs=epochs, batch_size=192,
                               train_subset=per_class, val_subset=per_class, device=device,
                               download=dataset == "fashion_mnist")
     resolution, epochs = _FULL[key]

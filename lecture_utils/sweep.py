@@ -48,7 +48,7 @@ from lecture_utils.gpu_reference import gpu_reference_conditions, no_cuda_messag
 from lecture_utils.holdout import VALIDATIONS, heldout_count
 from lecture_utils.plans import (PLAN_PARTS, grid_scale_plan, lesson09_conditions, lesson09_part,
                                    lessons_reference_plan, recipe_choice_plan, zoo_plan)
-from lecture_utils.recipe import add_recipe_arguments, recipe_changes
+from lecture_utils.recipe import RECIPE_AUGMENT, add_recipe_arguments, recipe_changes
 from lecture_utils.store import KEEP, check_out_writable, load_results, merge_results, repair_results, write_results
 
 from lecture_utils.sweep_run import (DivergedError, OutOfMemory, parse_shard, run_plan, run_session_part, run_sweep,
@@ -106,9 +106,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=_positive("batch size"), default=DEFAULT_BATCH,
                      help="images per optimiser step; part of the condition (default: %(default)s)")
     run.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default: the recipe's; {DEFAULT_LR})")
-    run.add_argument("--augment", choices=tuple(AUGMENTATIONS), default="course",
+    run.add_argument("--augment", choices=tuple(AUGMENTATIONS), default=None,
                      help="training augmentation: course (the course's: turned 30-70 degrees, shrunk), light "
-                     "(flips, mild jitter, small affine) or none (default: %(default)s)")
+                     "(flips, mild jitter, small affine) or none (default: the recipe's own: none for recommended, "
+                     "course for course)")
     run.add_argument("--seed", type=int, default=0, help="seed of data order and initial weights (default: 0)")
     run.add_argument("--subset", type=_subset, default=None,
                      help="use N images per class of each split, or TRAIN,VAL per class (default: all)")
@@ -130,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="lesson09 only: the conditions this part adds to the parts before it (default: all)")
     for p in (run, plan):
         add_recipe_arguments(p)
+        p.set_defaults(recipe="recommended" if p is run else None)  # a run trains the recommended recipe by default
         p.add_argument("--validation", choices=VALIDATIONS, default=None, help="the split every epoch is validated "
                        "on: test (the official test split, the course's; the default for run) or heldout (1/12 of "
                        "each class of the training split; the test split is then evaluated once, at the end)")
@@ -203,7 +205,7 @@ def _class_sizes(name: str, root: str | os.PathLike | None = None,
     base = Path(root).expanduser() if root is not None else datasets.default_root(name)
     try:
         if name in ("sample", "animals10"):
-            counts = {split: [sum(1 for f in d.iterdir() if f.suffix.lower() in datasets._IMAGE_EXTENSIONS)
+            counts = {split: [sum(1 for f in d.iterdir() if f.suffix.lower() in datasets.IMAGE_EXTENSIONS)
                               for d in (base / split).iterdir() if d.is_dir()] for split in datasets.SPLITS}
         elif name == "fashion_mnist":
             counts = {}
@@ -227,7 +229,8 @@ def _class_sizes(name: str, root: str | os.PathLike | None = None,
 def _named_conditions(args: argparse.Namespace) -> list[Condition]:
     if args.command == "run":
         grid = expand_grid(args.models, args.widths, args.resolutions, args.epochs, args.dataset,
-                           subset=args.subset, seed=args.seed, augment=args.augment, batch_size=args.batch_size)
+                           subset=args.subset, seed=args.seed, augment=args.augment or RECIPE_AUGMENT[args.recipe],
+                           batch_size=args.batch_size)
         return shard_grid(grid, *parse_shard(args.shard)) if args.shard else grid
     named = {"gpu-reference": gpu_reference_conditions, "recipe-choice": recipe_choice_plan,
              "zoo": lambda: [c for _, c in zoo_plan()], "zoo-scale": lambda: [c for _, c in zoo_plan("zoo-scale")],

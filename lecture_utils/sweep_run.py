@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from tqdm.contrib import DummyTqdmFile
 
 from lecture_utils._util import versions
-from lecture_utils.checkpoint import CheckpointError, CheckpointInUse
+from lecture_utils.checkpoint import CheckpointError, CheckpointInUse, remove_checkpoint
 from lecture_utils.conditions import DEFAULT_BATCH, Condition, condition_key, unique
 from lecture_utils.estimate import format_minutes
 from lecture_utils.plans import SESSION_HOURS, session_parts
@@ -57,15 +57,7 @@ def run_sweep(out: str | os.PathLike, conditions: Sequence[Condition], runner: R
     if not_done:  # a finished file is read, not written: it may be read-only
         out = check_out_writable(out)
     ckpt_dir = checkpoint_dir(out)
-    if runner is None:
-        for name, default in (("seed", 0), ("subset", None), ("dataset", "sample"), ("augment", "course"),
-                              ("validation", "test"), ("batch_size", DEFAULT_BATCH), ("data_root", None)):
-            runner_kwargs.setdefault(name, getattr(conditions[0], name) if conditions else default)
-        runner = TorchRunner(**runner_kwargs)
-        if not_done:
-            runner.prepare(not_done)
-    elif runner_kwargs:
-        raise ValueError(f"runner options {sorted(runner_kwargs)} only apply to the default runner")
+    runner = _runner(runner, conditions, not_done, runner_kwargs)
     bar = tqdm(total=len(mine), initial=len(mine) - len(not_done), desc="sweep", unit="cond",
                disable=not progress, dynamic_ncols=True)
     left = not_done
@@ -79,49 +71,7 @@ def run_sweep(out: str | os.PathLike, conditions: Sequence[Condition], runner: R
                     held_elsewhere.append(cond)
                     continue
                 try:
-                    if is_done(out, cond):  # another worker finished it since we read the file
-                        bar.update(1)
-                        continue
-                    bar.set_postfix_str(cond.label())
-                    checkpoint = condition_checkpoint(ckpt_dir, cond)
-                    old = legacy_checkpoint(ckpt_dir, cond)
-                    if old is not None and old.is_file() and not checkpoint.exists():
-                        # its name before the batch size was in it; fit refuses it if another batch size wrote it
-                        os.replace(old, checkpoint)
-                    try:
-                        record = _train(runner, cond, checkpoint, progress)
-                    except NonFiniteLossError as exc:  # this condition's learning rate; the others may be fine
-                        # the trainer's advice names Python arguments; the sweep's way is its --lr flag
-                        why = str(exc).split(" Try a lower")[0]
-                        diverged.append(f"{cond.label()}: {why} Try a lower --lr (e.g. 10x lower).")
-                        bar.write(f"{cond.label()}: stopped: {why}")
-                        continue
-                    except (MemoryError, RuntimeError) as exc:
-                        if not isinstance(exc, MemoryError) and not any(
-                                s in str(exc) for s in ("out of memory", "can't allocate memory")):
-                            raise
-                        # the allocator's own error is a page of C++ frames: say what ran out and what to change
-                        raise OutOfMemory(
-                            f"{cond.label()} ran out of memory on {getattr(runner, 'device', 'its device')} at "
-                            f"{cond.resolution} px in batches of {cond.batch_size}; use a smaller --batch-size or "
-                            "resolution, or a device with more memory (finished conditions are in the results "
-                            f"file, this one's finished epochs in {checkpoint})") from None
-                    except CheckpointInUse:
-                        raise
-                    except CheckpointError as exc:  # the trainer's advice names fit's arguments: say the CLI's way
-                        raise CheckpointError(
-                            f"cannot use the checkpoint {exc.path} of {cond.label()}: {exc.reason}. Delete it (that "
-                            "condition then trains from its first epoch) and run the same command again",
-                            exc.path, exc.reason) from None
-                    with append_lock(ckpt_dir):
-                        append_record(out, record, kept=f"{cond.label()} stays trained in its checkpoint {checkpoint}; "
-                                      "a rerun records it without training it again")
-                    checkpoint.unlink(missing_ok=True)
-                    if progress and record.get("val_acc"):
-                        bar.write(f"{cond.label()}: val acc {record['val_acc'][-1]:.3f} "
-                                  f"({record['wall_time_s']:.1f} s, {record.get('precision', 'fp32')} on "
-                                  f"{record.get('device', '?')})")
-                    bar.update(1)
+                    _run_claimed(runner, cond, out, ckpt_dir, bar, progress, diverged)
                 finally:
                     held.release()
             if len(held_elsewhere) == len(left):
@@ -138,6 +88,70 @@ def run_sweep(out: str | os.PathLike, conditions: Sequence[Condition], runner: R
         raise DivergedError(diverged)
     wanted = {c.key for c in conditions}
     return [r for r in load_results(out) if condition_key(r) in wanted]
+
+
+def _runner(runner: Runner | None, conditions: Sequence[Condition], not_done: Sequence[Condition],
+            runner_kwargs: dict[str, Any]) -> Runner:
+    """`runner`, or the default TorchRunner serving the conditions' data set, seed, split and batch size."""
+    if runner is not None:
+        if runner_kwargs:
+            raise ValueError(f"runner options {sorted(runner_kwargs)} only apply to the default runner")
+        return runner
+    for name, default in (("seed", 0), ("subset", None), ("dataset", "sample"), ("augment", "course"),
+                          ("validation", "test"), ("batch_size", DEFAULT_BATCH), ("data_root", None)):
+        runner_kwargs.setdefault(name, getattr(conditions[0], name) if conditions else default)
+    torch_runner = TorchRunner(**runner_kwargs)
+    if not_done:
+        torch_runner.prepare(not_done)
+    return torch_runner
+
+
+def _run_claimed(runner: Runner, cond: Condition, out: Path, ckpt_dir: Path, bar: Any, progress: bool,
+                 diverged: list[str]) -> None:
+    """Train `cond`, which this worker has claimed, and append its record (unless another worker did)."""
+    if is_done(out, cond):  # another worker finished it since we read the file
+        bar.update(1)
+        return
+    bar.set_postfix_str(cond.label())
+    checkpoint = condition_checkpoint(ckpt_dir, cond)
+    old = legacy_checkpoint(ckpt_dir, cond)
+    if old is not None and old.is_file() and not checkpoint.exists():
+        # its name before the batch size was in it; fit refuses it if another batch size wrote it
+        os.replace(old, checkpoint)
+    try:
+        record = _train(runner, cond, checkpoint, progress)
+    except NonFiniteLossError as exc:  # this condition's learning rate; the others may be fine
+        # the trainer's advice names Python arguments; the sweep's way is its --lr flag
+        why = str(exc).split(" Try a lower")[0]
+        diverged.append(f"{cond.label()}: {why} Try a lower --lr (e.g. 10x lower).")
+        bar.write(f"{cond.label()}: stopped: {why}")
+        return
+    except (MemoryError, RuntimeError) as exc:
+        if not isinstance(exc, MemoryError) and not any(
+                s in str(exc) for s in ("out of memory", "can't allocate memory")):
+            raise
+        # the allocator's own error is a page of C++ frames: say what ran out and what to change
+        raise OutOfMemory(
+            f"{cond.label()} ran out of memory on {getattr(runner, 'device', 'its device')} at "
+            f"{cond.resolution} px in batches of {cond.batch_size}; use a smaller --batch-size or "
+            "resolution, or a device with more memory (finished conditions are in the results "
+            f"file, this one's finished epochs in {checkpoint})") from None
+    except CheckpointInUse:
+        raise
+    except CheckpointError as exc:  # the trainer's advice names fit's arguments: say the CLI's way
+        raise CheckpointError(
+            f"cannot use the checkpoint {exc.path} of {cond.label()}: {exc.reason}. Delete it (that "
+            "condition then trains from its first epoch) and run the same command again",
+            exc.path, exc.reason) from None
+    with append_lock(ckpt_dir):
+        append_record(out, record, kept=f"{cond.label()} stays trained in its checkpoint {checkpoint}; "
+                      "a rerun records it without training it again")
+    remove_checkpoint(checkpoint)  # and its local copy
+    if progress and record.get("val_acc"):
+        bar.write(f"{cond.label()}: val acc {record['val_acc'][-1]:.3f} "
+                  f"({record['wall_time_s']:.1f} s, {record.get('precision', 'fp32')} on "
+                  f"{record.get('device', '?')})")
+    bar.update(1)
 
 
 class OutOfMemory(RuntimeError):

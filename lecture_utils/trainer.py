@@ -26,7 +26,8 @@ from torch import nn
 
 from lecture_utils._util import (CHECKPOINT_INTERVAL_S, check_writable_file, positive_int, resolve_device,
                                  seed_everything)
-from lecture_utils.checkpoint import checkpoint_lock, load_checkpoint, run_description, save_checkpoint
+from lecture_utils.checkpoint import (checkpoint_exists, checkpoint_lock, load_checkpoint, run_description,
+                                      save_checkpoint)
 from lecture_utils.device import choose_precision
 
 # seed_everything and resolve_device are re-exported: the lessons import them with ModelTrainer
@@ -175,7 +176,7 @@ class ModelTrainer:
              optimizer: torch.optim.Optimizer, plan: _Plan) -> History:
         history, start = History(), 0
         run = run_description(plan.epochs, train_loader, val_loader)
-        if plan.checkpoint is not None and plan.resume and plan.checkpoint.is_file():
+        if plan.checkpoint is not None and plan.resume and checkpoint_exists(plan.checkpoint):
             self._prepare(model)  # the optimizer's state follows its parameters' device
             start, saved = load_checkpoint(plan.checkpoint, model, optimizer, plan.scheduler, scaler=self.scaler,
                                            run=run)
@@ -189,7 +190,7 @@ class ModelTrainer:
             try:
                 self._epoch(model, train_loader, val_loader, criterion, optimizer, epoch, plan, history)
             except NonFiniteLossError as exc:
-                if plan.checkpoint is not None and plan.checkpoint.is_file():
+                if plan.checkpoint is not None and checkpoint_exists(plan.checkpoint):
                     raise NonFiniteLossError(f"{exc} The last good checkpoint ({saved_epochs} epoch(s) done) "
                                              f"is kept in {plan.checkpoint}.") from None
                 raise

@@ -176,8 +176,9 @@ def test_the_command_line_sets_the_recipe_and_a_single_flag_keeps_the_plans_rate
     assert sweep.main(["plan", "lessons", "--profile", "reference", "--out", out, "--dry-run",
                        "--schedule", "onecycle"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("todo")]  # not the data lines
-    assert lines[0] == "todo  resnet18 w1 r32 adamw 0.002 onecycle wd0.05 ls0.1 heldout"
-    assert lines[1] == "todo  resnet18 w1 r32 sgd 0.05 cosine"
+    assert lines[0] == "todo  resnet18 w1 r32 none s0 adamw 0.002 onecycle wd0.05 ls0.1 heldout"
+    # flags change the run's default recipe, the recommended one (its decay, smoothing and unaugmented images)
+    assert lines[1] == "todo  resnet18 w1 r32 none s0 sgd 0.05 cosine wd0.05 ls0.1"
     assert lines[2] == "todo  vgg16_bn w1 r32 light s0 adam 0.0001 onecycle"  # the plan's own rate for VGG
 
 

@@ -535,7 +535,7 @@ def test_a_damaged_condition_checkpoint_is_a_one_line_cli_error_naming_it(tmp_pa
     with pytest.raises(SystemExit) as exc:
         sweep.main(["--models", "mobilenet_v1", "--widths", "0.35", "--resolutions", "32", "--epochs", "1",
                     "--dataset", "sample", "--data-root", str(data), "--batch-size", "4", "--device", "cpu",
-                    "--out", str(out), "--no-progress", "--threads", "1"])
+                    "--out", str(out), "--no-progress", "--threads", "1", "--recipe", "course"])
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert (f"cannot use the checkpoint {checkpoint} of {cond.label()}: the file is empty (0 bytes). Delete it (that "
@@ -729,7 +729,8 @@ def test_cli_shard_slurm_runs_the_array_tasks_part(tmp_path, capsys, monkeypatch
     for key, value in dict(ID="1", MIN="0", MAX="1", COUNT="2", STEP="1").items():
         monkeypatch.setenv(f"SLURM_ARRAY_TASK_{key}", value)
     args = ["--models", "mobilenet_v2", "--widths", "0.35", "--resolutions", "32,48,64,96", "--epochs", "1",
-            "--dataset", "sample", "--out", str(tmp_path / "r.jsonl"), "--shard", "slurm", "--dry-run"]
+            "--dataset", "sample", "--out", str(tmp_path / "r.jsonl"), "--shard", "slurm", "--dry-run", "--recipe",
+            "course"]
     assert sweep.main(args) == 0
     lines = capsys.readouterr().out.splitlines()
     # after the data line: this task's half of the grid, the estimate of what is left, the count
@@ -785,3 +786,18 @@ def test_the_plan_command_runs_one_part_of_lesson09(tmp_path, capsys):
     # the grid (the ablation is at 20 px, the comparison at 12)
     assert lines[-1] == f"0 of 16 done in {out}"
     assert sum(" light " in ln for ln in lines) == 4 and all(" light s0 " not in ln for ln in lines)
+
+
+def test_a_run_trains_the_recommended_recipe_with_its_own_augmentation_by_default():
+    from lecture_utils.recipe import COURSE, RECOMMENDED
+
+    def named(*flags):
+        args = sweep._parser().parse_args(["run", "--models", "resnet18", "--widths", "1", "--resolutions", "32",
+                                           "--epochs", "1", "--dataset", "sample", "--out", "r.jsonl", *flags])
+        (cond,) = sweep._conditions(args)
+        return cond.recipe, cond.augment
+
+    assert named() == (RECOMMENDED, "none")  # not the recommended recipe on the course's turned, shrunk images
+    assert named("--recipe", "course") == (COURSE, "course")
+    assert named("--recipe", "course", "--augment", "light") == (COURSE, "light")
+    assert named("--weight-decay", "0.1")[0].weight_decay == 0.1  # a flag changes the recommended recipe

@@ -30,8 +30,9 @@ MINUTES_PER_CODE_CELL = 0.5
 
 
 def lesson_notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
-    """The lessons (``01_*.ipynb`` ...) and appendices (``A1_*.ipynb`` ...) of `folder`, in order."""
-    return sorted(p for p in folder.glob("*.ipynb") if re.match(r"^(\d\d|A\d)_", p.name))
+    """The lessons (``01_*.ipynb`` ..., a lesson in parts as ``09a_``, ``09b_``) and appendices (``A1_*.ipynb`` ...)
+    of `folder`, in order."""
+    return sorted(p for p in folder.glob("*.ipynb") if re.match(r"^(\d\d[a-z]?|A\d)_", p.name))
 
 
 def _cells(path: Path) -> list[dict]:

@@ -34,7 +34,7 @@ MATHJAX_QUERY = "MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"
 
 
 def lessons(paths: Sequence[str | Path] = ()) -> list[Path]:
-    return [Path(p) for p in paths] or sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    return [Path(p) for p in paths] or sorted(NOTEBOOKS.glob("[0-9][0-9]*_*.ipynb"))  # 01_ ... 08_, 09a_, 09b_
 
 
 def reveal_dir() -> Path:

@@ -100,7 +100,7 @@ def test_make_lab_command_serves_the_lessons_and_this_checkouts_kernel(tmp_path)
         assert json.loads((ROOT / "notebooks" / "01_AlexNet.ipynb").read_text())["metadata"]["kernelspec"]["name"] == "python3"
         status, listing = _get(f"{base}/api/contents/", token)  # the server's root is notebooks/
         names = {item["name"] for item in listing["content"]}
-        assert status == 200 and "01_AlexNet.ipynb" in names and "09_MobileNetV2_vs_C_MobileNetV2.ipynb" in names
+        assert status == 200 and "01_AlexNet.ipynb" in names and "09b_MobileNetV2_vs_C_MobileNetV2.ipynb" in names
         # the URL to open (a token passed in is masked; the one `make lab` generates is printed in full)
         assert f"{base}/lab?token=" in log.read_text()
         with pytest.raises(urllib.error.HTTPError, match="403"):  # and it asks for the token

@@ -21,7 +21,10 @@ from lecture_utils.conditions import ABLATION_VARIANTS, Condition
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "09_MobileNetV2_vs_C_MobileNetV2.ipynb"
+# lesson 09 in two parts: part 1 (costs, the plan) trains nothing in any profile; part 2 reads the results
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOK = NOTEBOOKS / "09b_MobileNetV2_vs_C_MobileNetV2.ipynb"
+PART_1 = NOTEBOOKS / "09a_MobileNets_width_and_resolution.ipynb"
 
 
 def _invented_runner():
@@ -42,6 +45,15 @@ def _invented_runner():
     return run
 
 
+def _run(path: Path) -> str:
+    """Execute a notebook top to bottom in a fresh kernel; the text it printed."""
+    notebook = nbformat.read(path, as_version=4)
+    nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}}).execute()
+    return "\n".join("".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+                     for cell in notebook.cells if cell.cell_type == "code")
+
+
 def test_full_profile_notebook_reads_a_full_results_file_and_trains_nothing(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     planned = plans.lesson09_conditions("full")
@@ -53,14 +65,7 @@ def test_full_profile_notebook_reads_a_full_results_file_and_trains_nothing(tmp_
     monkeypatch.setenv("LECTURE_PROFILE", "full")
     monkeypatch.setenv("LECTURE_RUNS_DIR", str(tmp_path))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOK.parent)}})
-    client.execute()
-
-    text = {i: "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
-            for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"}
-    everything = "\n".join(text.values())
+    everything = _run(NOTEBOOK)
     assert "profile 'full'" in everything
     assert "grid       60 of 60 conditions in the results" in everything
     assert "ablation   60 of 60 conditions in the results" in everything
@@ -69,3 +74,14 @@ def test_full_profile_notebook_reads_a_full_results_file_and_trains_nothing(tmp_
         assert f"  {variant} - mobilenet_v2, held-out:" in everything
     assert "retraining" not in everything  # the live rerun belongs to the quick profile
     assert results.read_text() == before  # nothing was trained or appended
+
+
+def test_full_profile_part_1_prints_the_plan_and_trains_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("LECTURE_PROFILE", "full")
+    monkeypatch.setenv("LECTURE_RUNS_DIR", str(tmp_path))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    everything = _run(PART_1)
+    assert "profile 'full'" in everything
+    assert f"{len(plans.lesson09_conditions('full'))} conditions: grid 60" in everything
+    assert not list(tmp_path.iterdir())  # no results file, no checkpoint

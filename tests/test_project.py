@@ -19,7 +19,8 @@ LESSONS = [
     "06_WideResNet",
     "07_MobileNetV1",
     "08_MobileNetV2",
-    "09_MobileNetV2_vs_C_MobileNetV2",
+    "09a_MobileNets_width_and_resolution",  # lesson 09 in two parts
+    "09b_MobileNetV2_vs_C_MobileNetV2",
 ]
 
 

@@ -216,8 +216,8 @@ def test_the_index_lists_all_nine_lessons(tmp_path):
     page = teaching.write_index(teaching.lessons(), tmp_path, "Handouts", lambda s: [(f"{s}.html", "HTML")])
     text = page.read_text()
     items = re.findall(r"<li>(.*?)</li>", text, re.S)
-    assert len(items) == 9
-    for n, item in enumerate(items, 1):
+    assert len(items) == 10  # lessons 01-08 and lesson 09 in two parts
+    for n, item in zip([1, 2, 3, 4, 5, 6, 7, 8, 9, 9], items):
         assert f"Lesson {n:02d}" in item and re.search(r'<p class="summary">\S', item)
 
 

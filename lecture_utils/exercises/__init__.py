@@ -7,7 +7,7 @@ layers, taken from torchvision, or read from the stored reference records; none 
 
 ``python -m lecture_utils.exercises student-copies [--out build/exercises]`` writes the exercise notebooks
 (``notebooks/exercises/``) without their ``solution`` cells and without outputs; ``clean-copies [--out
-build/clean]`` writes the nine lessons without outputs and without prose
+build/clean]`` writes the lessons (lesson 09 in its two parts) without outputs and without prose
 (:func:`lecture_utils.exercises.copies.clean_notebook` states the rule).
 """
 
@@ -62,7 +62,7 @@ def _close(value: float, target: float, answer: Answer) -> bool:
 
 
 def check(lesson: str | int, exercise: str, value: float | None) -> Verdict:
-    """Whether `value` answers `exercise` ("a", "b"...) of `lesson` ("01".."09"), and why: a one-line verdict.
+    """Whether `value` answers `exercise` ("a", "b"...) of `lesson` ("01".."08", "09a", "09b"), and why: a one-line verdict.
 
     ``None`` (the scaffold's placeholder) is "no answer yet"; an unknown exercise raises ValueError listing them.
     """

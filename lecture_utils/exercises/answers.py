@@ -416,14 +416,14 @@ ANSWERS: dict[tuple[str, str], Answer] = {
         "by how many points MobileNetV2 0.5 at 64 px is above itself at 32 px on test accuracy (the zoo)",
         lambda: _points(_zoo_row("mobilenet_v2", 64).test_acc, _zoo_row("mobilenet_v2", 32).test_acc),
         lambda e: "the two zoo rows' test_acc", abs_tol=0.05, points=True),
-    ("09", "a"): Answer(
+    ("09a", "a"): Answer(
         "the multiply-adds of MobileNetV2 1.0 at 160 px (1000 classes)",
         lambda: _measured_macs(_model("mobilenet_v2"), 160, 3),
         lambda e: "profile.conv_linear_macs, or costs.mobilenet_v2_macs(1.0, 160)", rel_tol=0.0005,
         mistakes=lambda e: [(_measured_macs(_model("mobilenet_v2"), 224, 3) * (160 / 224) ** 2,
                              "that is the rho^2 estimate; the classifier's 1,280 x 1,000 multiply-adds do not "
                              "shrink with the image, so measure it")]),
-    ("09", "b"): Answer(
+    ("09a", "b"): Answer(
         "how many parameters the projection shortcuts add to MobileNetV2 0.35 (10 classes)",
         lambda: _params(_model("c_mobilenet_v2", width_multiplier=0.35, num_classes=10))
         - _params(_model("mobilenet_v2", width_multiplier=0.35, num_classes=10)),
@@ -431,7 +431,7 @@ ANSWERS: dict[tuple[str, str], Answer] = {
                   "the LeakyReLU has none",
         mistakes=lambda e: [(_params(_model("c_mobilenet_v2", width_multiplier=0.35, num_classes=10)),
                              "that is the whole C_MobileNetV2; the question asks what the shortcuts add")]),
-    ("09", "c"): Answer(
+    ("09b", "a"): Answer(
         "the binomial error (points) of the ablation's mean +branch - MobileNetV2 held-out difference",
         lambda: _ablation_binomial()[0],
         lambda e: "sqrt(2 p (1 - p) / N) / sqrt(n), p the baseline's mean held-out accuracy, N = 5,000, n = 5",

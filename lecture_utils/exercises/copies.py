@@ -77,7 +77,7 @@ def write_copies(kind: str, out: str | Path | None = None) -> list[Path]:
         raise ValueError(f"kind must be 'student' or 'clean', got {kind!r}")
     source, make = (EXERCISE_DIR, student_notebook) if kind == "student" else (LESSON_DIR, clean_notebook)
     out = Path(out) if out is not None else ROOT / "build" / ("exercises" if kind == "student" else "clean")
-    notebooks = sorted(source.glob("[0-9][0-9]_*.ipynb"))
+    notebooks = sorted(source.glob("[0-9][0-9]*_*.ipynb"))  # 01_ ... 08_, 09a_, 09b_
     if not notebooks:
         raise FileNotFoundError(f"no notebooks NN_*.ipynb in {source}")
     written = []

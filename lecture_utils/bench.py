@@ -202,12 +202,8 @@ def run_bench(args: argparse.Namespace, out: Any = None) -> dict[str, float]:
 
 
 def _run_bench(args: argparse.Namespace, device: torch.device, out: Any) -> dict[str, float]:
-    from tqdm import tqdm
-
-    from lecture_utils import data, datasets
     from lecture_utils._util import positive_int
     from lecture_utils.models import create_model
-    from lecture_utils.device import choose_precision
     from lecture_utils.trainer import ModelTrainer
 
     def say(line: str) -> None:
@@ -218,7 +214,6 @@ def _run_bench(args: argparse.Namespace, device: torch.device, out: Any) -> dict
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     cuda, threads = device.type == "cuda", torch.get_num_threads()
-    precision = choose_precision(device)
     torch.manual_seed(args.seed)
     width = {} if args.width is None else {"width_multiplier": args.width}
     initial = create_model(args.model, num_classes=10, **width)
@@ -228,6 +223,35 @@ def _run_bench(args: argparse.Namespace, device: torch.device, out: Any) -> dict
     if hasattr(os, "getloadavg"):  # other work on the machine slows both pipelines, unevenly
         say(f"load average before the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
+    loaders, decode_seconds, n_train = _bench_loaders(args, device, say)
+    # ModelTrainer's own step for both, in the same precision and memory format (the lessons' channels_last):
+    # a difference in speed is the data path's, not the layout's
+    trainers = {"course": ModelTrainer(epoch_step=0, device=device, channels_last=True),
+                "cached": ModelTrainer(epoch_step=0, device=device, channels_last=True)}
+    rates = _time_pipelines(args, trainers, initial, loaders, say)
+    epoch_images = AMORTISE_EPOCHS * n_train
+    amortised = epoch_images / (epoch_images / rates["cached"] + decode_seconds)
+    say(f"cached with the decode amortised over {AMORTISE_EPOCHS} epochs of {n_train} images: {amortised:.1f} images/s")
+    say(f"speedup, steady state: {rates['cached'] / rates['course']:.2f}")
+    accuracy = _compare_accuracy(args, trainers, initial, device, say)
+    speedup = amortised / rates["course"]
+    say(f"speedup: {speedup:.2f}")
+    return {"course_images_per_s": rates["course"], "cached_images_per_s": rates["cached"],
+            "cached_amortised_images_per_s": amortised, "decode_seconds": decode_seconds,
+            "course_accuracy": accuracy["course"][1], "cached_accuracy": accuracy["cached"][1],
+            "course_accuracy_augmented": accuracy["course"][2], "cached_accuracy_augmented": accuracy["cached"][2],
+            "speedup": speedup}
+
+
+
+
+def _bench_loaders(args: argparse.Namespace, device: torch.device, say: Any) -> tuple[dict, float, int]:
+    """The course's loaders and the cached ones over the bench's JPEGs: one builder, the same images, order and
+    augmentation ranges; with the cache's decode time and the training images."""
+    from lecture_utils import data, datasets
+    from lecture_utils.device import choose_precision
+
+    precision, cuda = choose_precision(device), device.type == "cuda"
     data_dir = args.data_dir or datasets.data_root() / "bench" / f"jpeg{args.images}_seed{args.seed}"
     t0 = time.perf_counter()
     make_jpeg_dataset(data_dir, images=args.images, seed=args.seed)
@@ -238,7 +262,6 @@ def _run_bench(args: argparse.Namespace, device: torch.device, out: Any) -> dict
     say(f"cached pipeline: uint8 cache on {device.type} + per-image augmentation on {device.type} (kornia), "
         + f"channels_last, {precision}" + (", cudnn.benchmark" if cuda else ""))
 
-    # the course's loaders and the cached ones: one builder, the same images, order and augmentation ranges
     key, options = f"R{args.resolution}", dict(batch_size=args.batch_size, root=data_dir, seed=args.seed, device=device)
     loaders = {"course": data.make_loaders("animals10", [args.resolution], **options)}
     t0 = time.perf_counter()
@@ -248,10 +271,14 @@ def _run_bench(args: argparse.Namespace, device: torch.device, out: Any) -> dict
     say(f"cached path: {n_train + len(loaders['cached']['val'][key].dataset)} images (train and val) decoded and resized "
         f"once in {decode_seconds:.2f} s, {loaders['cached']['train'][key].nbytes / 2**20:.0f} MiB (train) on the device")
 
-    # ModelTrainer's own step for both, in the same precision and memory format (the lessons' channels_last):
-    # a difference in speed is the data path's, not the layout's
-    trainers = {"course": ModelTrainer(epoch_step=0, device=device, channels_last=True),
-                "cached": ModelTrainer(epoch_step=0, device=device, channels_last=True)}
+    return loaders, decode_seconds, n_train
+
+
+def _time_pipelines(args: argparse.Namespace, trainers: dict, initial: Any, loaders: dict, say: Any) -> dict[str, float]:
+    """Median training images per second of each pipeline, alternating timed runs of ``--steps`` steps."""
+    from tqdm import tqdm
+
+    key = f"R{args.resolution}"
     runs = {}  # train_steps' first four arguments, per pipeline
     for name, trainer in trainers.items():
         model = copy.deepcopy(initial)
@@ -272,12 +299,16 @@ def _run_bench(args: argparse.Namespace, device: torch.device, out: Any) -> dict
         fetch_share = sum(r.fetch_seconds for r in timed) / sum(r.seconds for r in timed)
         say(f"{name}: {rates[name]:.1f} images/s (median of {args.repeats} x {args.steps} steps: "
             f"{' '.join(f'{r:.1f}' for r in per_run)}; {100 * fetch_share:.0f}% of the time fetching batches)")
-    epoch_images = AMORTISE_EPOCHS * n_train
-    amortised = epoch_images / (epoch_images / rates["cached"] + decode_seconds)
-    say(f"cached with the decode amortised over {AMORTISE_EPOCHS} epochs of {n_train} images: {amortised:.1f} images/s")
-    say(f"speedup, steady state: {rates['cached'] / rates['course']:.2f}")
+    return rates
 
-    # accuracy on the embedded sample: the speed must not come from doing less
+
+def _compare_accuracy(args: argparse.Namespace, trainers: dict, initial: Any, device: torch.device,
+                      say: Any) -> dict[str, tuple[float, float, float]]:
+    """Both pipelines trained on the embedded sample: the speed must not come from doing less."""
+    from tqdm import tqdm
+
+    from lecture_utils import data
+
     acc_r, key = args.acc_resolution, f"R{args.acc_resolution}"
     options = dict(batch_size=args.acc_batch_size, subset=args.acc_subset, seed=args.seed, augment=args.acc_augment)
     acc_loaders = {"course": data.make_loaders("sample", [acc_r], **options),
@@ -302,13 +333,7 @@ def _run_bench(args: argparse.Namespace, device: torch.device, out: Any) -> dict
         f"augmentation {args.acc_augment}, recipe {RECOMMENDED.describe()}, accuracy train (last epoch) / val / val augmented as in training:")
     for name in trainers:
         say(f"{name} accuracy: " + " / ".join(f"{a:.3f}" for a in accuracy[name]))
-    speedup = amortised / rates["course"]
-    say(f"speedup: {speedup:.2f}")
-    return {"course_images_per_s": rates["course"], "cached_images_per_s": rates["cached"],
-            "cached_amortised_images_per_s": amortised, "decode_seconds": decode_seconds,
-            "course_accuracy": accuracy["course"][1], "cached_accuracy": accuracy["cached"][1],
-            "course_accuracy_augmented": accuracy["course"][2], "cached_accuracy_augmented": accuracy["cached"][2],
-            "speedup": speedup}
+    return accuracy
 
 
 def main(argv: Sequence[str] | None = None) -> int:

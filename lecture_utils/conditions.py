@@ -19,21 +19,32 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import re
 from dataclasses import astuple, dataclass, fields
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from lecture_utils._util import positive_float, positive_int
 from lecture_utils.augment import check_augment_name
 from lecture_utils.holdout import check_validation
-from lecture_utils.model_names import (ABLATION_VARIANTS, C_SWITCHES, MODELS, SWITCHES, has_width,  # noqa: F401
-                                       parse_model_name)
+from lecture_utils import model_names
+from lecture_utils.model_names import ABLATION_VARIANTS, C_SWITCHES, MODELS, SWITCHES, has_width  # noqa: F401
 from lecture_utils.recipe import COURSE, RECIPE_FIELDS, Recipe
 
 DEFAULT_WIDTHS = (1.0, 0.75, 0.5, 0.35)
 DEFAULT_RESOLUTIONS = (224, 192, 160, 128, 96)
 DEFAULT_LR = 1e-3  # the course's Adam learning rate
 DEFAULT_BATCH = 192  # the course's batch size
+
+
+def _registry() -> list[str]:
+    from lecture_utils.models import list_models  # torch: only for names outside the MobileNet family
+
+    return list_models()
+
+
+def parse_model_name(name: str) -> tuple[str, str, dict[str, Any]]:
+    """A condition's model name as (canonical name, registry name, keyword arguments): see
+    :func:`lecture_utils.model_names.parse_model_name`; ValueError listing the allowed names."""
+    return model_names.parse_model_name(name, _registry)
 
 
 def build_model(model: str, width: float, num_classes: int) -> Any:

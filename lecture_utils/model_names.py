@@ -10,14 +10,15 @@ each of them:
   ``mobilenet_v2+proj`` (projection shortcut only; ``+leaky+proj`` is ``c_mobilenet_v2``) and
   ``mobilenet_v2+branch`` (LeakyReLU on the residual branch before the add, not part of C_MobileNetV2).
 
-Nothing here imports torch: names of the MobileNet family are read without it; other registry names are
-looked up in :mod:`lecture_utils.models` (which imports torch) only when one is asked for.
+Nothing here imports torch, nor the registry: :func:`parse_model_name` is given the registry's names as a
+function (``create_model`` its own; the sweep's conditions one that imports the models only when a name
+outside the MobileNet family is asked for).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable, Iterable
 
 __all__ = ["MODELS", "SWITCHES", "C_SWITCHES", "ABLATION_VARIANTS", "parse_model_name", "has_width"]
 
@@ -33,24 +34,25 @@ ABLATION_VARIANTS = ("mobilenet_v2", "mobilenet_v2+leaky", "mobilenet_v2+branch"
                      "c_mobilenet_v2")
 
 
-def _zoo() -> list[str]:
-    from lecture_utils.models import list_models  # torch: only for names outside the MobileNet family
-
-    return [m for m in list_models() if m not in MODELS and m != "wide_resnet"]
+Registry = Callable[[], Iterable[str]]
 
 
-def _allowed() -> str:
-    return ", ".join(MODELS + tuple(f"mobilenet_v2+{s}" for s in SWITCHES) + tuple(_zoo())
-                     + ("wide_resnetD_K (e.g. wide_resnet16_4)",))
-
-
-def parse_model_name(name: str) -> tuple[str, str, dict[str, Any]]:
-    """Split a sweep model name into (canonical name, create_model name, keyword arguments).
+def parse_model_name(name: str, registry: Registry) -> tuple[str, str, dict[str, Any]]:
+    """Split a model name into (canonical name, registry name, keyword arguments); `registry()` lists the
+    registry's names (asked only for a name outside the MobileNet family).
 
     ``"mobilenet_v2+leaky"`` -> ``("mobilenet_v2+leaky", "c_mobilenet_v2",
     {"leaky_after_add": True, "projection_shortcut": False, "leaky_on_branch": False})``; ``"wide_resnet16_4"`` ->
     ``("wide_resnet16_4", "wide_resnet", {"depth": 16, "widen_factor": 4})``.
     """
+
+    def _zoo() -> list[str]:  # every registry name but the MobileNets and the WRN family's own builder
+        return [m for m in registry() if m not in MODELS and m != "wide_resnet"]
+
+    def _allowed() -> str:
+        return ", ".join(MODELS + tuple(f"mobilenet_v2+{s}" for s in SWITCHES) + tuple(_zoo())
+                         + ("wide_resnetD_K (e.g. wide_resnet16_4)",))
+
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"model name must be a non-empty string; allowed: {_allowed()}")
     base, *parts = name.strip().split("+")

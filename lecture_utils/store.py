@@ -23,7 +23,7 @@ from typing import Any, Iterable, Sequence
 from filelock import FileLock, Timeout
 
 from lecture_utils import LectureWarning
-from lecture_utils._util import atomic_leftovers, atomic_write, check_writable_file, write_failure
+from lecture_utils._util import atomic_write, check_writable_file, write_failure
 from lecture_utils.conditions import Condition, condition_key, unique
 
 __all__ = ["FORMAT_VERSION", "PartialLineWarning", "DuplicateRecordWarning", "ResultsError", "append_record",
@@ -321,13 +321,15 @@ def remove_finished_checkpoints(ckpt_dir: Path, conditions: Sequence[Condition],
     and the claim files of finished conditions (a worker that claims one of those finds it done)."""
     if not ckpt_dir.is_dir():
         return
+    from lecture_utils.checkpoint import remove_checkpoint  # torch: only where a sweep has trained
+
     for cond in conditions:
         if cond.key in done:
             checkpoint = condition_checkpoint(ckpt_dir, cond)
             # the lock fit held on the checkpoint: its condition is done, so no one trains into it again
             fit_lock = checkpoint.with_name(f".{checkpoint.name}.lock")
-            for leftover in [checkpoint, fit_lock, *atomic_leftovers(checkpoint)]:
-                leftover.unlink(missing_ok=True)
+            remove_checkpoint(checkpoint)  # with its local copy and what killed writers left
+            fit_lock.unlink(missing_ok=True)
             _claim_path(ckpt_dir, cond).unlink(missing_ok=True)
             old = legacy_checkpoint(ckpt_dir, cond)
             if old is not None and old.exists():

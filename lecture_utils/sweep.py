@@ -130,20 +130,15 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--part", choices=PLAN_PARTS, default=None,
                       help="lesson09 only: the conditions this part adds to the parts before it (default: all)")
     for p in (run, plan):
-        add_recipe_arguments(p)
-        p.set_defaults(recipe="recommended" if p is run else None)  # a run trains the recommended recipe by default
-        p.add_argument("--validation", choices=VALIDATIONS, default=None, help="the split every epoch is validated "
-                       "on: test (the official test split, the course's; the default for run) or heldout (1/12 of "
-                       "each class of the training split; the test split is then evaluated once, at the end)")
-        lesson09 = " (plan lesson09 --profile full: 09_sweep_full.jsonl in $LECTURE_RUNS_DIR, the file lesson 09 reads)"
-        p.add_argument("--out", required=p is run, default=None, help="results file (JSON Lines); rerun with the same "
-                       "file to resume" + ("" if p is run else lesson09))
-        p.add_argument("--data-root", default=None, help="folder of the data set (default: the data set's own)")
-        p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
-        p.add_argument("--threads", type=int, default=None,
-                       help="CPU threads for training (default: torch's; 1 when several runs share a few cores)")
-        p.add_argument("--dry-run", action="store_true", help="list the conditions and which are done")
-        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        _common_arguments(p, run=p is run)
+    _file_commands(commands)
+    return parser
+
+
+
+
+def _file_commands(commands: Any) -> None:
+    """``merge`` and ``repair``: commands on results files, not on conditions."""
     merge = commands.add_parser("merge", help="merge results files", description=(
         "Merge results files (e.g. one per shard) into one; each condition kept once."))
     merge.add_argument("inputs", nargs="+", help="results files (JSON Lines)")
@@ -156,7 +151,24 @@ def _parser() -> argparse.ArgumentParser:
         "a record that cannot be used); they are appended to FILE.removed, and their conditions train again on "
         "the next run."))
     repair.add_argument("file", help="results file (JSON Lines)")
-    return parser
+
+
+def _common_arguments(p: argparse.ArgumentParser, run: bool) -> None:
+    """The options ``run`` and ``plan`` share: the recipe, the validation split, the output, where and how to train."""
+    add_recipe_arguments(p)
+    p.set_defaults(recipe="recommended" if run else None)  # a run trains the recommended recipe by default
+    p.add_argument("--validation", choices=VALIDATIONS, default=None, help="the split every epoch is validated "
+                   "on: test (the official test split, the course's; the default for run) or heldout (1/12 of "
+                   "each class of the training split; the test split is then evaluated once, at the end)")
+    lesson09 = " (plan lesson09 --profile full: 09_sweep_full.jsonl in $LECTURE_RUNS_DIR, the file lesson 09 reads)"
+    p.add_argument("--out", required=run, default=None, help="results file (JSON Lines); rerun with the same "
+                   "file to resume" + ("" if run else lesson09))
+    p.add_argument("--data-root", default=None, help="folder of the data set (default: the data set's own)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for training (default: torch's; 1 when several runs share a few cores)")
+    p.add_argument("--dry-run", action="store_true", help="list the conditions and which are done")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _positive(what: str) -> Callable[[str], int]:

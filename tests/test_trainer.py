@@ -300,6 +300,7 @@ def test_quick_profile_resnet18_learns_on_the_sample():
     import torchvision
 
     from lecture_utils.data import make_loaders
+    from lecture_utils.recipe import COURSE
     from lecture_utils.settings import lesson_settings
 
     cfg = lesson_settings("04", "quick")
@@ -310,7 +311,7 @@ def test_quick_profile_resnet18_learns_on_the_sample():
     model = torchvision.models.resnet18(weights=None, num_classes=10)
     trainer = ModelTrainer(device=cfg.device)
     _, before = trainer.model_evaluate(model, loaders["val"][key], None, 0)
-    trainer.model_train(model, loaders["train"][key], None, torch.optim.Adam(model.parameters(), lr=cfg.lr), 0)
+    trainer.model_train(model, loaders["train"][key], None, torch.optim.Adam(model.parameters(), lr=COURSE.lr), 0)
     _, after = trainer.model_evaluate(model, loaders["val"][key], None, 0)
     assert after > 0.25  # chance is 0.10 with ten balanced classes
     assert after > before + 0.15

@@ -88,7 +88,7 @@ def create_model(name: str, **kwargs: object) -> nn.Module:
         from lecture_utils.model_names import parse_model_name
 
         try:
-            _, name, variant = parse_model_name(name)
+            _, name, variant = parse_model_name(name, list_models)
         except ValueError:
             raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}; and the variants "
                              "wide_resnetD_K (e.g. wide_resnet16_4) and mobilenet_v2+leaky, +proj, +branch") from None

@@ -77,13 +77,13 @@ def linear_baseline(root: str | Path | None = None, max_iter: int = 300, weight_
     optimizer.step(closure)
     with torch.no_grad():
         train_acc = float(((x @ w + b).argmax(1) == y).double().mean())
-        val_acc = float(((xv @ w + b).argmax(1) == yv).double().mean())
+        test_acc = float(((xv @ w + b).argmax(1) == yv).double().mean())
         if per_class is not None:
             held = {"per_class": per_class, "heldout_images": len(yh),
                     "heldout_acc": float(((xh @ w + b).argmax(1) == yh).double().mean())}
     return {**held,
         "model": "softmax regression on raw pixels (784 -> 10)",
-        "train_images": len(y), "val_images": len(yv), "train_acc": train_acc, "val_acc": val_acc,
+        "train_images": len(y), "test_images": len(yv), "train_acc": train_acc, "test_acc": test_acc,
         "weight_decay": weight_decay, "max_iter": max_iter, "optimizer": "L-BFGS (strong Wolfe), float64",
         "wall_time_s": round(time.time() - started, 1), "torch": torch.__version__,
         "cpu": cpu_name(), "threads": torch.get_num_threads(), "commit": commit,
@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"{parser.prog}: error: {exc}", file=sys.stderr)
         return 1
-    print(f"softmax regression on raw pixels: train {result['train_acc']:.4f}, test {result['val_acc']:.4f} "
+    print(f"softmax regression on raw pixels: train {result['train_acc']:.4f}, test {result['test_acc']:.4f} "
           f"({result['wall_time_s']:.0f} s) -> {args.out}")
     return 0
 

@@ -44,7 +44,7 @@ def lesson09_answer(records: Sequence[dict] | None = None) -> str:
     (v1_val,) = results.compare(grid, ["mobilenet_v1"])
     best = max(grid, key=results.final)  # chosen on the held-out split, reported on the test split
     cnn_test = sum(float(r["test_acc"]) for r in cnn) / len(cnn)
-    baseline = results.load_linear_baseline(per_class=plan["grid"][0].subset[0])["val_acc"]
+    baseline = results.load_linear_baseline(per_class=plan["grid"][0].subset[0])["test_acc"]
     width = f" x{best['width']:g}" if best["model"] in MODELS else ""
     return "\n".join([
         "lesson 09's answer (stored reference run; differences in accuracy points, held-out split, 95 % intervals)",

@@ -210,7 +210,7 @@ def _row_line(r: ZooRow) -> str:
 def _same_images_baseline(per_class: int = ZOO_PER_CLASS) -> float | None:
     """The linear baseline fitted on `per_class` training images per class (test accuracy), or None if not stored."""
     try:
-        return float(load_linear_baseline(per_class=per_class)["val_acc"])
+        return float(load_linear_baseline(per_class=per_class)["test_acc"])
     except FileNotFoundError:
         return None
 
@@ -235,7 +235,7 @@ def _lesson_inputs(rows: Sequence[ZooRow] | None, earlier: Sequence[ZooRow] | No
     """A lesson's rows (default: the CPU-scale zoo's whole rows), the smaller zoo's and the linear baseline."""
     rows = zoo_rows(name=LESSON_ZOO, partial=True) if rows is None else rows
     earlier = zoo_rows(name="zoo") if earlier is None else earlier
-    baseline = load_linear_baseline()["val_acc"] if baseline is None else baseline
+    baseline = load_linear_baseline()["test_acc"] if baseline is None else baseline
     return rows, earlier, baseline
 
 
@@ -366,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = args[0] if args else "zoo"
     try:
         rows = zoo_rows(name=name, partial=True)
-        print(zoo_table(rows, baseline=load_linear_baseline()["val_acc"]))
+        print(zoo_table(rows, baseline=load_linear_baseline()["test_acc"]))
         for missing in missing_rows(rows, name):
             print(f"not yet trained: {missing} (make -j2 reference-{name} resumes it)")
     except (ValueError, FileNotFoundError) as exc:

@@ -551,7 +551,7 @@ def test_10_the_baseline_without_out_writes_to_the_runs_folder_not_the_stored_re
     before = stored.read_bytes()
     monkeypatch.setenv("LECTURE_RUNS_DIR", str(tmp_path))
     monkeypatch.setattr(baseline, "linear_baseline", lambda root, per_class=None: {
-        "train_acc": 0.5, "val_acc": 0.5, "wall_time_s": 1.0})
+        "train_acc": 0.5, "test_acc": 0.5, "wall_time_s": 1.0})
     assert baseline.main(["--per-class", "500"]) == 0
     assert stored.read_bytes() == before and (tmp_path / "linear-baseline-500.json").is_file()
 
@@ -562,7 +562,7 @@ def test_10_a_failed_baseline_write_keeps_the_previous_file(tmp_path, monkeypatc
     out = tmp_path / "b.json"
     out.write_text('{"val_acc": 0.8}\n')
     monkeypatch.setattr(baseline, "linear_baseline", lambda root, per_class=None: {
-        "train_acc": 0.5, "val_acc": 0.5, "wall_time_s": 1.0})
+        "train_acc": 0.5, "test_acc": 0.5, "wall_time_s": 1.0})
     monkeypatch.setattr(_util.os, "replace", enospc)
     assert baseline.main(["--out", str(out)]) == 1
     assert out.read_text() == '{"val_acc": 0.8}\n'

@@ -79,17 +79,17 @@ clean-copies: setup
 
 # ---------------------------------------------------------------------------------------------
 # Lesson 09's stored reference run (see data/reference/README.md): lesson 09's plan with --profile reference
-# (lecture_utils.plans.REFERENCE_09: Fashion-MNIST from the raw idx files, 500 training images per class,
+# (lecture_utils.experiment.plans.REFERENCE_09: Fashion-MNIST from the raw idx files, 500 training images per class,
 # validated on the 500 held-out images per class and tested once, 4 epochs of the recommended recipe,
 # batch 192), on the CPU, one file per part of the plan. Resumable: run the same command again.
 # `make -j2 reference-09` runs its three files side by side, one compute thread each.
 FMNIST   ?= /usr/share/datasets/fashion-mnist
 REF      := data/reference
 RUN_ARGS  = --data-root $(FMNIST) --device cpu --threads 1 --no-progress
-SWEEP     = $(BIN)/python -m lecture_utils.sweep
+SWEEP     = $(BIN)/python -m lecture_utils.experiment.sweep
 
 .PHONY: reference-lessons
-# Lessons 01-08's reference runs into one file (python -m lecture_utils.sweep plan lessons); `make -j2
+# Lessons 01-08's reference runs into one file (python -m lecture_utils.experiment.sweep plan lessons); `make -j2
 # reference-lessons` starts two workers that share the file, one compute thread each.
 LESSONS_PLAN = $(SWEEP) plan lessons --profile reference --out $(REF)/lessons.jsonl $(RUN_ARGS)
 reference-lessons: reference-lessons-worker1 reference-lessons-worker2
@@ -97,7 +97,7 @@ reference-lessons: reference-lessons-worker1 reference-lessons-worker2
 reference-lessons-worker1 reference-lessons-worker2: setup
 	$(LESSONS_PLAN)
 
-# The zoo on equal terms (lecture_utils.plans.ZOO): lessons 01-08's networks and the two-convolution baseline
+# The zoo on equal terms (lecture_utils.experiment.plans.ZOO): lessons 01-08's networks and the two-convolution baseline
 # with the recommended recipe, 1000 training images per class, 5 epochs, held-out validation, tested once.
 # `make -j2 reference-zoo` starts two workers that share the file, one compute thread each.
 .PHONY: reference-zoo reference-zoo-worker1 reference-zoo-worker2
@@ -106,7 +106,7 @@ reference-zoo: reference-zoo-worker1 reference-zoo-worker2
 reference-zoo-worker1 reference-zoo-worker2: setup
 	$(SWEEP) plan zoo --out $(REF)/zoo.jsonl $(RUN_ARGS)
 
-# The zoo at the CPU's real scale (lecture_utils.plans.SCALE_ZOO): the same networks, recipe and held-out
+# The zoo at the CPU's real scale (lecture_utils.experiment.plans.SCALE_ZOO): the same networks, recipe and held-out
 # protocol on the whole training split less its held-out part, 3 epochs, batch 128; cheapest first, VGG16_bn
 # last. About 6 hours of one core in all: `make -j2 reference-zoo-scale` starts two workers that share the
 # file, one compute thread each; rerun it to resume.
@@ -137,7 +137,7 @@ $(REF_09): $(REF)/lesson09-%.jsonl: setup
 	$(SWEEP) plan lesson09 --profile reference --part $* --out $@ $(RUN_ARGS)
 
 # ---------------------------------------------------------------------------------------------
-# The GPU reference run (lecture_utils/gpu_reference.py): on one CUDA GPU of the H100 class, about 9 minutes by
+# The GPU reference run (lecture_utils/experiment/gpu_reference.py): on one CUDA GPU of the H100 class, about 9 minutes by
 # lecture_utils.estimate: lessons 01-08's networks at 64-96 px on the whole training split but the held-out
 # part (3 seeds for the cheap ones), and lesson 09's grid at 224-96 px on a subset, with the proposed recipe,
 # validated on the held-out split and tested once. Results with their provenance in data/reference/gpu/;
@@ -166,7 +166,7 @@ device-check:
 	bash scripts/device_check.sh
 
 # ---------------------------------------------------------------------------------------------
-# The recipe's choice on the held-out split (data/reference/README.md, lecture_utils.plans.recipe_choice_plan):
+# The recipe's choice on the held-out split (data/reference/README.md, lecture_utils.experiment.plans.recipe_choice_plan):
 # the course's constant Adam against the proposed AdamW one-cycle recipe, ResNet-18 and MobileNetV2 0.5 at
 # 32 px, 1000 training images per class, 500 held-out per class, 5 epochs, seeds 0-2, on the CPU.
 # `make -j2 recipe-choice` starts two workers that share the file, one compute thread each.

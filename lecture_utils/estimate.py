@@ -49,7 +49,7 @@ Uncertainty: per network about +-25 % on a T4 (the 3090 fit's 9 % spread, the in
 step's 4 %, the T4's clock under its 70 W limit, which the inference anchor measured at one load,
 and small images: 32-96 px instead of the anchors' 224 px, with smaller, less efficient kernels);
 the host, start-up and checkpoint terms are allowances (a Colab disk writes at 50-200 MB/s,
-Drive's sync is slower); ``python -m lecture_utils.bench gpu-check`` measures each lesson and prints
+Drive's sync is slower); ``python -m lecture_utils.experiment.bench gpu-check`` measures each lesson and prints
 its error beside the estimate.
 """
 

@@ -140,7 +140,7 @@ def setup(lesson: str, seed: int = 0, profile: str | None = None) -> Any:
 
 def _stored_09_line() -> str:
     """What lesson 09's quick profile reads: its stored reference run, and the condition it retrains live."""
-    from lecture_utils.plans import lesson09_profile_plan, plan_batch_size
+    from lecture_utils.experiment.plans import lesson09_profile_plan, plan_batch_size
 
     plan = lesson09_profile_plan("reference")
     grid = plan["grid"]
@@ -188,7 +188,7 @@ def _full_profile_lines(cfg: Any) -> list[str]:
 
 def _plan09_lines(cfg: Any, full: Any, how: str) -> list[str]:
     """Lesson 09's full plan: its conditions and estimated time, and, on the full profile, what "Run all" does."""
-    from lecture_utils import plans
+    from lecture_utils.experiment import plans
     from lecture_utils.estimate import format_minutes
 
     conditions = plans.lesson09_conditions("full")

@@ -358,7 +358,7 @@ def plot_differences(groups: Mapping[str, Sequence[Any]], xlabel: str = "differe
     """Horizontal bars of mean differences with their 95 % intervals, one panel per group.
 
     `groups` is ``{panel: [comparison, ...]}`` where each comparison has ``variant``, ``mean``, ``half``
-    (the 95 % interval's half-width), ``n`` and ``p`` (e.g. :class:`lecture_utils.results.Comparison`).
+    (the 95 % interval's half-width), ``n`` and ``p`` (e.g. :class:`lecture_utils.experiment.results.Comparison`).
     A bar is coloured where its interval excludes zero (red below, green above), grey otherwise.
     """
     if not groups or not all(groups.values()):

@@ -1,6 +1,6 @@
 """A training recipe: optimiser, learning rate and its schedule, weight decay, label smoothing.
 
-A :class:`Recipe` is part of a sweep condition (:class:`lecture_utils.conditions.Condition`), so two
+A :class:`Recipe` is part of a sweep condition (:class:`lecture_utils.experiment.conditions.Condition`), so two
 runs that differ only in their recipe are two conditions. :data:`COURSE` is the course's recipe,
 Adam at a constant 1e-3 with nothing else, which every stored record was trained with (a record
 without recipe fields reads as it). :data:`RECOMMENDED` is a proposal for runs that should show what
@@ -155,7 +155,7 @@ COURSE = Recipe("adam", 1e-3, "constant")
 # schedule (warm-up, then an annealed end, so the last epoch is a stable point rather than a random point
 # of the noise), decoupled weight decay 0.05 and label smoothing 0.1. Against COURSE on ResNet-18 and
 # MobileNetV2 0.5 at 32 px, 1,000 images per class, 5 epochs, 3 seeds each (data/reference/recipe-choice.jsonl,
-# `python -m lecture_utils.results recipe-choice`), it adds 2.96 +- 0.79 points of held-out accuracy at the
+# `python -m lecture_utils.experiment.results recipe-choice`), it adds 2.96 +- 0.79 points of held-out accuracy at the
 # last epoch, higher in all 6 pairs. Chosen there, for those budgets; other networks and longer runs may
 # want other rates.
 RECOMMENDED = Recipe("adamw", 2e-3, "onecycle", weight_decay=0.05, label_smoothing=0.1)

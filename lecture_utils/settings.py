@@ -175,7 +175,7 @@ def dataset_sizes(dataset: str, subset: int | tuple[int | None, int | None] | No
 # Lesson 09's reference run (data/reference/): Fashion-MNIST's own 28 px down to 12 px, 7:6:5:4:3 as
 # the course's 224:192:160:128:96
 REFERENCE_09_RESOLUTIONS = (28, 24, 20, 16, 12)
-# the stored CPU run's grid: three of them (its 2-core budget; lecture_utils.plans.REFERENCE_09_EPOCHS)
+# the stored CPU run's grid: three of them (its 2-core budget; lecture_utils.experiment.plans.REFERENCE_09_EPOCHS)
 REFERENCE_09_GRID = (28, 20, 12)
 FULL_09_RESOLUTIONS = (224, 192, 160, 128, 96)
 

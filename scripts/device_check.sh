@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The prepared GPU check (docs/gpu.md, "When a GPU is lent"): `make device-check`, or `bash scripts/device_check.sh`.
 #
-# Runs `python -m lecture_utils.bench gpu-check` (lessons 01-08 and lesson 09's rates) from a copy of the working
+# Runs `python -m lecture_utils.experiment.bench gpu-check` (lessons 01-08 and lesson 09's rates) from a copy of the working
 # tree on a machine that cannot reach the network: nothing is installed or downloaded. It needs a python that holds
 # torch, torchvision, numpy, filelock and tqdm (CHECK_PYTHON, else the checkout's .venv, else python3); the
 # package itself is read from this tree. Fashion-MNIST comes from data/device-check/fashion-mnist/ (put there by
@@ -57,7 +57,7 @@ if "$python" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else
     } 2>&1 | tee "$out/gpu-check.log"
 fi
 
-timeout "${DEVICE_CHECK_TIMEOUT:-540}" "$python" -m lecture_utils.bench gpu-check --out "$out/gpu-check.json" \
+timeout "${DEVICE_CHECK_TIMEOUT:-540}" "$python" -m lecture_utils.experiment.bench gpu-check --out "$out/gpu-check.json" \
     "${data[@]}" "$@" 2>&1 | tee -a "$out/gpu-check.log"
 status=$?
 if [ "$status" -eq 124 ]; then

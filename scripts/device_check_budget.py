@@ -44,10 +44,10 @@ def _network_seconds(cost: Any, batch: int, steps: int, gpu: str) -> dict[str, f
 
 def check_rows(steps: int | None = None, gpu: str = "h100") -> list[dict[str, Any]]:
     """One row per network the check trains: what it is and its seconds by part."""
-    from lecture_utils import plans
-    from lecture_utils.conditions import build_model, parse_model_name
+    from lecture_utils.experiment import plans
+    from lecture_utils.experiment.conditions import build_model, parse_model_name
     from lecture_utils.estimate import meta_model, training_cost
-    from lecture_utils.gpucheck import LESSONS, STEPS
+    from lecture_utils.experiment.gpucheck import LESSONS, STEPS
     from lecture_utils.models import create_model
     from lecture_utils.settings import lesson_settings
 

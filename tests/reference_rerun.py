@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from lecture_utils import datasets
-from lecture_utils.conditions import Condition
-from lecture_utils.runner import TorchRunner
+from lecture_utils.experiment.conditions import Condition
+from lecture_utils.experiment.runner import TorchRunner
 
 HAVE_RAW = all(datasets.find_fashion_mnist_raw(s) for s in ("train", "val"))
 needs_raw = pytest.mark.skipif(not HAVE_RAW, reason="needs the Fashion-MNIST raw files "

@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from lecture_utils.conditions import Condition, expand_grid
-from lecture_utils.sweep import run_sweep
+from lecture_utils.experiment.conditions import Condition, expand_grid
+from lecture_utils.experiment.sweep import run_sweep
 
 GRID = expand_grid(["mobilenet_v1", "mobilenet_v2"], [1.0], [32, 48, 64], epochs=1, dataset="sample")
 

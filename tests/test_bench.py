@@ -1,4 +1,4 @@
-"""`python -m lecture_utils.bench`: a tiny run prints its report and ends in the speedup line."""
+"""`python -m lecture_utils.experiment.bench`: a tiny run prints its report and ends in the speedup line."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lecture_utils import bench
+from lecture_utils.experiment import bench
 
 
 def test_tiny_bench_prints_both_pipelines_accuracy_and_ends_in_speedup(tmp_path, capsys):
@@ -97,7 +97,7 @@ def test_gpu_check_measures_a_lesson_and_writes_its_report(capsys, tmp_path):
 def test_gpu_check_trains_through_the_lessons_fit_with_their_recipe(monkeypatch):
     import torch
 
-    from lecture_utils import gpucheck
+    from lecture_utils.experiment import gpucheck
     from lecture_utils.recipe import RECOMMENDED
     from lecture_utils.trainer import ModelTrainer
 
@@ -119,7 +119,7 @@ def test_gpu_check_trains_through_the_lessons_fit_with_their_recipe(monkeypatch)
 def test_gpu_check_resets_the_gpus_memory_counters_before_each_measurement(monkeypatch):
     import torch
 
-    from lecture_utils import gpucheck
+    from lecture_utils.experiment import gpucheck
 
     events = []
     monkeypatch.setattr(torch.cuda, "empty_cache", lambda: events.append("empty_cache"))
@@ -151,7 +151,7 @@ def test_gpu_check_resets_the_gpus_memory_counters_before_each_measurement(monke
                                         ("NVIDIA H100 80GB HBM3", "h100"), ("NVIDIA H200", "h100"),
                                         ("NVIDIA GeForce RTX 4090", None)])
 def test_gpu_check_compares_with_the_estimate_of_its_own_card(name, kind):
-    from lecture_utils import gpucheck
+    from lecture_utils.experiment import gpucheck
 
     assert gpucheck.estimate_kind(name) == kind
 
@@ -163,7 +163,7 @@ def test_gpu_check_refuses_an_unknown_lesson(capsys):
 
 
 def test_gpu_check_projects_lesson09s_plan_from_measured_conditions(monkeypatch, tmp_path):
-    from lecture_utils import gpucheck
+    from lecture_utils.experiment import gpucheck
     from lecture_utils.estimate import PROCESS_START_S
 
     rates = iter([100.0, 400.0, 50.0, 200.0, 80.0, 320.0, 40.0, 160.0, 90.0, 360.0, 45.0, 180.0])

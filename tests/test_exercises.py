@@ -73,7 +73,7 @@ def test_check_without_an_answer_says_what_to_give():
 
 
 def test_check_catches_a_fraction_given_for_points():
-    from lecture_utils import results
+    from lecture_utils.experiment import results
 
     with_bn, without_bn = results.lesson_reference("02")
     points = 100 * (with_bn["val_acc"][-1] - without_bn["val_acc"][-1])
@@ -100,14 +100,14 @@ def test_check_rejects_an_answer_that_is_not_a_number():
 # Each checked answer against a value made without lecture_utils.exercises: a closed form worked out here,
 # a paper's number, torchvision, or the stored records read directly.
 def _zoo_test(model: str, resolution: int | None = None) -> float:
-    from lecture_utils import zoo
+    from lecture_utils.experiment import zoo
 
     return next(r.test_acc for r in zoo.zoo_rows(name="zoo-scale", partial=True)
                 if r.model == model and (resolution is None or r.resolution == resolution))
 
 
 def _records(lesson: str) -> list[dict]:
-    from lecture_utils import results
+    from lecture_utils.experiment import results
 
     return results.lesson_reference(lesson)
 

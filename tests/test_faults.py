@@ -197,7 +197,7 @@ def sweep_cli(out, *extra):
 
 
 def dry_run(capsys, out, *extra) -> str:
-    from lecture_utils import sweep
+    from lecture_utils.experiment import sweep
 
     assert sweep.main([*sweep_cli(out, *extra), "--dry-run"]) == 0
     return capsys.readouterr().out.splitlines()[-1]
@@ -210,8 +210,8 @@ def finished(cond, **fields) -> dict:
 
 
 def test_02_another_batch_size_is_another_condition(tmp_path, capsys):
-    from lecture_utils.conditions import Condition
-    from lecture_utils.store import append_record
+    from lecture_utils.experiment.conditions import Condition
+    from lecture_utils.experiment.store import append_record
 
     out = tmp_path / "r.jsonl"
     append_record(out, finished(Condition("mobilenet_v2", 0.35, 16, 1, "sample", batch_size=64)))
@@ -224,8 +224,8 @@ def test_02_another_batch_size_is_another_condition(tmp_path, capsys):
 def test_02_a_record_written_before_batch_and_root_were_in_the_key_keeps_its_own(tmp_path, capsys):
     from dataclasses import asdict
 
-    from lecture_utils.conditions import Condition
-    from lecture_utils.store import append_record
+    from lecture_utils.experiment.conditions import Condition
+    from lecture_utils.experiment.store import append_record
 
     out = tmp_path / "r.jsonl"
     old = finished(Condition("mobilenet_v2", 0.35, 16, 1, "sample"), batch_size=64, format=3)
@@ -240,8 +240,8 @@ def test_02_a_record_written_before_batch_and_root_were_in_the_key_keeps_its_own
 def test_02_another_data_folder_is_another_condition(tmp_path, capsys):
     import shutil
 
-    from lecture_utils.conditions import Condition
-    from lecture_utils.store import append_record
+    from lecture_utils.experiment.conditions import Condition
+    from lecture_utils.experiment.store import append_record
 
     out = tmp_path / "r.jsonl"
     append_record(out, finished(Condition("mobilenet_v2", 0.35, 16, 1, "sample")))
@@ -253,9 +253,9 @@ def test_02_another_data_folder_is_another_condition(tmp_path, capsys):
 
 
 def test_02_the_stored_reference_runs_are_still_done():
-    from lecture_utils import plans
-    from lecture_utils.conditions import condition_key
-    from lecture_utils.results import load_reference
+    from lecture_utils.experiment import plans
+    from lecture_utils.experiment.conditions import condition_key
+    from lecture_utils.experiment.results import load_reference
 
     for name, conditions in (("zoo", [c for _, c in plans.zoo_plan("zoo")]),
                              ("lesson09", plans.lesson09_conditions("reference"))):
@@ -264,8 +264,8 @@ def test_02_the_stored_reference_runs_are_still_done():
 
 
 def test_03_a_subset_larger_than_the_data_is_the_whole_data(tmp_path, capsys):
-    from lecture_utils.conditions import Condition
-    from lecture_utils.store import append_record
+    from lecture_utils.experiment.conditions import Condition
+    from lecture_utils.experiment.store import append_record
 
     out = tmp_path / "r.jsonl"
     append_record(out, finished(Condition("mobilenet_v2", 0.35, 16, 1, "sample")))  # all: 300 and 60 per class
@@ -280,9 +280,9 @@ def test_03_a_subset_larger_than_the_data_is_the_whole_data(tmp_path, capsys):
 def test_04_merge_refuses_two_results_of_a_condition_unless_told_which(tmp_path, capsys):
     import json
 
-    from lecture_utils import sweep
-    from lecture_utils.conditions import Condition
-    from lecture_utils.store import append_record
+    from lecture_utils.experiment import sweep
+    from lecture_utils.experiment.conditions import Condition
+    from lecture_utils.experiment.store import append_record
 
     a, b, out = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "all.jsonl"
     cond = Condition("mobilenet_v2", 0.35, 16, 1, "sample")
@@ -307,9 +307,9 @@ def test_04_merge_refuses_two_results_of_a_condition_unless_told_which(tmp_path,
     (dict(model=None), "it names no condition"),
 ])
 def test_05_a_record_that_cannot_be_used_stops_reading_naming_file_and_line(tmp_path, capsys, change, why):
-    from lecture_utils import sweep
-    from lecture_utils.conditions import Condition
-    from lecture_utils.store import append_record
+    from lecture_utils.experiment import sweep
+    from lecture_utils.experiment.conditions import Condition
+    from lecture_utils.experiment.store import append_record
 
     out = tmp_path / "r.jsonl"
     append_record(out, finished(Condition("mobilenet_v2", 0.35, 32, 1, "sample")))
@@ -324,9 +324,9 @@ def test_05_a_record_that_cannot_be_used_stops_reading_naming_file_and_line(tmp_
 
 
 def test_05_repair_moves_the_records_that_cannot_be_used_aside(tmp_path, capsys):
-    from lecture_utils import sweep
-    from lecture_utils.conditions import Condition
-    from lecture_utils.store import append_record, load_results
+    from lecture_utils.experiment import sweep
+    from lecture_utils.experiment.conditions import Condition
+    from lecture_utils.experiment.store import append_record, load_results
 
     out = tmp_path / "r.jsonl"
     append_record(out, finished(Condition("mobilenet_v2", 0.35, 32, 1, "sample")))
@@ -354,8 +354,8 @@ def test_06_a_mistyped_data_root_is_not_replaced_by_the_system_copy(tmp_path):
 
 
 def test_09_a_full_disk_during_an_append_leaves_no_fragment_and_names_what_was_kept(tmp_path, monkeypatch):
-    from lecture_utils import store
-    from lecture_utils.conditions import Condition
+    from lecture_utils.experiment import store
+    from lecture_utils.experiment.conditions import Condition
 
     out = tmp_path / "r.jsonl"
     store.append_record(out, finished(Condition("mobilenet_v2", 0.35, 32, 1, "sample")))
@@ -378,8 +378,8 @@ def test_09_a_full_disk_during_an_append_leaves_no_fragment_and_names_what_was_k
 def test_09_a_fragment_is_reported_once_with_the_command_that_removes_it(tmp_path, capsys):
     import warnings
 
-    from lecture_utils import store, sweep
-    from lecture_utils.conditions import Condition
+    from lecture_utils.experiment import store, sweep
+    from lecture_utils.experiment.conditions import Condition
 
     out = tmp_path / "r.jsonl"
     store.append_record(out, finished(Condition("mobilenet_v2", 0.35, 32, 1, "sample")))
@@ -389,7 +389,7 @@ def test_09_a_fragment_is_reported_once_with_the_command_that_removes_it(tmp_pat
         warnings.simplefilter("always")
         for _ in range(3):
             store.load_results(out)
-    assert len(seen) == 1 and f"python -m lecture_utils.sweep repair {out}" in str(seen[0].message)
+    assert len(seen) == 1 and f"python -m lecture_utils.experiment.sweep repair {out}" in str(seen[0].message)
     assert sweep.main(["repair", str(out)]) == 0
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -415,8 +415,8 @@ def fake_runner(calls, diverge=()):
 
 
 def test_18_a_finished_results_file_is_read_without_being_written(tmp_path, monkeypatch):
-    from lecture_utils import sweep, sweep_run
-    from lecture_utils.conditions import expand_grid
+    from lecture_utils.experiment import sweep, sweep_run
+    from lecture_utils.experiment.conditions import expand_grid
 
     out = tmp_path / "r.jsonl"
     grid = expand_grid(["mobilenet_v2"], [0.35], [16, 24], 1, "sample")
@@ -435,7 +435,7 @@ def test_18_a_finished_results_file_is_read_without_being_written(tmp_path, monk
 
 
 def test_19_ctrl_c_in_a_sweep_is_one_line_that_says_how_to_resume(tmp_path, monkeypatch, capsys):
-    from lecture_utils import sweep
+    from lecture_utils.experiment import sweep
 
     def interrupted(*_args, **_kwargs):
         raise KeyboardInterrupt
@@ -447,9 +447,9 @@ def test_19_ctrl_c_in_a_sweep_is_one_line_that_says_how_to_resume(tmp_path, monk
 
 
 def test_20_a_diverging_condition_stops_itself_not_the_sweep(tmp_path, monkeypatch, capsys):
-    from lecture_utils import sweep
-    from lecture_utils.conditions import expand_grid
-    from lecture_utils.store import load_results
+    from lecture_utils.experiment import sweep
+    from lecture_utils.experiment.conditions import expand_grid
+    from lecture_utils.experiment.store import load_results
 
     out = tmp_path / "r.jsonl"
     grid = expand_grid(["mobilenet_v2"], [0.35], [16, 24, 32], 1, "sample")
@@ -545,7 +545,7 @@ def test_08_a_mirror_that_is_not_a_url_is_named(fmnist_mirror, tmp_path, monkeyp
 
 
 def test_10_the_baseline_without_out_writes_to_the_runs_folder_not_the_stored_reference(tmp_path, monkeypatch):
-    from lecture_utils import baseline
+    from lecture_utils.experiment import baseline
 
     stored = REPO / "data" / "reference" / "linear-baseline-500.json"
     before = stored.read_bytes()
@@ -557,7 +557,8 @@ def test_10_the_baseline_without_out_writes_to_the_runs_folder_not_the_stored_re
 
 
 def test_10_a_failed_baseline_write_keeps_the_previous_file(tmp_path, monkeypatch, capsys):
-    from lecture_utils import _util, baseline
+    from lecture_utils import _util
+    from lecture_utils.experiment import baseline
 
     out = tmp_path / "b.json"
     out.write_text('{"val_acc": 0.8}\n')
@@ -570,7 +571,7 @@ def test_10_a_failed_baseline_write_keeps_the_previous_file(tmp_path, monkeypatc
 
 
 def test_11_the_gpu_check_tries_its_report_path_before_measuring(tmp_path, monkeypatch, capsys):
-    from lecture_utils import gpucheck
+    from lecture_utils.experiment import gpucheck
 
     monkeypatch.setattr(gpucheck, "_lesson_row", lambda *a: pytest.fail("measured before checking --out"))
     with pytest.raises(SystemExit) as exc:
@@ -579,7 +580,7 @@ def test_11_the_gpu_check_tries_its_report_path_before_measuring(tmp_path, monke
 
 
 def test_11_the_gpu_check_on_cuda_without_cuda_is_one_line(monkeypatch, capsys, tmp_path):
-    from lecture_utils import gpucheck
+    from lecture_utils.experiment import gpucheck
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(SystemExit) as exc:
@@ -591,7 +592,7 @@ def test_11_the_gpu_check_on_cuda_without_cuda_is_one_line(monkeypatch, capsys, 
 # --- 14. the results command ------------------------------------------------------------------------
 
 
-@pytest.mark.filterwarnings("ignore::lecture_utils.store.PartialLineWarning")  # the garbage line's, as well
+@pytest.mark.filterwarnings("ignore::lecture_utils.experiment.store.PartialLineWarning")  # the garbage line's, as well
 @pytest.mark.parametrize("content, message", [
     ("", "holds no records"),
     ("garbage\n", "holds no records"),
@@ -601,8 +602,8 @@ def test_14_the_results_command_on_a_bad_file_is_one_line(tmp_path, capsys, cont
     import json
     from dataclasses import asdict
 
-    from lecture_utils import results
-    from lecture_utils.conditions import Condition
+    from lecture_utils.experiment import results
+    from lecture_utils.experiment.conditions import Condition
 
     path = tmp_path / "r.jsonl"  # an absolute path, as a user gives it
     record = {**asdict(Condition("mobilenet_v2", 0.35, 16, 1, "sample")), "val_acc": [0.5]}  # no wall_time_s
@@ -614,7 +615,7 @@ def test_14_the_results_command_on_a_bad_file_is_one_line(tmp_path, capsys, cont
 
 
 def test_14_the_results_help_names_recipe_choice(capsys):
-    from lecture_utils import results
+    from lecture_utils.experiment import results
 
     with pytest.raises(SystemExit):
         results.main(["--help"])
@@ -643,7 +644,7 @@ def tiny_folder(root: Path, classes=("dark", "bright"), empty=(), splits=("train
     (dict(empty=("bright",)), "class folder(s) ['bright'] of"),
 ])
 def test_15_a_folder_data_set_missing_a_part_is_one_line_that_says_what(tmp_path, capsys, layout, message):
-    from lecture_utils import sweep
+    from lecture_utils.experiment import sweep
 
     root = tiny_folder(tmp_path / "data", **layout)
     with pytest.raises(SystemExit) as exc:
@@ -653,7 +654,8 @@ def test_15_a_folder_data_set_missing_a_part_is_one_line_that_says_what(tmp_path
 
 
 def test_16_a_cache_folder_that_cannot_be_written_is_refused_before_decoding(tmp_path, monkeypatch, capsys):
-    from lecture_utils import _util, sweep
+    from lecture_utils import _util
+    from lecture_utils.experiment import sweep
 
     root = tiny_folder(tmp_path / "data")
     cache = tmp_path / "cache"
@@ -673,8 +675,8 @@ def test_16_a_cache_folder_that_cannot_be_written_is_refused_before_decoding(tmp
 
 
 def test_22_the_augmented_validation_after_one_epoch_is_not_numbered_as_a_second(tmp_path, capsys):
-    from lecture_utils.conditions import expand_grid
-    from lecture_utils.runner import TorchRunner
+    from lecture_utils.experiment.conditions import expand_grid
+    from lecture_utils.experiment.runner import TorchRunner
 
     root = tiny_folder(tmp_path / "data")
     runner = TorchRunner(dataset="sample", data_root=str(root), batch_size=4, device="cpu", threads=1, augment="light")
@@ -691,7 +693,7 @@ def test_22_the_augmented_validation_after_one_epoch_is_not_numbered_as_a_second
 
 
 def test_13_the_full_plan_on_a_cpu_stops_before_training_in_one_line(tmp_path, monkeypatch, capsys):
-    from lecture_utils import sweep
+    from lecture_utils.experiment import sweep
 
     monkeypatch.delenv("LECTURE_FULL_SHRINK", raising=False)
     monkeypatch.setattr(sweep, "run_plan", lambda *a, **k: pytest.fail("training started"))
@@ -703,7 +705,7 @@ def test_13_the_full_plan_on_a_cpu_stops_before_training_in_one_line(tmp_path, m
 def test_13_a_dry_run_names_the_data_the_epochs_and_the_batch(tmp_path, capsys):
     out = tmp_path / "r.jsonl"
     dry_run(capsys, out)  # clears the output of earlier calls
-    from lecture_utils import sweep
+    from lecture_utils.experiment import sweep
 
     assert sweep.main([*sweep_cli(out, "--subset", "100,20", "--batch-size", "32"), "--dry-run"]) == 0
     first = capsys.readouterr().out.splitlines()[0]
@@ -712,7 +714,7 @@ def test_13_a_dry_run_names_the_data_the_epochs_and_the_batch(tmp_path, capsys):
 
 
 def test_13_the_full_plans_results_default_to_the_runs_folder_lesson_09_reads(tmp_path, monkeypatch, capsys):
-    from lecture_utils import sweep
+    from lecture_utils.experiment import sweep
 
     monkeypatch.setenv("LECTURE_RUNS_DIR", str(tmp_path))
     assert sweep.main(["plan", "lesson09", "--profile", "full", "--part", "augment", "--dry-run"]) == 0
@@ -725,9 +727,9 @@ def test_13_the_full_plans_results_default_to_the_runs_folder_lesson_09_reads(tm
 def test_02_a_checkpoint_under_its_old_name_is_resumed_and_its_old_claim_respected(tmp_path):
     from filelock import FileLock
 
-    from lecture_utils import sweep
-    from lecture_utils.conditions import Condition
-    from lecture_utils.store import checkpoint_dir, claim
+    from lecture_utils.experiment import sweep
+    from lecture_utils.experiment.conditions import Condition
+    from lecture_utils.experiment.store import checkpoint_dir, claim
 
     out = tmp_path / "r.jsonl"
     cond = Condition("mobilenet_v2", 0.35, 16, 1, "sample", batch_size=128)
@@ -737,7 +739,7 @@ def test_02_a_checkpoint_under_its_old_name_is_resumed_and_its_old_claim_respect
     old_lock.acquire()  # a worker of the code before batch sizes were in the name trains it now
     try:
         held = subprocess.run([sys.executable, "-c", (
-            "from lecture_utils.conditions import Condition; from lecture_utils.store import claim; "
+            "from lecture_utils.experiment.conditions import Condition; from lecture_utils.experiment.store import claim; "
             f"from pathlib import Path; c = Condition('mobilenet_v2', 0.35, 16, 1, 'sample', batch_size=128); "
             f"print(claim(Path({str(ckpt_dir)!r}), c))")], capture_output=True, text=True, check=True)
         assert held.stdout.strip() == "None"
@@ -756,8 +758,8 @@ def test_02_a_checkpoint_under_its_old_name_is_resumed_and_its_old_claim_respect
 
 
 def test_17_a_damaged_checkpoint_in_a_sweep_says_the_commands_way_out(tmp_path):
-    from lecture_utils import sweep
-    from lecture_utils.conditions import expand_grid
+    from lecture_utils.experiment import sweep
+    from lecture_utils.experiment.conditions import expand_grid
 
     def runner(cond, checkpoint):
         checkpoint.write_bytes(b"PK\x03\x04 cut short")  # as a full disk or an interrupted copy leaves it
@@ -771,8 +773,8 @@ def test_17_a_damaged_checkpoint_in_a_sweep_says_the_commands_way_out(tmp_path):
 
 
 def test_13_running_out_of_memory_is_one_line_that_says_what_to_change(tmp_path, monkeypatch, capsys):
-    from lecture_utils import sweep
-    from lecture_utils.conditions import expand_grid
+    from lecture_utils.experiment import sweep
+    from lecture_utils.experiment.conditions import expand_grid
 
     def runner(cond, checkpoint):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
@@ -785,7 +787,7 @@ def test_13_running_out_of_memory_is_one_line_that_says_what_to_change(tmp_path,
 
 
 def test_13_a_dry_run_says_how_long_what_is_left_takes(tmp_path, capsys):
-    from lecture_utils import sweep
+    from lecture_utils.experiment import sweep
 
     out = tmp_path / "r.jsonl"
     assert sweep.main([*sweep_cli(out), "--dry-run"]) == 0
@@ -797,7 +799,7 @@ def test_13_a_dry_run_says_how_long_what_is_left_takes(tmp_path, capsys):
 def test_11_gpu_check_records_and_says_a_shrunk_run(tmp_path, monkeypatch):
     import json
 
-    from lecture_utils import gpucheck
+    from lecture_utils.experiment import gpucheck
 
     monkeypatch.setenv("LECTURE_FULL_SHRINK", "2,1")
     said = []

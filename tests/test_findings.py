@@ -1,4 +1,4 @@
-"""lecture_utils.findings: lesson 09's answer, from records."""
+"""lecture_utils.experiment.findings: lesson 09's answer, from records."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from lecture_utils import findings, plans, results
-from lecture_utils.conditions import condition_key
+from lecture_utils.experiment import findings, plans, results
+from lecture_utils.experiment.conditions import condition_key
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,7 @@ def test_full_profile_lesson_trains_at_its_resolution(lesson, tmp_path, monkeypa
 
 
 def test_full_profile_sweep_condition_runs_at_224(tmp_path):
-    from lecture_utils import conditions, sweep
+    from lecture_utils.experiment import conditions, sweep
 
     cfg = lesson_settings("09", "full")
     assert max(cfg.resolutions) == 224 and cfg.epochs == 10

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from lecture_utils import data, gpu_reference, plans
-from lecture_utils.conditions import Condition
+from lecture_utils import data
+from lecture_utils.experiment import gpu_reference, plans
+from lecture_utils.experiment.conditions import Condition
 from lecture_utils.datasets import dataset_targets, get_dataset
 from lecture_utils.holdout import heldout_split
 from lecture_utils.recipe import RECOMMENDED
-from lecture_utils.runner import TorchRunner
+from lecture_utils.experiment.runner import TorchRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 FASHION_MNIST_TARGETS = [i % 10 for i in range(60_000)]  # 6,000 images per class, as in Fashion-MNIST
@@ -104,7 +105,7 @@ def test_the_gpu_reference_trains_the_zoo_at_spatial_resolutions_and_the_grid_at
 def test_gpu_reference_without_cuda_says_so_and_exits_0(tmp_path):
     out = tmp_path / "gpu" / "gpu-reference.jsonl"
     env = {"CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "lecture_utils.sweep", "plan", "gpu-reference", "--out", str(out)],
+    done = subprocess.run([sys.executable, "-m", "lecture_utils.experiment.sweep", "plan", "gpu-reference", "--out", str(out)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "needs a CUDA GPU" in done.stdout and "nothing was trained" in done.stdout

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from lecture_utils import plans, sweep
-from lecture_utils.conditions import ABLATION_VARIANTS, Condition
+from lecture_utils.experiment import plans, sweep
+from lecture_utils.experiment.conditions import ABLATION_VARIANTS, Condition
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from lecture_utils import notebook, plans
-from lecture_utils.conditions import Condition
+from lecture_utils import notebook
+from lecture_utils.experiment import plans
+from lecture_utils.experiment.conditions import Condition
 from lecture_utils.settings import lesson_settings
 
 

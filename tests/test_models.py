@@ -45,7 +45,7 @@ def _names_in_plans_records_and_lessons() -> set[str]:
     import json
     import re
 
-    from lecture_utils import gpu_reference, plans
+    from lecture_utils.experiment import gpu_reference, plans
     from lecture_utils.settings import LESSONS, lesson_settings
 
     root = Path(__file__).resolve().parent.parent

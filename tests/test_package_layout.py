@@ -72,8 +72,15 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_the_import_graph_sees_lazy_imports_inside_functions():
     graph = _graph()
-    assert "lecture_utils.models" in graph["lecture_utils.conditions"]  # imported inside build_model only
+    assert "lecture_utils.models" in graph["lecture_utils.experiment.conditions"]  # imported inside build_model only
     assert "lecture_utils.cached" in graph["lecture_utils.data"]
+
+
+def test_the_lesson_half_does_not_import_the_experiment_half():
+    # lessons read results through the notebooks; in the package only these two cross over (see experiment/)
+    crossing = {name for name, imported in _graph().items() if not name.startswith("lecture_utils.experiment")
+                and any(m.startswith("lecture_utils.experiment") for m in imported)}
+    assert crossing == {"lecture_utils.notebook", "lecture_utils.exercises.answers"}
 
 
 def test_lecture_utils_has_no_import_cycle():
@@ -127,10 +134,10 @@ def test_no_function_is_over_60_lines():
 
 def test_reading_results_imports_no_torch_at_module_level():
     graph = _graph()
-    for name in ("lecture_utils.store", "lecture_utils.conditions", "lecture_utils.augment"):
-        tree = ast.parse((PACKAGE / f"{name.rpartition('.')[2]}.py").read_text())
+    for name in ("lecture_utils.experiment.store", "lecture_utils.experiment.conditions", "lecture_utils.augment"):
+        tree = ast.parse((PACKAGE.parent / f"{name.replace('.', '/')}.py").read_text())
         top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
         names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
         names += [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
         assert not any(m == "torch" or m.startswith("torch.") for m in names), name
-    assert "lecture_utils.data" not in graph["lecture_utils.store"]
+    assert "lecture_utils.data" not in graph["lecture_utils.experiment.store"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lecture_utils import plans, sweep
-from lecture_utils.conditions import expand_grid
+from lecture_utils.experiment import plans, sweep
+from lecture_utils.experiment.conditions import expand_grid
 from lecture_utils.settings import dataset_sizes
 from test_sweep import fake_runner
 
@@ -78,8 +78,8 @@ def test_recipe_choice_pairs_each_recipe_on_the_same_networks_seeds_and_held_out
 def test_stored_recipe_choice_holds_its_plan_and_the_readme_quotes_it(capsys):
     from pathlib import Path
 
-    from lecture_utils import results
-    from lecture_utils.conditions import condition_key
+    from lecture_utils.experiment import results
+    from lecture_utils.experiment.conditions import condition_key
 
     records = results.load_reference("recipe-choice")
     assert sorted(condition_key(r) for r in records) == sorted(c.key for c in plans.recipe_choice_plan())
@@ -105,7 +105,7 @@ def test_lesson09_reference_plan_is_the_recipe_on_the_held_out_split_with_the_ne
 
 
 def test_zoo_plan_gives_every_network_the_same_budget_and_three_seeds_to_the_cheap_ones():
-    from lecture_utils.conditions import build_model
+    from lecture_utils.experiment.conditions import build_model
     from lecture_utils.profile import conv_linear_macs
     from lecture_utils.recipe import recipe_for
 
@@ -122,7 +122,7 @@ def test_zoo_plan_gives_every_network_the_same_budget_and_three_seeds_to_the_che
 
 
 def test_grid_scale_plan_trains_what_the_zoo_has_not_on_the_zoo_protocol():
-    from lecture_utils.plans import grid_scale_conditions, grid_scale_plan, plan_batch_size, zoo_plan
+    from lecture_utils.experiment.plans import grid_scale_conditions, grid_scale_plan, plan_batch_size, zoo_plan
 
     every = grid_scale_conditions()
     assert len(every) == 3 * 4 * 3  # models x widths x 64/48/32 px

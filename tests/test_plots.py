@@ -207,7 +207,7 @@ def test_plot_differences_colours_a_bar_only_where_its_95_percent_interval_exclu
     from matplotlib.colors import to_rgba
 
     from lecture_utils.plots import plot_differences
-    from lecture_utils.results import Comparison
+    from lecture_utils.experiment.results import Comparison
 
     # +6.9, +1.6, +8.0 points: beyond 2 SE, inside the 95 % interval of 3 seeds; a clear drop beside it
     loose = Comparison.of("proj", "base", [0.069, 0.016, 0.080])

@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch import nn
 
-from lecture_utils import sweep
-from lecture_utils.conditions import Condition, condition_key
+from lecture_utils.experiment import sweep
+from lecture_utils.experiment.conditions import Condition, condition_key
 from lecture_utils.recipe import COURSE, RECOMMENDED, Recipe
 from lecture_utils.trainer import ModelTrainer, seed_everything
 from test_trainer import SmallCNN, toy_loaders

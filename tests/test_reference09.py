@@ -6,8 +6,8 @@ import statistics
 
 import pytest
 
-from lecture_utils import plans, results
-from lecture_utils.conditions import condition_key
+from lecture_utils.experiment import plans, results
+from lecture_utils.experiment.conditions import condition_key
 
 from reference_rerun import assert_first_epoch_reproduces, needs_raw
 
@@ -29,7 +29,7 @@ def test_every_reference_record_carries_its_provenance(reference):
     for r in reference:
         assert all(r.get(field) for field in PROVENANCE), r["model"]
         assert r["versions"].get("torch") and r["commit"]
-        assert r["command"].startswith("python -m lecture_utils.sweep plan lesson09 --profile reference")
+        assert r["command"].startswith(tuple(f"python -m lecture_utils.{room}sweep plan lesson09 --profile reference" for room in ("", "experiment.")))
         # 500 training images per class, the 5,000 held-out images for validation, the whole test split once
         assert (r["dataset"], r["train_images"], r["val_images"], r["test_images"]) == (
             "fashion_mnist", 5_000, 5_000, 10_000)

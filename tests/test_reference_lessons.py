@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lecture_utils import plans, results, zoo
-from lecture_utils.conditions import condition_key
+from lecture_utils.experiment import plans, results, zoo
+from lecture_utils.experiment.conditions import condition_key
 
 from reference_rerun import assert_first_epoch_reproduces, needs_raw
 
@@ -47,7 +47,7 @@ def test_the_linear_baseline_is_the_known_one_and_documented():
     # (the data set's benchmark table: LogisticRegression 0.842)
     assert baseline["test_acc"] == pytest.approx(0.842, abs=0.01)
     assert baseline["test_images"] == 10_000 and baseline["train_images"] == 60_000
-    assert baseline["command"].startswith("python -m lecture_utils.results linear-baseline")
+    assert baseline["command"].startswith(tuple(f"python -m lecture_utils.{room}results linear-baseline" for room in ("", "experiment.")))
 
 
 def test_every_lessons_reference_reaches_085_except_vgg16_and_wrn_which_are_explained(reference):
@@ -128,7 +128,7 @@ def test_every_scale_zoo_record_is_a_condition_of_its_plan_with_its_provenance(s
     assert scale_records and all(condition_key(r) in planned for r in scale_records)
     for r in scale_records:
         assert all(r.get(field) for field in PROVENANCE), r["model"]
-        assert r["command"].startswith("python -m lecture_utils.sweep plan zoo-scale --out data/reference/zoo-scale.jsonl")
+        assert r["command"].startswith(tuple(f"python -m lecture_utils.{room}sweep plan zoo-scale --out data/reference/zoo-scale.jsonl" for room in ("", "experiment.")))
         # the whole training split less the 5,000 held-out images, the held-out images, the whole test split once
         assert (r["train_images"], r["val_images"], r["test_images"], r["epochs"]) == (55_000, 5_000, 10_000, 3)
         assert r["validation"] == "heldout" and r["threads"] == 1 and r["batch_size"] == 128
@@ -160,7 +160,7 @@ def test_every_grid_scale_record_is_a_condition_of_its_plan_on_the_zoo_protocol(
     assert records and all(condition_key(r) in planned for r in records)
     for r in records:
         assert all(r.get(field) for field in PROVENANCE), r["model"]
-        assert r["command"].startswith("python -m lecture_utils.sweep plan grid-scale --out data/reference/grid-scale.jsonl")
+        assert r["command"].startswith(tuple(f"python -m lecture_utils.{room}sweep plan grid-scale --out data/reference/grid-scale.jsonl" for room in ("", "experiment.")))
         assert (r["train_images"], r["val_images"], r["test_images"], r["epochs"]) == (55_000, 5_000, 10_000, 3)
         assert r["validation"] == "heldout" and r["threads"] == 1 and r["batch_size"] == 128 and r["augment"] == "none"
     # trained in the plan's order: C_MobileNetV2 at width 0.5 first

@@ -1,11 +1,11 @@
-"""lecture_utils.results: reading reference runs, paired differences and their verdicts."""
+"""lecture_utils.experiment.results: reading reference runs, paired differences and their verdicts."""
 
 from __future__ import annotations
 
 import pytest
 
-from lecture_utils import baseline, results
-from lecture_utils.store import DuplicateRecordWarning, append_record
+from lecture_utils.experiment import baseline, results
+from lecture_utils.experiment.store import DuplicateRecordWarning, append_record
 
 
 def _rec(model, width, resolution, seed, acc, **extra):
@@ -92,7 +92,7 @@ def test_the_linear_baselines_closed_form_gradient_is_autograds():
 def test_recipe_choice_pairs_each_network_and_seed_across_the_two_recipes():
     from dataclasses import asdict
 
-    from lecture_utils.plans import recipe_choice_plan
+    from lecture_utils.experiment.plans import recipe_choice_plan
 
     # held-out accuracy of the last epoch: recommended beats course by 2, 3, 4 points on ResNet-18's seeds,
     # and loses 1 point on each of MobileNetV2's

@@ -1,10 +1,10 @@
-"""lecture_utils.stats: Student's t intervals and the 95 % verdict rule."""
+"""lecture_utils.experiment.stats: Student's t intervals and the 95 % verdict rule."""
 
 import math
 
 import pytest
 
-from lecture_utils import stats
+from lecture_utils.experiment import stats
 
 
 def test_t_critical_matches_the_printed_table():

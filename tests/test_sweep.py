@@ -14,11 +14,11 @@ import pytest
 
 from dataclasses import asdict
 
-from lecture_utils import plans, runner as runner_module, store, sweep
-from lecture_utils.conditions import Condition, condition_key, expand_grid, parse_model_name
-from lecture_utils.runner import TorchRunner, init_seed
-from lecture_utils.store import PartialLineWarning, append_record, load_results, merge_results
-from lecture_utils.sweep import parse_shard, run_sweep, shard_grid
+from lecture_utils.experiment import plans, runner as runner_module, store, sweep
+from lecture_utils.experiment.conditions import Condition, condition_key, expand_grid, parse_model_name
+from lecture_utils.experiment.runner import TorchRunner, init_seed
+from lecture_utils.experiment.store import PartialLineWarning, append_record, load_results, merge_results
+from lecture_utils.experiment.sweep import parse_shard, run_sweep, shard_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -327,7 +327,7 @@ def _tiny_image_folder(root: Path, per_class: int = 6) -> None:
 
 
 def _sweep_cli(data: Path, out: Path) -> list[str]:
-    return [sys.executable, "-m", "lecture_utils.sweep", "--models", "mobilenet_v1,mobilenet_v2",
+    return [sys.executable, "-m", "lecture_utils.experiment.sweep", "--models", "mobilenet_v1,mobilenet_v2",
             "--widths", "0.35", "--resolutions", "32,40", "--epochs", "1", "--dataset", "sample",
             "--data-root", str(data), "--batch-size", "4", "--device", "cpu", "--out", str(out),
             "--no-progress", "--threads", "1"]
@@ -450,7 +450,7 @@ def test_a_condition_listed_twice_falls_in_one_shard_only(tmp_path):
 def test_reading_and_merging_results_does_not_load_torch(tmp_path):
     out = tmp_path / "r.jsonl"
     append_record(out, {**asdict(Condition("mobilenet_v2", 0.5, 96, 1, "sample", augment="light")), "val_acc": [0.5]})
-    code = ("import sys; from lecture_utils import results, store; "
+    code = ("import sys; from lecture_utils.experiment import results, store; "
             f"assert len(store.merge_results([{str(out)!r}])) == 1; "
             f"assert len(results.load_reference('r', {str(tmp_path)!r})) == 1; print('torch' in sys.modules)")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -479,7 +479,7 @@ def test_runner_records_augmented_validation_accuracy_and_provenance(tmp_path, m
     _tiny_image_folder(tmp_path / "data", per_class=4)
     monkeypatch.setattr(runner_module, "git_commit", lambda: "commit-when-the-code-was-imported")
     runner = TorchRunner(dataset="sample", data_root=str(tmp_path / "data"), batch_size=4,
-                               device="cpu", threads=1, augment="light", command="python -m lecture_utils.sweep x")
+                               device="cpu", threads=1, augment="light", command="python -m lecture_utils.experiment.sweep x")
     (cond,) = expand_grid(["mobilenet_v2"], [0.35], [16], 1, "sample", augment="light", batch_size=4,
                           data_root=str((tmp_path / "data").resolve()))
     # the checkout moves on while the run trains (a commit, an edit): the record keeps the code that ran
@@ -489,7 +489,7 @@ def test_runner_records_augmented_validation_accuracy_and_provenance(tmp_path, m
     assert rec["commit"] == "commit-when-the-code-was-imported"
     assert len(rec["train_seconds"]) == 1 and rec["train_seconds"][0] > 0
     assert 0.0 <= rec["val_acc_augmented"] <= 1.0 and rec["val_acc_augmented"] * 8 == round(rec["val_acc_augmented"] * 8)
-    assert rec["threads"] == 1 and rec["command"] == "python -m lecture_utils.sweep x" and "cores" in rec["cpu"]
+    assert rec["threads"] == 1 and rec["command"] == "python -m lecture_utils.experiment.sweep x" and "cores" in rec["cpu"]
 
 
 # ----------------------------------------------------------------- where the results go

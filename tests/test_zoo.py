@@ -1,4 +1,4 @@
-"""The zoo table (lecture_utils.zoo) on made-up records of the zoo's plan: grouping, errors, verdicts."""
+"""The zoo table (lecture_utils.experiment.zoo) on made-up records of the zoo's plan: grouping, errors, verdicts."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from lecture_utils import plans, zoo
-from lecture_utils.store import append_record
+from lecture_utils.experiment import plans, zoo
+from lecture_utils.experiment.store import append_record
 
 
 def fake_records(test_acc=None):

@@ -45,7 +45,7 @@ def _model(name: str, **kwargs: Any) -> Any:
 
 def _zoo_row(model: str, resolution: int | None = None, width: float | None = None) -> Any:
     """The CPU-scale zoo's row of `model` (the lessons' zoo; only whole rows, which later runs do not change)."""
-    from lecture_utils import zoo
+    from lecture_utils.experiment import zoo
 
     rows = [r for r in zoo.zoo_rows(name=zoo.LESSON_ZOO, partial=True) if r.model == model
             and (resolution is None or r.resolution == resolution) and (width is None or r.width == width)]
@@ -55,7 +55,7 @@ def _zoo_row(model: str, resolution: int | None = None, width: float | None = No
 
 
 def _lesson_records(lesson: str) -> list[dict]:
-    from lecture_utils import results
+    from lecture_utils.experiment import results
 
     return results.lesson_reference(lesson)
 
@@ -231,7 +231,7 @@ def _rounding_params() -> int:
 def _ablation_binomial() -> tuple[float, float, float]:
     """(binomial error of the mean paired difference, in points; p; the seeds' standard error in points) of
     the ablation's +branch against MobileNetV2 on the held-out images."""
-    from lecture_utils import conditions, plans, results
+    from lecture_utils.experiment import conditions, plans, results
 
     plan = plans.lesson09_profile_plan("reference")["ablation"]
     by_key = {conditions.condition_key(r): r for r in results.load_reference("lesson09")}

@@ -1,20 +1,20 @@
 """The MobileNet width x resolution experiment (and any zoo network) as a resumable, shared sweep.
 
-Each condition (:class:`lecture_utils.conditions.Condition`) is trained with the course's protocol
-(:class:`lecture_utils.runner.TorchRunner`) and, once finished, appended to a JSON Lines file as one
-line (:mod:`lecture_utils.store`). A rerun with the same ``--out`` skips what is done; the condition
+Each condition (:class:`lecture_utils.experiment.conditions.Condition`) is trained with the course's protocol
+(:class:`lecture_utils.experiment.runner.TorchRunner`) and, once finished, appended to a JSON Lines file as one
+line (:mod:`lecture_utils.experiment.store`). A rerun with the same ``--out`` skips what is done; the condition
 in progress keeps a per-epoch checkpoint, so a kill loses at most one epoch. Several workers may
 share one ``--out``: each claims a condition with an OS file lock before training it (``run_sweep``).
 
 Command line (``run`` may be left out)::
 
-    python -m lecture_utils.sweep [run] --models mobilenet_v1,mobilenet_v2,c_mobilenet_v2 \\
+    python -m lecture_utils.experiment.sweep [run] --models mobilenet_v1,mobilenet_v2,c_mobilenet_v2 \\
         --widths 1.0,0.75,0.5,0.35 --resolutions 224,192,160,128,96 --epochs 10 \\
         --dataset animals10 --out runs/sweep.jsonl [--shard 1/4 | --shard slurm]
-    python -m lecture_utils.sweep merge runs/a.jsonl runs/b.jsonl --out runs/all.jsonl [--keep first|last]
-    python -m lecture_utils.sweep repair runs/sweep.jsonl   # remove the fragment of a failed write
-    python -m lecture_utils.sweep plan lesson09 --profile full [--part grid]   # $LECTURE_RUNS_DIR/09_sweep_full.jsonl
-    python -m lecture_utils.sweep plan gpu-reference --out data/reference/gpu/gpu-reference.jsonl
+    python -m lecture_utils.experiment.sweep merge runs/a.jsonl runs/b.jsonl --out runs/all.jsonl [--keep first|last]
+    python -m lecture_utils.experiment.sweep repair runs/sweep.jsonl   # remove the fragment of a failed write
+    python -m lecture_utils.experiment.sweep plan lesson09 --profile full [--part grid]   # $LECTURE_RUNS_DIR/09_sweep_full.jsonl
+    python -m lecture_utils.experiment.sweep plan gpu-reference --out data/reference/gpu/gpu-reference.jsonl
 
 ``--recipe course|recommended`` and ``--optimizer --schedule --warmup --weight-decay --label-smoothing
 --momentum`` set the training recipe (:mod:`lecture_utils.recipe`), ``--validation heldout`` validates on
@@ -39,19 +39,19 @@ import numpy as np
 from lecture_utils import datasets
 from lecture_utils._util import positive_int
 from lecture_utils.augment import AUGMENTATIONS
-from lecture_utils.conditions import (DEFAULT_BATCH, DEFAULT_LR, DEFAULT_RESOLUTIONS, DEFAULT_WIDTHS, MODELS, Condition,
+from lecture_utils.experiment.conditions import (DEFAULT_BATCH, DEFAULT_LR, DEFAULT_RESOLUTIONS, DEFAULT_WIDTHS, MODELS, Condition,
                                       check_resolution, check_subset, check_width, condition_key, expand_grid,
                                       parse_model_name, unique)
 from lecture_utils.datasets import canonical_root
 from lecture_utils.estimate import format_minutes
-from lecture_utils.gpu_reference import gpu_reference_conditions, no_cuda_message, plan_seconds
+from lecture_utils.experiment.gpu_reference import gpu_reference_conditions, no_cuda_message, plan_seconds
 from lecture_utils.holdout import VALIDATIONS, heldout_count
-from lecture_utils.plans import (PLAN_PARTS, grid_scale_plan, lesson09_conditions, lesson09_part,
+from lecture_utils.experiment.plans import (PLAN_PARTS, grid_scale_plan, lesson09_conditions, lesson09_part,
                                    lessons_reference_plan, recipe_choice_plan, zoo_plan)
 from lecture_utils.recipe import RECIPE_AUGMENT, add_recipe_arguments, recipe_changes
-from lecture_utils.store import KEEP, check_out_writable, load_results, merge_results, repair_results, write_results
+from lecture_utils.experiment.store import KEEP, check_out_writable, load_results, merge_results, repair_results, write_results
 
-from lecture_utils.sweep_run import (DivergedError, OutOfMemory, parse_shard, run_plan, run_session_part, run_sweep,
+from lecture_utils.experiment.sweep_run import (DivergedError, OutOfMemory, parse_shard, run_plan, run_session_part, run_sweep,
                                      shard_grid, slurm_shard)
 
 # the sweep's functions are re-exported: lessons and scripts import them from here
@@ -83,7 +83,7 @@ def _subset(text: str) -> int | tuple[int, int]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m lecture_utils.sweep", description=(
+    parser = argparse.ArgumentParser(prog="python -m lecture_utils.experiment.sweep", description=(
         "Train conditions into a results file (JSON Lines); a rerun with the same --out resumes."))
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="a grid of models x widths x resolutions (the default command)",
@@ -270,7 +270,7 @@ def _dry_run(out: str, conditions: Sequence[Condition]) -> None:
     todo = [c for c in conditions if c.key not in done]
     if todo:
         from lecture_utils.estimate import UNCERTAINTY
-        from lecture_utils.plans import condition_seconds
+        from lecture_utils.experiment.plans import condition_seconds
 
         hours = sum(condition_seconds(c, "t4", c.batch_size) for c in todo) / 3600
         print(f"estimated time of the {len(todo)} to do on a GPU: {hours:.1f} h on a Colab T4 "
@@ -323,7 +323,7 @@ def _merge(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: ``[run] --models ... --out FILE``, ``merge FILES --out FILE`` or ``plan lesson09``."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = " ".join(["python -m lecture_utils.sweep", *argv])  # as typed, for the records
+    command = " ".join(["python -m lecture_utils.experiment.sweep", *argv])  # as typed, for the records
     parser = _parser()
     args = parser.parse_args(argv if argv[:1] in (["run"], ["merge"], ["plan"], ["repair"], ["-h"], ["--help"])
                               else ["run", *argv])  # the grid is the default command

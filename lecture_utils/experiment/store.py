@@ -4,7 +4,7 @@ Records are appended whole (one write on an O_APPEND descriptor, under a lock sh
 workers; a write that fails, on a full disk, is cut back off, so no fragment stays); reading checks
 each record (its format, its condition's fields, its measurements, the versions that wrote it) and
 names the file and line of one it cannot use, skips a cut-off last line (saying once how to remove it:
-``python -m lecture_utils.sweep repair FILE``) and keeps the first record of a condition written twice.
+``python -m lecture_utils.experiment.sweep repair FILE``) and keeps the first record of a condition written twice.
 Merging refuses two different results of one condition unless told which to keep. Workers sharing a file
 keep their checkpoints and claims in ``<out>.ckpt/``: a claim is an OS file lock (filelock), released by
 the kernel when its holder dies. No torch here: reading and merging results needs none.
@@ -24,7 +24,7 @@ from filelock import FileLock, Timeout
 
 from lecture_utils import LectureWarning
 from lecture_utils._util import atomic_write, check_writable_file, write_failure
-from lecture_utils.conditions import Condition, condition_key, unique
+from lecture_utils.experiment.conditions import Condition, condition_key, unique
 
 __all__ = ["FORMAT_VERSION", "PartialLineWarning", "DuplicateRecordWarning", "ResultsError", "append_record",
            "load_results", "merge_results", "write_results", "repair_results", "check_out_writable", "checkpoint_dir",
@@ -59,7 +59,7 @@ def _decode(raw: bytes) -> Any:
         return None
 
 def _repair_hint(path: Path) -> str:
-    return (f"`python -m lecture_utils.sweep repair {path}` moves every such line to {path.name}.removed "
+    return (f"`python -m lecture_utils.experiment.sweep repair {path}` moves every such line to {path.name}.removed "
             "(the conditions they held are then trained again)")
 
 
@@ -217,7 +217,7 @@ def load_results(path: str | os.PathLike) -> list[dict]:
     if differing:
         lines = ", ".join(f"{a} and {b}" for a, b in differing[:3]) + (" ..." if len(differing) > 3 else "")
         warnings.warn(f"{path}: {len(differing)} condition(s) have two different results (lines {lines}); reading "
-                      f"the first of each. `python -m lecture_utils.sweep merge {path} --keep first|last --out FILE` "
+                      f"the first of each. `python -m lecture_utils.experiment.sweep merge {path} --keep first|last --out FILE` "
                       "writes the file with the one you choose", DuplicateRecordWarning, stacklevel=2)
     return [rec for _, rec in kept.values()]
 

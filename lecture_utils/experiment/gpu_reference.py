@@ -9,7 +9,7 @@ the held-out split (:mod:`lecture_utils.holdout`) and tested once on the officia
   :data:`CHEAP_MACS` multiply-adds) with 3 seeds, so that their rows have a standard error;
 * ``grid``: lesson 09's 3 models x 4 widths x 5 resolutions at the course's 224-96 px, on a subset.
 
-``python -m lecture_utils.sweep plan gpu-reference --out data/reference/gpu/gpu-reference.jsonl``
+``python -m lecture_utils.experiment.sweep plan gpu-reference --out data/reference/gpu/gpu-reference.jsonl``
 runs it (resumable, as every plan); without CUDA it says so and exits 0.
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from lecture_utils.conditions import DEFAULT_WIDTHS, MODELS, Condition, expand_grid
+from lecture_utils.experiment.conditions import DEFAULT_WIDTHS, MODELS, Condition, expand_grid
 from lecture_utils.recipe import RECOMMENDED, recipe_for
 from lecture_utils.settings import FULL_09_RESOLUTIONS, lesson_settings
 
@@ -43,7 +43,7 @@ GRID_EPOCHS = 10
 
 def gpu_reference_plan() -> dict[str, list[Condition]]:
     """``{"zoo": [...], "grid": [...]}``: the conditions of the GPU reference run, the zoo in lesson order."""
-    from lecture_utils.conditions import build_model
+    from lecture_utils.experiment.conditions import build_model
     from lecture_utils.profile import conv_linear_macs
 
     zoo = []
@@ -66,7 +66,7 @@ def gpu_reference_conditions() -> list[Condition]:
 
 def plan_seconds(conditions: Sequence[Condition], gpu: str = "h100") -> float:
     """Estimated seconds of `conditions` on `gpu`: ``plans.condition_seconds`` each, plus the per-condition allowance."""
-    from lecture_utils.plans import condition_seconds
+    from lecture_utils.experiment.plans import condition_seconds
 
     return sum(condition_seconds(c, gpu) + CONDITION_OVERHEAD_S for c in conditions)
 

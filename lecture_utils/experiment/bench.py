@@ -1,6 +1,6 @@
 """Benchmark: the course's training pipeline against the cached path, same model, same batches.
 
-``python -m lecture_utils.bench --device cpu`` draws (once) a folder of Animals-10-sized JPEGs, then times
+``python -m lecture_utils.experiment.bench --device cpu`` draws (once) a folder of Animals-10-sized JPEGs, then times
 ``ModelTrainer``'s own training step fed by the course's pipeline (ImageFolder + transforms.v2 + DataLoader, batch
 192, num_workers=0) and by the cached one, ``data.make_loaders(..., cached=True)`` (decode once, augment
 per image on the device with kornia). Both train in the precision the device gets (``lecture_utils.device``:
@@ -160,7 +160,7 @@ def _parse_pair(text: str) -> tuple[int, int] | None:
 def _parser() -> argparse.ArgumentParser:
     from lecture_utils.augment import AUGMENTATIONS
 
-    parser = argparse.ArgumentParser(prog="python -m lecture_utils.bench", description=(
+    parser = argparse.ArgumentParser(prog="python -m lecture_utils.experiment.bench", description=(
         "Train the same model with the course's data pipeline and with the cached path; "
         "print images/s of each, their accuracy on the sample, and the speedup."))
     add = parser.add_argument
@@ -337,10 +337,10 @@ def _compare_accuracy(args: argparse.Namespace, trainers: dict, initial: Any, de
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point: ``python -m lecture_utils.bench --help``; ``... bench gpu-check --help``."""
+    """Command-line entry point: ``python -m lecture_utils.experiment.bench --help``; ``... bench gpu-check --help``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["gpu-check"]:
-        from lecture_utils.gpucheck import main as gpu_check_main
+        from lecture_utils.experiment.gpucheck import main as gpu_check_main
 
         return gpu_check_main(argv[1:])
     parser = _parser()

@@ -6,8 +6,8 @@ images per class, 5 epochs) and ``zoo-scale`` (``data/reference/zoo-scale.jsonl`
 reference-zoo-scale``: ``plans.SCALE_ZOO``, the whole training split less its held-out part, 3 epochs).
 A row is one entry of the plan: its seeds averaged, with the standard error of the mean over the
 seeds (std / sqrt(n), n - 1 degrees of freedom); a row of one seed takes the seed-to-seed spread
-pooled over the seeded rows of its zoo (:func:`lecture_utils.stats.pooled_sd`), and is marked so.
-Verdicts are 95 % ones (:mod:`lecture_utils.stats`). ``python -m lecture_utils.zoo [zoo-scale]``
+pooled over the seeded rows of its zoo (:func:`lecture_utils.experiment.stats.pooled_sd`), and is marked so.
+Verdicts are 95 % ones (:mod:`lecture_utils.experiment.stats`). ``python -m lecture_utils.experiment.zoo [zoo-scale]``
 prints the table.
 """
 
@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lecture_utils import stats
-from lecture_utils.conditions import condition_key, has_width
-from lecture_utils.plans import ZOO_PER_CLASS, ZOOS, zoo_plan
-from lecture_utils.results import (describe, images_per_second, lesson_key, lesson_reference, load_linear_baseline,
+from lecture_utils.experiment import stats
+from lecture_utils.experiment.conditions import condition_key, has_width
+from lecture_utils.experiment.plans import ZOO_PER_CLASS, ZOOS, zoo_plan
+from lecture_utils.experiment.results import (describe, images_per_second, lesson_key, lesson_reference, load_linear_baseline,
                                    load_reference)
 
 __all__ = ["PUBLISHED", "ZooRow", "zoo_rows", "missing_rows", "lesson_zoo", "zoo_table", "ceiling", "versus_baseline",
@@ -106,7 +106,7 @@ def zoo_rows(records: Sequence[dict] | None = None, folder: str | Path | None = 
     by_key = {condition_key(r): r for r in records}
     plan = zoo_plan(name)
     missing = [c.label() for _, c in plan if c.key not in by_key]
-    make = f"make them with `make -j2 reference-{name}` (python -m lecture_utils.sweep plan {name})"
+    make = f"make them with `make -j2 reference-{name}` (python -m lecture_utils.experiment.sweep plan {name})"
     if missing and not partial:
         raise ValueError(f"the {name} records lack {len(missing)} condition(s) ({', '.join(missing[:3])}...); {make}")
     entries, groups = [], []
@@ -355,12 +355,12 @@ def zoo_table(rows: Sequence[ZooRow] | None = None, baseline: float | None = Non
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lecture_utils.zoo [zoo|zoo-scale]``: the zoo table of the stored records."""
+    """``python -m lecture_utils.experiment.zoo [zoo|zoo-scale]``: the zoo table of the stored records."""
     import sys
 
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) > 1 or (args and args[0] not in ZOOS):
-        print(f"usage: python -m lecture_utils.zoo [{'|'.join(ZOOS)}]: the table of data/reference/<zoo>.jsonl "
+        print(f"usage: python -m lecture_utils.experiment.zoo [{'|'.join(ZOOS)}]: the table of data/reference/<zoo>.jsonl "
               "(default: zoo)", file=sys.stderr)
         return 2
     name = args[0] if args else "zoo"
@@ -370,7 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for missing in missing_rows(rows, name):
             print(f"not yet trained: {missing} (make -j2 reference-{name} resumes it)")
     except (ValueError, FileNotFoundError) as exc:
-        print(f"python -m lecture_utils.zoo: error: {exc}", file=sys.stderr)
+        print(f"python -m lecture_utils.experiment.zoo: error: {exc}", file=sys.stderr)
         return 2
     return 0
 

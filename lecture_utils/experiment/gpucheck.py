@@ -1,4 +1,4 @@
-"""``python -m lecture_utils.bench gpu-check``: measure each lesson's full profile on this machine's GPU.
+"""``python -m lecture_utils.experiment.bench gpu-check``: measure each lesson's full profile on this machine's GPU.
 
 For lessons 01-08 it trains the lesson's network as the lesson does (``ModelTrainer.fit`` with the
 lesson's recipe: fused optimiser on CUDA, per-batch schedule, label smoothing, autocast, cuDNN
@@ -243,8 +243,8 @@ def _plan_projection(device: Any, steps: int, data_root: str | None, say: Any,
     """
     import statistics
 
-    from lecture_utils import plans
-    from lecture_utils.conditions import build_model, parse_model_name
+    from lecture_utils.experiment import plans
+    from lecture_utils.experiment.conditions import build_model, parse_model_name
     from lecture_utils.estimate import format_minutes, meta_model, step_seconds, training_cost
     from lecture_utils.settings import dataset_sizes, lesson_settings
 
@@ -285,10 +285,10 @@ def _plan_projection(device: Any, steps: int, data_root: str | None, say: Any,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lecture_utils.bench gpu-check [--out F] [--steps N] [--lessons 01,02] [--device cpu]``."""
+    """``python -m lecture_utils.experiment.bench gpu-check [--out F] [--steps N] [--lessons 01,02] [--device cpu]``."""
     from lecture_utils.settings import runs_dir
 
-    parser = argparse.ArgumentParser(prog="python -m lecture_utils.bench gpu-check", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m lecture_utils.experiment.bench gpu-check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=runs_dir() / "gpu-check.json", help="JSON report (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=STEPS, help="training steps per epoch of the check: one epoch "
                         "warms up, the next is timed (default: %(default)s)")

@@ -1,8 +1,8 @@
 """The linear baseline: softmax regression on Fashion-MNIST's raw pixels, the line every network should clear.
 
-``python -m lecture_utils.baseline --data-root /usr/share/datasets/fashion-mnist`` fits it and
+``python -m lecture_utils.experiment.baseline --data-root /usr/share/datasets/fashion-mnist`` fits it and
 stores it in ``data/reference/linear-baseline.json``; lessons read it with
-:func:`lecture_utils.results.load_linear_baseline`.
+:func:`lecture_utils.experiment.results.load_linear_baseline`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 
 from lecture_utils._util import atomic_write, check_writable_file, cpu_name, git_commit
 from lecture_utils.datasets import get_dataset
-from lecture_utils.results import LINEAR_BASELINE_FILE
+from lecture_utils.experiment.results import LINEAR_BASELINE_FILE
 
 __all__ = ["softmax_regression_loss", "linear_baseline", "main"]
 
@@ -93,7 +93,7 @@ def linear_baseline(root: str | Path | None = None, max_iter: int = 300, weight_
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point: fit the baseline and write it to ``--out``."""
-    parser = argparse.ArgumentParser(prog="python -m lecture_utils.baseline",
+    parser = argparse.ArgumentParser(prog="python -m lecture_utils.experiment.baseline",
                                      description="Fit softmax regression on Fashion-MNIST's raw pixels and store "
                                      "its accuracy (the baseline every lesson's network is compared with).")
     parser.add_argument("--data-root", default=None, help="folder of the raw files (default: the data set's own)")
@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = linear_baseline(args.data_root, per_class=args.per_class)
     except (FileNotFoundError, ValueError) as exc:
         parser.error(str(exc))
-    result["command"] = " ".join(["python -m lecture_utils.baseline", *argv])
+    result["command"] = " ".join(["python -m lecture_utils.experiment.baseline", *argv])
     text = json.dumps(result, indent=1, sort_keys=True) + "\n"
     try:  # atomically: a failed write leaves the previous file, never an empty one
         atomic_write(args.out, lambda tmp: tmp.write_text(text))

@@ -1,11 +1,11 @@
 """Running a sweep: each condition not yet in a results file trained and appended, resumably, by one or more workers.
 
-``run_sweep`` trains the conditions of one runner (:class:`lecture_utils.runner.TorchRunner` by default), each
+``run_sweep`` trains the conditions of one runner (:class:`lecture_utils.experiment.runner.TorchRunner` by default), each
 claimed with an OS file lock and checkpointed every epoch, so several workers may share one file and a kill
 loses at most an epoch; ``run_plan`` groups a plan's conditions by what a runner serves; ``run_session_part``
 trains a long plan in parts that fit a session; shards split a grid between machines. A condition that diverges
 is reported and the others still train; one that runs out of memory stops the sweep in one line.
-The command line is :mod:`lecture_utils.sweep`.
+The command line is :mod:`lecture_utils.experiment.sweep`.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from tqdm.contrib import DummyTqdmFile
 
 from lecture_utils._util import versions
 from lecture_utils.checkpoint import CheckpointError, CheckpointInUse, remove_checkpoint
-from lecture_utils.conditions import DEFAULT_BATCH, Condition, condition_key, unique
+from lecture_utils.experiment.conditions import DEFAULT_BATCH, Condition, condition_key, unique
 from lecture_utils.estimate import format_minutes
-from lecture_utils.plans import SESSION_HOURS, session_parts
-from lecture_utils.runner import Runner, TorchRunner
-from lecture_utils.store import (FORMAT_VERSION, append_lock, append_record, check_out_writable, checkpoint_dir, claim,
+from lecture_utils.experiment.plans import SESSION_HOURS, session_parts
+from lecture_utils.experiment.runner import Runner, TorchRunner
+from lecture_utils.experiment.store import (FORMAT_VERSION, append_lock, append_record, check_out_writable, checkpoint_dir, claim,
                                  condition_checkpoint, is_done, legacy_checkpoint, load_results,
                                  remove_finished_checkpoints)
 from lecture_utils.trainer import NonFiniteLossError

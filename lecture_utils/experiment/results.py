@@ -1,10 +1,10 @@
 """Reading sweep results: the stored reference runs, paired comparisons and their verdicts.
 
-A reference run is a set of JSON Lines files written by ``python -m lecture_utils.sweep`` (one
-record per finished condition, see :mod:`lecture_utils.store`) and committed under
+A reference run is a set of JSON Lines files written by ``python -m lecture_utils.experiment.sweep`` (one
+record per finished condition, see :mod:`lecture_utils.experiment.store`) and committed under
 ``data/reference/``. Lessons read them here, so that their analysis cells are deterministic.
-``python -m lecture_utils.results NAME`` summarises how reference run NAME was made
-(``python -m lecture_utils.zoo`` prints the zoo table).
+``python -m lecture_utils.experiment.results NAME`` summarises how reference run NAME was made
+(``python -m lecture_utils.experiment.zoo`` prints the zoo table).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lecture_utils import stats
-from lecture_utils.conditions import KEY_FIELDS, Condition, condition_key, has_width
-from lecture_utils.plans import lessons_reference_plan
-from lecture_utils.store import DuplicateRecordWarning, ResultsError, load_results, merge_results
+from lecture_utils.experiment import stats
+from lecture_utils.experiment.conditions import KEY_FIELDS, Condition, condition_key, has_width
+from lecture_utils.experiment.plans import lessons_reference_plan
+from lecture_utils.experiment.store import DuplicateRecordWarning, ResultsError, load_results, merge_results
 
 __all__ = [
     "REFERENCE_DIR",
@@ -42,7 +42,7 @@ __all__ = [
     "best_epoch",
 ]
 
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "data" / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parents[2] / "data" / "reference"
 # What a paired comparison matches on: the whole condition but the model (its seed and recipe too).
 PAIR_FIELDS = tuple(f for f in KEY_FIELDS if f != "model")
 
@@ -121,7 +121,7 @@ def provenance(records: Sequence[dict]) -> dict[str, Any]:
 class Comparison:
     """A variant against a baseline over matched pairs: mean difference, its error, and what it says.
 
-    `half` is the 95 % interval's half-width (Student's t on n - 1 df, :mod:`lecture_utils.stats`); the
+    `half` is the 95 % interval's half-width (Student's t on n - 1 df, :mod:`lecture_utils.experiment.stats`); the
     verdict names a direction only when that interval excludes zero.
     """
 
@@ -201,7 +201,7 @@ def lesson_reference(lesson: str, folder: str | Path | None = None) -> list[dict
     missing = [c.label() for c in plan[key] if c.key not in by_key]
     if missing:
         raise ValueError(f"lesson {key}'s reference run lacks {', '.join(missing)}; make it with "
-                         "`make -j2 reference-lessons` (python -m lecture_utils.sweep plan lessons --profile reference)")
+                         "`make -j2 reference-lessons` (python -m lecture_utils.experiment.sweep plan lessons --profile reference)")
     return [by_key[c.key] for c in plan[key]]
 
 
@@ -252,7 +252,7 @@ def load_linear_baseline(folder: str | Path | None = None, per_class: int | None
     path = (Path(folder) if folder is not None else REFERENCE_DIR) / name
     if not path.is_file():
         more = "" if per_class is None else f" --per-class {per_class}"
-        raise FileNotFoundError(f"{path} not found; make it with: python -m lecture_utils.baseline "
+        raise FileNotFoundError(f"{path} not found; make it with: python -m lecture_utils.experiment.baseline "
                                 f"--data-root /usr/share/datasets/fashion-mnist{more}")
     result = json.loads(path.read_text())
     # the official test split is "test" (a file written before the splits were named so calls it "val")
@@ -269,7 +269,7 @@ def recipe_choice(records: Sequence[dict], baseline: str = "course", variant: st
     `key` is ``val_acc`` (the held-out split's, last epoch: what the choice reads) or ``test_acc`` (reported).
     The error is the pairs' spread (std / sqrt(n)); the verdict needs the 95 % interval (Student's t) to exclude zero.
     """
-    from lecture_utils.conditions import Condition
+    from lecture_utils.experiment.conditions import Condition
     from lecture_utils.recipe import RECIPES
 
     def recipe_of(record: dict) -> str | None:
@@ -295,7 +295,7 @@ def recipe_choice(records: Sequence[dict], baseline: str = "course", variant: st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m lecture_utils.results NAME``: how reference run NAME was made, per file and in all."""
+    """``python -m lecture_utils.experiment.results NAME``: how reference run NAME was made, per file and in all."""
     import argparse
     import sys
 
@@ -309,9 +309,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"{100 * c.half:.2f} over {c.n} seed(s), p = {c.p:.2g}: {c.verdict}")
         return 0
 
-    parser = argparse.ArgumentParser(prog="python -m lecture_utils.results", description=(
+    parser = argparse.ArgumentParser(prog="python -m lecture_utils.experiment.results", description=(
         "Summarise the provenance of a stored reference run (or of any results file); "
-        "'python -m lecture_utils.results recipe-choice' prints the recipe choice's verdicts instead."))
+        "'python -m lecture_utils.experiment.results recipe-choice' prints the recipe choice's verdicts instead."))
     parser.add_argument("name", help="reference run name, e.g. lesson09 (files data/reference/NAME-*.jsonl), a results "
                         "file's path (runs/sweep.jsonl), or recipe-choice (the recipe choice's verdicts)")
     parser.add_argument("--folder", default=None, help="folder of the files (default: data/reference)")

@@ -24,7 +24,7 @@ from lecture_utils._util import (check_writable_file, cpu_name, git_commit, posi
 from lecture_utils.augment import check_augment_name
 from lecture_utils.holdout import check_validation
 from lecture_utils.recipe import RECIPE_FIELDS
-from lecture_utils.conditions import (Condition, build_model, check_subset, check_width, parse_model_name,
+from lecture_utils.experiment.conditions import (Condition, build_model, check_subset, check_width, parse_model_name,
                                       unique)
 from lecture_utils.profile import conv_linear_macs, count_params
 from lecture_utils.trainer import evaluate, train

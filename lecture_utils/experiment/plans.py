@@ -1,6 +1,6 @@
 """The lessons' planned runs: lesson 09's experiment and lessons 01-08's reference runs, as conditions.
 
-``python -m lecture_utils.sweep plan lesson09|lessons`` runs them; the Makefile's reference
+``python -m lecture_utils.experiment.sweep plan lesson09|lessons`` runs them; the Makefile's reference
 targets call that command, and the lessons and tests read the stored runs through these plans.
 """
 
@@ -10,7 +10,7 @@ import functools
 from typing import Any, Sequence
 
 from lecture_utils.augment import AUGMENTATIONS
-from lecture_utils.conditions import (ABLATION_VARIANTS, DEFAULT_BATCH, DEFAULT_WIDTHS, MODELS, Condition, expand_grid,
+from lecture_utils.experiment.conditions import (ABLATION_VARIANTS, DEFAULT_BATCH, DEFAULT_WIDTHS, MODELS, Condition, expand_grid,
                                       unique)
 from lecture_utils.recipe import RECOMMENDED, Recipe, recipe_for
 from lecture_utils.settings import REFERENCE_09_GRID, lesson_settings
@@ -97,7 +97,7 @@ REFERENCE_09_SEEDS = (0, 1, 2)  # the small CNN beside the grid and the augmenta
 REFERENCE_09_ABLATION_SEEDS = (0, 1, 2, 3, 4)
 
 
-# the batch size of a plan run by ``python -m lecture_utils.sweep plan NAME --profile PROFILE`` (default 192)
+# the batch size of a plan run by ``python -m lecture_utils.experiment.sweep plan NAME --profile PROFILE`` (default 192)
 PLAN_BATCH = {("lesson09", "reference"): 64, ("zoo-scale", "full"): 128, ("grid-scale", "full"): 128}
 
 
@@ -190,7 +190,7 @@ ZOO = (
 # a 2 x 2 map but cost four times as much: only the MobileNets (cheap, and at 32 px they end on 1 x 1 maps)
 # train there, MobileNetV2 0.5 at 32 px beside them as the resolution ceiling. Seeds: 5 for the small CNN,
 # 3 for every network whose run costs under 20 minutes of one core, 1 above (a one-seed row is read with
-# a seed term pooled from the seeded rows: lecture_utils.zoo). Cheapest first, so that the rows an
+# a seed term pooled from the seeded rows: lecture_utils.experiment.zoo). Cheapest first, so that the rows an
 # interrupted run has finished are whole; VGG16_bn last (about 2.2 h of one core).
 SCALE_ZOO_EPOCHS = 3
 SCALE_ZOO = (
@@ -298,7 +298,7 @@ def condition_seconds(condition: Condition, gpu: str = "t4", batch_size: int = 1
 
 @functools.lru_cache(maxsize=512)
 def _training_cost(model: str, width: float, resolution: int) -> Any:
-    from lecture_utils.conditions import build_model
+    from lecture_utils.experiment.conditions import build_model
     from lecture_utils.estimate import meta_model, training_cost
 
     return training_cost(meta_model(build_model, model, width, 10), resolution)
@@ -332,7 +332,7 @@ def recipe_choice_plan() -> list[Condition]:
 
     ResNet-18 and MobileNetV2 0.5 (lessons 04 and 08) at 32 px, 1,000 training images per class (from
     the training split less its held-out part), validated on 500 held-out images per class, 5 epochs,
-    no augmentation, seeds 0, 1, 2 (``python -m lecture_utils.sweep plan recipe-choice``); heaviest first.
+    no augmentation, seeds 0, 1, 2 (``python -m lecture_utils.experiment.sweep plan recipe-choice``); heaviest first.
     """
     from lecture_utils.recipe import RECIPES
 

@@ -1,7 +1,7 @@
 """Lesson 09's answer in one place, computed from the stored records.
 
 The lesson opens with these lines and then builds each of them section by section; the numbers come from the
-same calls the sections make (:func:`lecture_utils.results.compare` over paired seeds, 95 % intervals), so
+same calls the sections make (:func:`lecture_utils.experiment.results.compare` over paired seeds, 95 % intervals), so
 the answer at the top and the evidence below cannot drift apart.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from lecture_utils import results
-from lecture_utils.conditions import MODELS, condition_key
-from lecture_utils.plans import lesson09_profile_plan
+from lecture_utils.experiment import results
+from lecture_utils.experiment.conditions import MODELS, condition_key
+from lecture_utils.experiment.plans import lesson09_profile_plan
 
 
 def _rows(records: Sequence[dict], conditions: Sequence) -> list[dict]:
@@ -75,8 +75,8 @@ def scale_slice(zoo_records: Sequence[dict] | None = None, grid_records: Sequenc
     seed borrows the seed-to-seed spread pooled over the conditions that have several (:func:`stats.pooled_sd`).
     `zoo_records`, `grid_records`: default ``data/reference/zoo-scale.jsonl`` and ``grid-scale.jsonl``.
     """
-    from lecture_utils import stats
-    from lecture_utils.plans import grid_scale_conditions
+    from lecture_utils.experiment import stats
+    from lecture_utils.experiment.plans import grid_scale_conditions
 
     zoo_records = results.load_reference("zoo-scale") if zoo_records is None else zoo_records
     if grid_records is None:

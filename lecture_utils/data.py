@@ -118,7 +118,7 @@ def make_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 
                  num_workers: int = 0, download: bool = False, *, cached: bool = False,
                  device: str | torch.device | None = None, cache_dir: str | Path | None = None,
                  holdout: bool = False) -> dict[str, dict[str, Any]]:
-    """Loaders per split and resolution: ``{"train": {"R32": loader, ...}, "val": {...}}``.
+    """Loaders per split and resolution: ``{"train": {"R32": loader, ...}, "test": {...}}``.
 
     `normal_val` (the course's name) holds the normalisation statistics ``{"mean": [...], "std":
     [...]}`` and defaults to the data set's own; `augment` applies to train only;
@@ -128,9 +128,10 @@ def make_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 
     ``cached=True``: each split decoded once and kept at its stored size (`num_workers` threads, 0: one
     per core; kept in `cache_dir` when given), on `device` when it fits the cache budget, and resized
     and augmented there per batch for every resolution (:class:`lecture_utils.cached.CachedLoader`).
-    ``holdout=True``: ``{"train", "val", "test"}``, where "val" is the held-out part of the training split
-    (:mod:`lecture_utils.holdout`), "train" is drawn from the rest only, and "test" is the official test
-    split; the subset's validation count caps both "val" and "test".
+    "test" is the data set's evaluation split (its ``val/`` folder, Fashion-MNIST's t10k files: the official
+    test split). ``holdout=True``: ``{"train", "heldout", "test"}``, where "heldout" is the held-out part of
+    the training split (:mod:`lecture_utils.holdout`), "train" is drawn from the rest only; the subset's
+    second count caps both "heldout" and "test".
     """
     check_dataset_name(name)
     positive_int(batch_size, "batch_size")
@@ -143,7 +144,7 @@ def make_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 
     sources = _sources(bases, _split_subsets(subset), seed, holdout)
     common = {"keys": keys, "batch_size": int(batch_size), "augment": augment, "stats": stats, "seed": seed}
     if cached:
-        what = "train and val" if not holdout else "train, held-out val and test"
+        what = "train and test" if not holdout else "train, held-out and test"
         return _cached_loaders(bases, sources, resolve_device(device), cache_dir, num_workers,
                                f"{name} cache ({what})", **common)
     return _plain_loaders(bases, sources, num_workers, **common)
@@ -152,14 +153,16 @@ def make_loaders(name: str, resolutions: int | Iterable[int], batch_size: int = 
 def _sources(bases: Mapping[str, Any], per_split: Mapping[str, int | None], seed: int,
              holdout: bool) -> dict[str, tuple[str, list[int] | None]]:
     """Each loader's source: (the data set split it reads, the indices it reads of it, or None for all)."""
-    sources = {split: (split, None if per_split[split] is None
-                       else balanced_indices(dataset_targets(bases[split]), per_split[split], seed)) for split in SPLITS}
+    # the data set's folders are train/ and val/ (the course's layout); val/ is the test split
+    sources = {name: (split, None if per_split[split] is None
+                      else balanced_indices(dataset_targets(bases[split]), per_split[split], seed))
+               for name, split in (("train", "train"), ("test", "val"))}
     if not holdout:
         return sources
     targets = dataset_targets(bases["train"])
     rest, held = heldout_split(targets)
     return {"train": ("train", pick_per_class(targets, rest, per_split["train"], seed)),
-            "val": ("train", pick_per_class(targets, held, per_split["val"], seed)), "test": sources["val"]}
+            "heldout": ("train", pick_per_class(targets, held, per_split["val"], seed)), "test": sources["test"]}
 
 
 def _cached_loaders(bases: Mapping[str, Any], sources: Mapping[str, tuple[str, list[int] | None]],

@@ -62,6 +62,8 @@ class LessonSettings:
     def loaders(self) -> tuple[Any, Any]:
         """The lesson's (training, validation) loaders at its resolution: cached, not augmented, seeded (0).
 
+        A lesson validates on (a subset of) the official test split, as the course does; it chooses nothing on it.
+
         The global seeds are set first (``seed_everything(0)``), so the network built next starts from the
         same weights on every run.
         """
@@ -73,7 +75,7 @@ class LessonSettings:
                                subset=(self.train_subset, self.val_subset), augment=False, seed=0, cached=True,
                                device=self.device, download=self.download)
         key = f"R{self.resolution}"
-        return loaders["train"][key], loaders["val"][key]
+        return loaders["train"][key], loaders["test"][key]
 
     def create_model(self) -> Any:
         """The network the lesson trains in this profile (``cfg.model`` with ``cfg.model_kwargs``), 10 classes."""

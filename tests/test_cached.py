@@ -142,8 +142,8 @@ def test_validation_batches_equal_the_course_transform(resolution):
     # its resized pixels to 8 bits, the device path does not: they agree within one grey level
     loaders = _cached("sample", [resolution], batch_size=8, subset=(2, 2))
     course = data.make_loaders("sample", [resolution], batch_size=8, subset=(2, 2))
-    got = list(loaders["val"][f"R{resolution}"])
-    expected = list(course["val"][f"R{resolution}"])
+    got = list(loaders["test"][f"R{resolution}"])
+    expected = list(course["test"][f"R{resolution}"])
     assert len(got) == len(expected) == 3
     one_level = 1 / 255 / min(datasets.SAMPLE_STATS["std"])
     for (x, y), (ex, ey) in zip(got, expected):
@@ -168,7 +168,7 @@ def test_cache_is_decoded_once_and_reused_across_epochs(monkeypatch, sample_copy
     assert loaders["train"]["R32"].images is loaders["train"]["R48"].images  # one cache, not one per resolution
     assert tuple(loaders["train"]["R32"].images.shape) == (12, 3, 28, 28)  # at its stored size
     for _epoch in range(3):
-        for split in ("train", "val"):
+        for split in ("train", "test"):
             for loader in loaders[split].values():
                 assert sum(len(y) for _x, y in loader) == 12
     assert len(calls) == 24
@@ -355,11 +355,11 @@ def test_cached_loaders_have_the_shape_of_the_plain_ones():
     fast = _cached("sample", [32, 48], batch_size=16, subset=(3, 2))
     course = data.make_loaders("sample", [32, 48], batch_size=16, subset=(3, 2))
     assert {s: sorted(d) for s, d in fast.items()} == {s: sorted(d) for s, d in course.items()}
-    for split in ("train", "val"):
+    for split in ("train", "test"):
         for key in ("R32", "R48"):
             assert len(fast[split][key]) == len(course[split][key])
             assert len(fast[split][key].dataset) == len(course[split][key].dataset)
-    assert fast["train"]["R32"].augment is not None and fast["val"]["R32"].augment is None
+    assert fast["train"]["R32"].augment is not None and fast["test"]["R32"].augment is None
 
 
 @pytest.mark.parametrize("call", [
@@ -395,10 +395,10 @@ def test_model_trainer_trains_on_cached_loaders():
     before = [p.detach().clone() for p in model.parameters()]
     trainer.model_train(model, loaders["train"]["R16"], criterion, optimizer, 0)
     assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))  # it took steps
-    val_loss, val_acc = trainer.model_evaluate(model, loaders["val"]["R16"], criterion, 0)
+    val_loss, val_acc = trainer.model_evaluate(model, loaders["test"]["R16"], criterion, 0)
     # the trainer's numbers are the plain computation over every validation image the loader yields
     with torch.no_grad():
-        batches = list(loaders["val"]["R16"])
+        batches = list(loaders["test"]["R16"])
         logits = torch.cat([model(x.float()) for x, _ in batches])
         labels = torch.cat([y for _, y in batches])
     assert len(labels) == 10  # one validation image per class
@@ -413,7 +413,7 @@ def test_cached_val_labels_keep_training_labels_when_a_class_is_missing(sample_c
     shutil.rmtree(sample_copy / "val" / "coat")  # train: bag 0, coat 1, trouser 2 (alphabetical)
     with pytest.warns(datasets.MissingClassWarning, match=r"coat \(1\)"):
         loaders = _cached("sample", [32], batch_size=16, root=sample_copy)
-    val_labels = torch.cat([y for _x, y in loaders["val"]["R32"]]).tolist()
+    val_labels = torch.cat([y for _x, y in loaders["test"]["R32"]]).tolist()
     train_labels = torch.cat([y for _x, y in loaders["train"]["R32"]]).tolist()
     assert sorted(val_labels) == [0, 0, 0, 0, 2, 2, 2, 2]  # before: trouser got coat's label 1
     assert sorted(set(train_labels)) == [0, 1, 2]

@@ -207,12 +207,12 @@ def test_make_loaders_keys_batch_size_and_subset(tmp_path):
     write_folder(tmp_path, {"a": 5, "b": 5, "c": 5}, size=10, split="train")
     write_folder(tmp_path, {"a": 2, "b": 2, "c": 2}, size=10, split="val")
     loaders = make_loaders("animals10", [16, 12], batch_size=4, root=tmp_path, subset=(3, None), augment=False)
-    assert set(loaders) == {"train", "val"}
+    assert set(loaders) == {"train", "test"}
     assert list(loaders["train"]) == ["R16", "R12"]
     x, y = next(iter(loaders["train"]["R12"]))
     assert x.shape == (4, 3, 12, 12) and y.shape == (4,)
     assert len(loaders["train"]["R16"].dataset) == 9  # 3 per class
-    assert len(loaders["val"]["R16"].dataset) == 6
+    assert len(loaders["test"]["R16"].dataset) == 6
     assert loaders["train"]["R16"].dataset.indices == loaders["train"]["R12"].dataset.indices
 
 
@@ -220,7 +220,7 @@ def test_make_loaders_default_batch_size_is_192(tmp_path):
     write_folder(tmp_path, {"a": 1, "b": 1}, split="train")
     write_folder(tmp_path, {"a": 1, "b": 1}, split="val")
     loaders = make_loaders("animals10", 8, root=tmp_path)
-    assert loaders["train"]["R8"].batch_size == 192 and loaders["val"]["R8"].batch_size == 192
+    assert loaders["train"]["R8"].batch_size == 192 and loaders["test"]["R8"].batch_size == 192
 
 
 def test_train_loader_shuffle_is_seeded(tmp_path):
@@ -325,7 +325,7 @@ def test_missing_val_class_keeps_training_labels_in_make_loaders(tmp_path):
     shutil.rmtree(root / "val" / "coat")
     with pytest.warns(MissingClassWarning):
         loaders = make_loaders("sample", [28], batch_size=64, root=root)
-    labels = torch.cat([y for _x, y in loaders["val"]["R28"]])
+    labels = torch.cat([y for _x, y in loaders["test"]["R28"]])
     assert sorted(labels.tolist()) == [0, 0, 1, 1, 2, 2, 3, 3, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9]
 
 

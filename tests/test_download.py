@@ -87,7 +87,7 @@ def test_make_loaders_downloads_when_asked(mirror, tmp_path):
 
     loaders = make_loaders("fashion_mnist", [28], batch_size=5, root=tmp_path / "data", download=True, augment=False)
     x, y = next(iter(loaders["train"]["R28"]))
-    assert tuple(x.shape) == (5, 3, 28, 28) and len(loaders["val"]["R28"].dataset) == 10
+    assert tuple(x.shape) == (5, 3, 28, 28) and len(loaders["test"]["R28"].dataset) == 10
 
 
 def test_a_mirror_of_ones_own_is_used_when_named(mirror, tmp_path, monkeypatch):

@@ -36,18 +36,18 @@ def test_the_held_out_images_are_the_same_on_every_call():
 @pytest.mark.parametrize("cached", [True, False])
 def test_held_out_loaders_train_on_the_rest_and_test_on_the_official_split(cached):
     loaders = data.make_loaders("sample", [16], holdout=True, cached=cached, device="cpu", subset=(20, 10))
-    assert sorted(loaders) == ["test", "train", "val"]
-    assert [len(loaders[s]["R16"].dataset) for s in ("train", "val", "test")] == [200, 100, 100]
+    assert sorted(loaders) == ["heldout", "test", "train"]
+    assert [len(loaders[s]["R16"].dataset) for s in ("train", "heldout", "test")] == [200, 100, 100]
     whole = data.make_loaders("sample", [16], holdout=True, cached=cached, device="cpu")
     # the sample: 300 training images per class, 25 held out; its test split has 600 images
-    assert [len(whole[s]["R16"].dataset) for s in ("train", "val", "test")] == [2750, 250, 600]
+    assert [len(whole[s]["R16"].dataset) for s in ("train", "heldout", "test")] == [2750, 250, 600]
 
 
 def test_held_out_loader_reads_exactly_the_held_out_images():
     loaders = data.make_loaders("sample", [16], holdout=True, cached=True, device="cpu")
     targets = dataset_targets(get_dataset("sample", "train"))
     rest, held = heldout_split(targets)
-    assert loaders["val"]["R16"].labels.tolist() == [targets[i] for i in held]
+    assert loaders["heldout"]["R16"].labels.tolist() == [targets[i] for i in held]
     assert loaders["train"]["R16"].labels.tolist() == [targets[i] for i in rest]
 
 

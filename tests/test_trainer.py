@@ -310,9 +310,9 @@ def test_quick_profile_resnet18_learns_on_the_sample():
     key = f"R{cfg.resolution}"
     model = torchvision.models.resnet18(weights=None, num_classes=10)
     trainer = ModelTrainer(device=cfg.device)
-    _, before = trainer.model_evaluate(model, loaders["val"][key], None, 0)
+    _, before = trainer.model_evaluate(model, loaders["test"][key], None, 0)
     trainer.model_train(model, loaders["train"][key], None, torch.optim.Adam(model.parameters(), lr=COURSE.lr), 0)
-    _, after = trainer.model_evaluate(model, loaders["val"][key], None, 0)
+    _, after = trainer.model_evaluate(model, loaders["test"][key], None, 0)
     assert after > 0.25  # chance is 0.10 with ten balanced classes
     assert after > before + 0.15
 

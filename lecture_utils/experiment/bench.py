@@ -268,7 +268,7 @@ def _bench_loaders(args: argparse.Namespace, device: torch.device, say: Any) -> 
     loaders["cached"] = data.make_loaders("animals10", [args.resolution], cached=True, **options)
     decode_seconds = time.perf_counter() - t0
     n_train = len(loaders["cached"]["train"][key].dataset)
-    say(f"cached path: {n_train + len(loaders['cached']['val'][key].dataset)} images (train and val) decoded and resized "
+    say(f"cached path: {n_train + len(loaders['cached']['test'][key].dataset)} images (train and val) decoded and resized "
         f"once in {decode_seconds:.2f} s, {loaders['cached']['train'][key].nbytes / 2**20:.0f} MiB (train) on the device")
 
     return loaders, decode_seconds, n_train
@@ -314,7 +314,7 @@ def _compare_accuracy(args: argparse.Namespace, trainers: dict, initial: Any, de
     acc_loaders = {"course": data.make_loaders("sample", [acc_r], **options),
                    "cached": data.make_loaders("sample", [acc_r], cached=True, device=device, **options)}
     # one augmented validation set for both (with --acc-augment course, upright images stay near chance)
-    val_augmented = acc_loaders["cached"]["val"][key].with_augment(args.acc_augment, seed=args.seed + 1)
+    val_augmented = acc_loaders["cached"]["test"][key].with_augment(args.acc_augment, seed=args.seed + 1)
     accuracy: dict[str, tuple[float, float, float]] = {}
     total = args.epochs_acc * sum(len(acc_loaders[name]["train"][key]) for name in trainers)
     with tqdm(total=total, desc="accuracy", unit="step", disable=args.no_progress, leave=False) as bar:
@@ -325,11 +325,11 @@ def _compare_accuracy(args: argparse.Namespace, trainers: dict, initial: Any, de
             for _epoch in range(args.epochs_acc):  # each pass over a loader is its next epoch
                 last = train_steps(trainer, model, optimizer, train_loader, progress=bar,
                                    criterion=RECOMMENDED.criterion(), scheduler=scheduler)
-            accuracy[name] = (last.accuracy, trainer.model_evaluate(model, acc_loaders[name]["val"][key], None, 0)[1],
+            accuracy[name] = (last.accuracy, trainer.model_evaluate(model, acc_loaders[name]["test"][key], None, 0)[1],
                               trainer.model_evaluate(model, val_augmented, None, 0)[1])
     cached_sets = acc_loaders["cached"]
     say(f"sample, {args.epochs_acc} epoch{'s' * (args.epochs_acc != 1)} at {acc_r} px, batch {args.acc_batch_size} "
-        f"({len(cached_sets['train'][key].dataset)} train / {len(cached_sets['val'][key].dataset)} val images), "
+        f"({len(cached_sets['train'][key].dataset)} train / {len(cached_sets['test'][key].dataset)} val images), "
         f"augmentation {args.acc_augment}, recipe {RECOMMENDED.describe()}, accuracy train (last epoch) / val / val augmented as in training:")
     for name in trainers:
         say(f"{name} accuracy: " + " / ".join(f"{a:.3f}" for a in accuracy[name]))

@@ -70,7 +70,7 @@ class TorchRunner:
         # the code that trains is the code imported now: read its commit once, not when a condition ends
         self.commit = git_commit()
         self.num_classes: int | None = None
-        self._loaders: dict[str, dict[str, Any]] = {"train": {}, "val": {}, "test": {}}
+        self._loaders: dict[str, dict[str, Any]] = {"train": {}, "heldout": {}, "test": {}}
         self._init: dict[tuple[str, float], dict] = {}
 
     def prepare(self, conditions: Sequence[Condition]) -> None:
@@ -172,7 +172,9 @@ class TorchRunner:
         seed_everything(cond.seed)
         # the trainer sets each loader's epoch, so every condition (in any order, on any shard, after any
         # resume) sees the data order and augmentation draws of its own epochs
-        train_loader, val_loader = (self._loaders[split][f"R{cond.resolution}"] for split in ("train", "val"))
+        # validated on the held-out split (the official test split then once, at the end) or, as the course, on the test split
+        val_split = "heldout" if cond.validation == "heldout" else "test"
+        train_loader, val_loader = (self._loaders[split][f"R{cond.resolution}"] for split in ("train", val_split))
         # the condition's recipe (its optimiser, per-batch schedule and training loss; validation and test losses
         # are plain cross-entropy); GoogLeNet with its two auxiliary classifiers (main + 0.3 x each), as in
         # lesson 03; epoch_step=epochs: the first and the last epoch of each condition are printed

@@ -70,7 +70,7 @@ def test_a_python_without_torch_is_one_line_naming_what_it_lacks(tmp_path):
 
 
 def test_make_device_check_installs_nothing():
-    dry = subprocess.run(["make", "-n", "device-check"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    dry = subprocess.run(["make", "--no-print-directory", "-n", "device-check"], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert dry.returncode == 0 and dry.stdout.strip() == "bash scripts/device_check.sh"
 
 

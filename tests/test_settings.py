@@ -46,9 +46,7 @@ def test_quick_profile_is_a_short_run_on_the_sample_on_cpu(lesson):
     train_images, _ = settings.dataset_sizes(cfg.dataset, (cfg.train_subset, cfg.val_subset))
     assert train_images * cfg.epochs <= 6000
     if cfg.model:  # the lesson's network gives ten logits at the quick resolution
-        from lecture_utils.models import create_model
-
-        model = create_model(cfg.model, num_classes=10, **cfg.model_kwargs).eval()
+        model = cfg.create_model().eval()
         with torch.no_grad():
             assert model(torch.zeros(2, 3, cfg.resolution, cfg.resolution)).shape == (2, 10)
 
@@ -78,11 +76,10 @@ def test_full_profile_lesson_fits_ten_minutes_on_a_t4(lesson):
 @pytest.mark.parametrize("lesson", LESSONS[:-1])
 def test_full_profile_networks_keep_spatial_maps(lesson):
     # at 28-32 px the ImageNet networks end on 1 x 1 maps; the full profile's resolutions do not
-    from lecture_utils.models import create_model
     from lecture_utils.profile import pool_shapes
 
     cfg = lesson_settings(lesson, "full")
-    model = create_model(cfg.model, num_classes=10, **cfg.model_kwargs)
+    model = cfg.create_model()
     before_pool, _ = pool_shapes(model, cfg.resolution)
     assert min(before_pool[-2:]) >= 2, before_pool
 

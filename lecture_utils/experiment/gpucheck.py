@@ -146,7 +146,7 @@ def _lesson_row(lesson: str, device: Any, steps: int, data_root: str | None, kin
     cfg = lesson_settings(lesson, "full")
     loader = _loader(cfg.dataset, cfg.resolution, cfg.batch_size, steps, device, data_root)
     started = time.perf_counter()
-    model = create_model(cfg.model, num_classes=10, **cfg.model_kwargs)
+    model = cfg.create_model()
     row = {"lesson": lesson, "model": cfg.model, "model_kwargs": cfg.model_kwargs, "resolution": cfg.resolution,
            "batch_size": cfg.batch_size, "epochs": cfg.epochs, "build_seconds": time.perf_counter() - started}
     row.update(measure(model, loader, device, aux=cfg.model == "googlenet", recipe=cfg.recipe,

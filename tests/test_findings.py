@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import statistics
 
 import pytest
 
@@ -60,3 +61,40 @@ def test_the_scale_slice_reads_a_planted_gap_with_the_pooled_seed_term():
     assert "-5.0 +- " in line and line.endswith("costs accuracy")
     # nothing of the grid trained beyond the zoo: no C_MobileNetV2 line at all
     assert "C_MobileNetV2" not in findings.scale_slice(zoo, [])
+
+
+def _planted(zoo, model, width, resolution, held, test):
+    """A one-seed record of a grid-scale condition, copied from a zoo record with its accuracies replaced."""
+    base = next(r for r in zoo if r["model"] == "mobilenet_v2" and r["width"] == 0.5 and r["resolution"] == 64
+                and r["seed"] == 0)
+    record = copy.deepcopy(base)
+    record.update(model=model, width=width, resolution=resolution, test_acc=test,
+                  val_acc=list(base["val_acc"][:-1]) + [held])
+    return record
+
+
+def test_the_scale_summary_picks_each_models_best_on_the_held_out_split_not_the_test_split():
+    zoo = results.load_reference("zoo-scale")
+    grid = [_planted(zoo, "mobilenet_v1", 1.0, 64, held=0.93, test=0.86),  # best held out, worse test
+            _planted(zoo, "mobilenet_v1", 0.75, 64, held=0.91, test=0.95)]
+    lines = findings.scale_summary(zoo, grid)
+    best = next(l for l in lines if l.startswith("best MobileNet v1"))
+    assert "width 1 at 64 px (held-out 0.930), test 0.860" in best
+    baseline = results.load_linear_baseline()["test_acc"]
+    assert f"{100 * (0.86 - baseline):+.1f} +- " in best and best.endswith(": above")
+    # MobileNet v1 1.0 and 0.75 at 64 px, 0.5 from the zoo: 3 pairs with MobileNetV2 where it has one
+    v1 = next(l for l in lines if l.startswith("MobileNet v1 - MobileNetV2"))
+    assert v1.startswith("MobileNet v1 - MobileNetV2 over 1 (width, resolution) pairs")
+
+
+def test_the_scale_summary_counts_resolved_gaps_in_each_direction():
+    zoo = results.load_reference("zoo-scale")
+    v2 = statistics.fmean(r["val_acc"][-1] for r in zoo
+                          if r["model"] == "mobilenet_v2" and r["width"] == 0.5 and r["resolution"] == 64)
+    grid = [_planted(zoo, "mobilenet_v2", 1.0, 64, held=0.90, test=0.90),
+            _planted(zoo, "c_mobilenet_v2", 1.0, 64, held=0.95, test=0.90),  # +5 points: above
+            _planted(zoo, "c_mobilenet_v2", 0.5, 64, held=v2 - 0.05, test=0.85),  # -5 points: below
+            _planted(zoo, "c_mobilenet_v2", 0.5, 32, held=0.864, test=0.85)]  # within the noise of V2's 3 seeds
+    c = next(l for l in findings.scale_summary(zoo, grid) if l.startswith("C_MobileNetV2 - MobileNetV2"))
+    assert c == ("C_MobileNetV2 - MobileNetV2 over 3 (width, resolution) pairs: -5.0 to +5.0 points held out; "
+                 "below at 95 % in 1, above in 1, not resolved in 1")

@@ -7,9 +7,10 @@ the answer at the top and the evidence below cannot drift apart.
 
 from __future__ import annotations
 
+import statistics
 from typing import Sequence
 
-from lecture_utils.experiment import results
+from lecture_utils.experiment import results, stats
 from lecture_utils.experiment.conditions import MODELS, condition_key
 from lecture_utils.experiment.plans import lesson09_profile_plan
 
@@ -60,22 +61,17 @@ def lesson09_answer(records: Sequence[dict] | None = None) -> str:
         f"{best['resolution']} px, tests at {float(best['test_acc']):.3f}; on the same images the two-convolution "
         f"CNN tests at {cnn_test:.3f} and the linear baseline at {baseline:.3f}",
         "5. the same models on the zoo's larger budget (sec. 11), as far as they are trained:",
-        *[line for line in scale_slice().splitlines() if line.startswith("  ")],
+        *[f"   {line}" for line in scale_summary()],
     ])
 
 
 NAMES = {"mobilenet_v1": "MobileNet v1", "mobilenet_v2": "MobileNetV2", "c_mobilenet_v2": "C_MobileNetV2"}
 
 
-def scale_slice(zoo_records: Sequence[dict] | None = None, grid_records: Sequence[dict] | None = None) -> str:
-    """The three MobileNets on the zoo's terms (``plans.grid_scale_conditions``), as far as they are trained.
-
-    Held-out accuracy (last epoch) and test accuracy per condition; then C_MobileNetV2 and MobileNet v1
-    against MobileNetV2 at each (width, resolution) both have, with a 95 % interval. A side trained with one
-    seed borrows the seed-to-seed spread pooled over the conditions that have several (:func:`stats.pooled_sd`).
-    `zoo_records`, `grid_records`: default ``data/reference/zoo-scale.jsonl`` and ``grid-scale.jsonl``.
-    """
-    from lecture_utils.experiment import stats
+def _scale_groups(zoo_records: Sequence[dict] | None, grid_records: Sequence[dict] | None
+                  ) -> tuple[dict[tuple, list[dict]], int]:
+    """The runs of each (model, width, resolution) of ``plans.grid_scale_conditions`` found in the two files,
+    and how many conditions the plan has."""
     from lecture_utils.experiment.plans import grid_scale_conditions
 
     zoo_records = results.load_reference("zoo-scale") if zoo_records is None else zoo_records
@@ -93,23 +89,102 @@ def scale_slice(zoo_records: Sequence[dict] | None = None, grid_records: Sequenc
             group = seeds.setdefault((c.model, c.width, c.resolution), [])
             if all(r.get("seed") != record.get("seed") for r in group):
                 group.append(record)
+    return seeds, len(wanted)
+
+
+def _order(key: tuple) -> tuple:
+    model, width, res = key
+    return -res, -width, model
+
+
+def scale_differences(zoo_records: Sequence[dict] | None = None, grid_records: Sequence[dict] | None = None
+                      ) -> list[tuple[str, float, int, stats.Difference]]:
+    """``(model, width, px, difference)``: MobileNet v1 and C_MobileNetV2 against MobileNetV2 in held-out
+    accuracy at each (width, resolution) both are trained at, largest first. A side trained with one seed
+    borrows the seed-to-seed spread pooled over the conditions that have several (:func:`stats.pooled_sd`)."""
+    seeds, _ = _scale_groups(zoo_records, grid_records)
+    if not seeds:
+        return []
+    held = {k: [results.final(r) for r in v] for k, v in seeds.items()}
+    pooled = stats.pooled_sd(held.values())
+    out = []
+    for (model, width, res) in sorted(seeds, key=_order):
+        if model == "mobilenet_v2" or ("mobilenet_v2", width, res) not in seeds:
+            continue
+        d = stats.unpaired(held[model, width, res], held["mobilenet_v2", width, res],
+                           f"{NAMES[model]} - MobileNetV2 at width {width:g}, {res} px", pooled=pooled)
+        out.append((model, width, res, d))
+    return out
+
+
+def scale_summary(zoo_records: Sequence[dict] | None = None, grid_records: Sequence[dict] | None = None
+                  ) -> list[str]:
+    """Lesson 09's models on the zoo's terms in a few lines: each comparison with MobileNetV2 counted over the
+    (width, resolution) pairs, and each model's best condition chosen on the held-out split, its test accuracy
+    against the linear baseline fitted on all 60,000 training images (95 %, one-seed rows with the pooled
+    seed term of the test accuracies)."""
+    seeds, planned = _scale_groups(zoo_records, grid_records)
+    if not seeds:
+        return ["no condition of lesson 09's CPU-scale grid is trained yet: make -j2 reference-grid-scale"]
+    lines = []
+    diffs = scale_differences(zoo_records, grid_records)
+    for model in ("c_mobilenet_v2", "mobilenet_v1"):
+        ds = [d for m, _, _, d in diffs if m == model]
+        if not ds:
+            continue
+        means = sorted(100 * d.mean for d in ds)
+        above = sum(d.resolved and d.mean > 0 for d in ds)
+        below = sum(d.resolved and d.mean < 0 for d in ds)
+        lines.append(f"{NAMES[model]} - MobileNetV2 over {len(ds)} (width, resolution) pairs: {means[0]:+.1f} to "
+                     f"{means[-1]:+.1f} points held out; below at 95 % in {below}, above in {above}, "
+                     f"not resolved in {len(ds) - below - above}")
+    held = {k: statistics.fmean(results.final(r) for r in v) for k, v in seeds.items()}
+    lines.append(f"held-out accuracy over the {len(seeds)} of {planned} conditions trained: median "
+                 f"{statistics.median(held.values()):.3f}, lowest {min(held.values()):.3f}, "
+                 f"highest {max(held.values()):.3f}")
+    tests = {k: [float(r["test_acc"]) for r in v] for k, v in seeds.items()}
+    try:
+        pooled = stats.pooled_sd(tests.values())
+    except ValueError:  # no condition with several seeds: one-seed rows get no interval
+        pooled = None
+    baseline = results.load_linear_baseline()["test_acc"]
+    for model in MODELS:
+        mine = [k for k in seeds if k[0] == model]
+        if not mine:
+            continue
+        best = max(mine, key=lambda k: (held[k], k[2], k[1]))  # chosen on the held-out split
+        d = stats.versus(tests[best], baseline, pooled=pooled)
+        lines.append(f"best {NAMES[model]} on the held-out split: width {best[1]:g} at {best[2]} px (held-out "
+                     f"{held[best]:.3f}), test {statistics.fmean(tests[best]):.3f}; against the linear baseline "
+                     f"({baseline:.3f}): {d.points()}: {d.verdict('above', 'below')}")
+    return lines
+
+
+def scale_slice(zoo_records: Sequence[dict] | None = None, grid_records: Sequence[dict] | None = None) -> str:
+    """The three MobileNets on the zoo's terms (``plans.grid_scale_conditions``), as far as they are trained.
+
+    Held-out accuracy (last epoch) and test accuracy per condition; then C_MobileNetV2 and MobileNet v1
+    against MobileNetV2 at each (width, resolution) both have, with a 95 % interval
+    (:func:`scale_differences`); then :func:`scale_summary`.
+    `zoo_records`, `grid_records`: default ``data/reference/zoo-scale.jsonl`` and ``grid-scale.jsonl``.
+    """
+    seeds, planned = _scale_groups(zoo_records, grid_records)
     if not seeds:
         return "no condition of lesson 09's CPU-scale grid is trained yet: make -j2 reference-grid-scale"
     held = {k: [results.final(r) for r in v] for k, v in seeds.items()}
     pooled = stats.pooled_sd(held.values())
     lines = [f"lesson 09's models on the zoo's terms (55,000 images, 3 epochs, no augmentation): {len(seeds)} of "
-             f"{len(wanted)} conditions trained",
+             f"{planned} conditions trained",
              f"{'model':<15} {'width':>5} {'px':>3} {'seeds':>5} {'held-out':>9} {'test':>6}"]
-    for (model, width, res), group in sorted(seeds.items(), key=lambda kv: (-kv[0][2], -kv[0][1], kv[0][0])):
+    for (model, width, res) in sorted(seeds, key=_order):
+        group = seeds[model, width, res]
         test = sum(float(r["test_acc"]) for r in group) / len(group)
         lines.append(f"{model:<15} {width:>5g} {res:>3} {len(group):>5} {sum(held[model, width, res]) / len(group):>9.3f} "
                      f"{test:>6.3f}")
     lines.append(f"differences in held-out accuracy (95 %; one-seed sides take the pooled seed spread, "
                  f"{pooled[0] * 100:.2f} points on {pooled[1]:.0f} df):")
-    for (model, width, res) in sorted(seeds, key=lambda k: (-k[2], -k[1], k[0])):
-        if model == "mobilenet_v2" or ("mobilenet_v2", width, res) not in seeds:
-            continue
-        d = stats.unpaired(held[model, width, res], held["mobilenet_v2", width, res], pooled=pooled)
-        lines.append(f"  {NAMES[model]} - MobileNetV2 at width {width:g}, {res} px: {d.points()}: "
-                     f"{d.verdict('adds accuracy', 'costs accuracy')}")
+    for _, _, _, d in scale_differences(zoo_records, grid_records):
+        lines.append(f"  {d.what}: {d.points()}: {d.verdict('adds accuracy', 'costs accuracy')}")
+    lines.append("in short:")
+    lines.extend(f"  {line}" for line in scale_summary(zoo_records, grid_records))
     return "\n".join(lines)

@@ -128,17 +128,21 @@ def scale_summary(zoo_records: Sequence[dict] | None = None, grid_records: Seque
         return ["no condition of lesson 09's CPU-scale grid is trained yet: make -j2 reference-grid-scale"]
     lines = []
     diffs = scale_differences(zoo_records, grid_records)
-    for model in ("c_mobilenet_v2", "mobilenet_v1"):
-        ds = [d for m, _, _, d in diffs if m == model]
-        if not ds:
-            continue
-        means = sorted(100 * d.mean for d in ds)
-        above = sum(d.resolved and d.mean > 0 for d in ds)
-        below = sum(d.resolved and d.mean < 0 for d in ds)
-        lines.append(f"{NAMES[model]} - MobileNetV2 over {len(ds)} (width, resolution) pairs: {means[0]:+.1f} to "
-                     f"{means[-1]:+.1f} points held out; below at 95 % in {below}, above in {above}, "
-                     f"not resolved in {len(ds) - below - above}")
     held = {k: statistics.fmean(results.final(r) for r in v) for k, v in seeds.items()}
+    for model in ("c_mobilenet_v2", "mobilenet_v1"):
+        pairs = [(w, res, d) for m, w, res, d in diffs if m == model]
+        if not pairs:
+            continue
+        means = sorted(100 * d.mean for _, _, d in pairs)
+        above = sum(d.resolved and d.mean > 0 for _, _, d in pairs)
+        below = sum(d.resolved and d.mean < 0 for _, _, d in pairs)
+        # the same comparison over the grid: one pair per (width, resolution), as lesson 09's sec. 9 pairs its grid
+        overall = stats.paired([held[model, w, res] for w, res, _ in pairs],
+                               [held["mobilenet_v2", w, res] for w, res, _ in pairs])
+        lines.append(f"{NAMES[model]} - MobileNetV2 held out, paired over {len(pairs)} (width, resolution) pairs: "
+                     f"{overall.points()}: {overall.verdict('adds accuracy', 'costs accuracy')}; per pair "
+                     f"{means[0]:+.1f} to {means[-1]:+.1f} points, below at 95 % in {below}, above in {above}, "
+                     f"not resolved in {len(pairs) - below - above}")
     lines.append(f"held-out accuracy over the {len(seeds)} of {planned} conditions trained: median "
                  f"{statistics.median(held.values()):.3f}, lowest {min(held.values()):.3f}, "
                  f"highest {max(held.values()):.3f}")

@@ -100,3 +100,14 @@ def test_the_scale_summary_counts_resolved_gaps_in_each_direction():
     # over the three pairs, +5, about 0 and -5 points average to about 0: no verdict
     assert c.startswith("C_MobileNetV2 - MobileNetV2 held out, paired over 3 (width, resolution) pairs: ")
     assert ": not resolved at 95 %; per pair" in c
+
+
+def test_scale_accuracies_average_a_conditions_seeds():
+    zoo = results.load_reference("zoo-scale")
+    v2 = [r for r in zoo if r["model"] == "mobilenet_v2" and r["width"] == 0.5 and r["resolution"] == 64]
+    acc = findings.scale_accuracies(zoo, [_planted(zoo, "c_mobilenet_v2", 1.0, 64, held=0.9, test=0.8)])
+    assert acc["c_mobilenet_v2", 1.0, 64] == pytest.approx(0.9)
+    assert acc["mobilenet_v2", 0.5, 64] == pytest.approx(statistics.fmean(r["val_acc"][-1] for r in v2))
+    assert findings.scale_accuracies(zoo, [], key="test_acc")["mobilenet_v2", 0.5, 64] == pytest.approx(
+        statistics.fmean(r["test_acc"] for r in v2))
+    assert ("small_cnn", 1.0, 28) not in acc  # the zoo's other networks are not grid conditions

@@ -60,7 +60,7 @@ def lesson09_answer(records: Sequence[dict] | None = None) -> str:
         f"4. the budget (sec. 11, 14): the grid's best on the held-out split, {best['model']}{width} at "
         f"{best['resolution']} px, tests at {float(best['test_acc']):.3f}; on the same images the two-convolution "
         f"CNN tests at {cnn_test:.3f} and the linear baseline at {baseline:.3f}",
-        "5. the same models on the zoo's larger budget (sec. 11), as far as they are trained:",
+        "5. the same models on the zoo's larger budget (sec. 11):",
         *[f"   {line}" for line in scale_summary()],
     ])
 
@@ -95,6 +95,14 @@ def _scale_groups(zoo_records: Sequence[dict] | None, grid_records: Sequence[dic
 def _order(key: tuple) -> tuple:
     model, width, res = key
     return -res, -width, model
+
+
+def scale_accuracies(zoo_records: Sequence[dict] | None = None, grid_records: Sequence[dict] | None = None,
+                     key: str = "val_acc") -> dict[tuple[str, float, int], float]:
+    """``{(model, width, px): accuracy}`` of lesson 09's grid on the zoo's terms, as far as it is trained: the
+    mean over a condition's seeds of `key`'s last value (``val_acc``: held out; ``test_acc``)."""
+    seeds, _ = _scale_groups(zoo_records, grid_records)
+    return {k: statistics.fmean(results.final(r, key) for r in seeds[k]) for k in sorted(seeds, key=_order)}
 
 
 def scale_differences(zoo_records: Sequence[dict] | None = None, grid_records: Sequence[dict] | None = None

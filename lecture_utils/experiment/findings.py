@@ -105,14 +105,9 @@ def scale_accuracies(zoo_records: Sequence[dict] | None = None, grid_records: Se
     return {k: statistics.fmean(results.final(r, key) for r in seeds[k]) for k in sorted(seeds, key=_order)}
 
 
-def scale_differences(zoo_records: Sequence[dict] | None = None, grid_records: Sequence[dict] | None = None
-                      ) -> list[tuple[str, float, int, stats.Difference]]:
-    """``(model, width, px, difference)``: MobileNet v1 and C_MobileNetV2 against MobileNetV2 in held-out
-    accuracy at each (width, resolution) both are trained at, largest first. A side trained with one seed
-    borrows the seed-to-seed spread pooled over the conditions that have several (:func:`stats.pooled_sd`)."""
-    seeds, _ = _scale_groups(zoo_records, grid_records)
-    if not seeds:
-        return []
+def _differences(seeds: dict[tuple, list[dict]]) -> tuple[list[tuple[str, float, int, stats.Difference]],
+                                                          tuple[float, float]]:
+    """:func:`scale_differences` of the grouped runs, and the pooled seed spread ``(sd, df)`` it used."""
     held = {k: [results.final(r) for r in v] for k, v in seeds.items()}
     pooled = stats.pooled_sd(held.values())
     out = []
@@ -122,21 +117,23 @@ def scale_differences(zoo_records: Sequence[dict] | None = None, grid_records: S
         d = stats.unpaired(held[model, width, res], held["mobilenet_v2", width, res],
                            f"{NAMES[model]} - MobileNetV2 at width {width:g}, {res} px", pooled=pooled)
         out.append((model, width, res, d))
-    return out
+    return out, pooled
 
 
-def scale_summary(zoo_records: Sequence[dict] | None = None, grid_records: Sequence[dict] | None = None
-                  ) -> list[str]:
-    """Lesson 09's models on the zoo's terms in a few lines: each comparison with MobileNetV2 counted over the
-    (width, resolution) pairs, and each model's best condition chosen on the held-out split, its test accuracy
-    against the linear baseline fitted on all 60,000 training images (95 %, one-seed rows with the pooled
-    seed term of the test accuracies)."""
-    seeds, planned = _scale_groups(zoo_records, grid_records)
-    if not seeds:
-        return ["no condition of lesson 09's CPU-scale grid is trained yet: make -j2 reference-grid-scale"]
-    lines = []
-    diffs = scale_differences(zoo_records, grid_records)
+def scale_differences(zoo_records: Sequence[dict] | None = None, grid_records: Sequence[dict] | None = None
+                      ) -> list[tuple[str, float, int, stats.Difference]]:
+    """``(model, width, px, difference)``: MobileNet v1 and C_MobileNetV2 against MobileNetV2 in held-out
+    accuracy at each (width, resolution) both are trained at, largest first. A side trained with one seed
+    borrows the seed-to-seed spread pooled over the conditions that have several (:func:`stats.pooled_sd`)."""
+    seeds, _ = _scale_groups(zoo_records, grid_records)
+    return _differences(seeds)[0] if seeds else []
+
+
+def _pair_lines(seeds: dict[tuple, list[dict]], diffs: list[tuple[str, float, int, stats.Difference]]) -> list[str]:
+    """C_MobileNetV2 and MobileNet v1 against MobileNetV2: paired over the (width, resolution) pairs, and the
+    per-pair verdicts counted."""
     held = {k: statistics.fmean(results.final(r) for r in v) for k, v in seeds.items()}
+    lines = []
     for model in ("c_mobilenet_v2", "mobilenet_v1"):
         pairs = [(w, res, d) for m, w, res, d in diffs if m == model]
         if not pairs:
@@ -151,9 +148,16 @@ def scale_summary(zoo_records: Sequence[dict] | None = None, grid_records: Seque
                      f"{overall.points()}: {overall.verdict('adds accuracy', 'costs accuracy')}; per pair "
                      f"{means[0]:+.1f} to {means[-1]:+.1f} points, below at 95 % in {below}, above in {above}, "
                      f"not resolved in {len(pairs) - below - above}")
-    lines.append(f"held-out accuracy over the {len(seeds)} of {planned} conditions trained: median "
-                 f"{statistics.median(held.values()):.3f}, lowest {min(held.values()):.3f}, "
-                 f"highest {max(held.values()):.3f}")
+    return lines
+
+
+def _best_lines(seeds: dict[tuple, list[dict]], planned: int) -> list[str]:
+    """The median held-out accuracy, and each model's best condition on the held-out split against the linear
+    baseline on the test split."""
+    held = {k: statistics.fmean(results.final(r) for r in v) for k, v in seeds.items()}
+    lines = [f"held-out accuracy over the {len(seeds)} of {planned} conditions trained: median "
+             f"{statistics.median(held.values()):.3f}, lowest {min(held.values()):.3f}, "
+             f"highest {max(held.values()):.3f}"]
     tests = {k: [float(r["test_acc"]) for r in v] for k, v in seeds.items()}
     try:
         pooled = stats.pooled_sd(tests.values())
@@ -172,6 +176,18 @@ def scale_summary(zoo_records: Sequence[dict] | None = None, grid_records: Seque
     return lines
 
 
+def scale_summary(zoo_records: Sequence[dict] | None = None, grid_records: Sequence[dict] | None = None
+                  ) -> list[str]:
+    """Lesson 09's models on the zoo's terms in a few lines: each comparison with MobileNetV2 paired over the
+    (width, resolution) pairs and its per-pair verdicts counted; the median held-out accuracy; each model's best
+    condition chosen on the held-out split, its test accuracy against the linear baseline fitted on all 60,000
+    training images (95 %, one-seed rows with the pooled seed term of the test accuracies)."""
+    seeds, planned = _scale_groups(zoo_records, grid_records)
+    if not seeds:
+        return ["no condition of lesson 09's CPU-scale grid is trained yet: make -j2 reference-grid-scale"]
+    return _pair_lines(seeds, _differences(seeds)[0]) + _best_lines(seeds, planned)
+
+
 def scale_slice(zoo_records: Sequence[dict] | None = None, grid_records: Sequence[dict] | None = None) -> str:
     """The three MobileNets on the zoo's terms (``plans.grid_scale_conditions``), as far as they are trained.
 
@@ -184,7 +200,7 @@ def scale_slice(zoo_records: Sequence[dict] | None = None, grid_records: Sequenc
     if not seeds:
         return "no condition of lesson 09's CPU-scale grid is trained yet: make -j2 reference-grid-scale"
     held = {k: [results.final(r) for r in v] for k, v in seeds.items()}
-    pooled = stats.pooled_sd(held.values())
+    diffs, pooled = _differences(seeds)
     lines = [f"lesson 09's models on the zoo's terms (55,000 images, 3 epochs, no augmentation): {len(seeds)} of "
              f"{planned} conditions trained",
              f"{'model':<15} {'width':>5} {'px':>3} {'seeds':>5} {'held-out':>9} {'test':>6}"]
@@ -195,8 +211,8 @@ def scale_slice(zoo_records: Sequence[dict] | None = None, grid_records: Sequenc
                      f"{test:>6.3f}")
     lines.append(f"differences in held-out accuracy (95 %; one-seed sides take the pooled seed spread, "
                  f"{pooled[0] * 100:.2f} points on {pooled[1]:.0f} df):")
-    for _, _, _, d in scale_differences(zoo_records, grid_records):
+    for _, _, _, d in diffs:
         lines.append(f"  {d.what}: {d.points()}: {d.verdict('adds accuracy', 'costs accuracy')}")
     lines.append("in short:")
-    lines.extend(f"  {line}" for line in scale_summary(zoo_records, grid_records))
+    lines.extend(f"  {line}" for line in _pair_lines(seeds, diffs) + _best_lines(seeds, planned))
     return "\n".join(lines)

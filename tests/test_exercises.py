@@ -152,6 +152,7 @@ INDEPENDENT = {
     "08b": _torchvision_rounding,
     "08c": lambda: 100 * (_zoo_test("mobilenet_v2", 64) - _zoo_test("mobilenet_v2", 32)),
     "09aa": _mobilenet_v2_macs_160,  # lesson 09, part 1, exercise (a)
+    "09bb": lambda: 1 - 0.95**12,  # 12 (width, resolution) pairs: 4 widths x 3 resolutions
 }
 
 

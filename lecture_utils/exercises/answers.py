@@ -228,6 +228,19 @@ def _rounding_params() -> int:
             _params(torchvision.models.mobilenet_v2(width_mult=0.35, round_nearest=1))
 
 
+def _confidence() -> float:
+    from lecture_utils.experiment import stats
+
+    return stats.CONFIDENCE
+
+
+def _v1_pairs() -> int:
+    """How many (width, resolution) pairs of lesson 09's CPU-scale grid compare MobileNet v1 with MobileNetV2."""
+    from lecture_utils.experiment import findings
+
+    return sum(model == "mobilenet_v1" for model, *_ in findings.scale_differences())
+
+
 def _ablation_binomial() -> tuple[float, float, float]:
     """(binomial error of the mean paired difference, in points; p; the seeds' standard error in points) of
     the ablation's +branch against MobileNetV2 on the held-out images."""
@@ -439,6 +452,19 @@ ANSWERS: dict[tuple[str, str], Answer] = {
         mistakes=lambda e: [(e * math.sqrt(5), "that is the error of one pair; the mean of n = 5 pairs has sqrt(5) less"),
                             (e / math.sqrt(2), "a difference of two accuracies has twice the variance of one"),
                             (_ablation_binomial()[2], "that is the seeds' standard error, the other term")]),
+    ("09b", "b"): Answer(
+        "the probability that at least one of the CPU-scale grid's MobileNet v1 - MobileNetV2 comparisons comes "
+        "out resolved at 95 % when the two are equally accurate (the tests taken as independent)",
+        lambda: 1 - _confidence() ** _v1_pairs(),
+        lambda e: "each test stays unresolved with probability 0.95, all m of them with 0.95^m; at least one: "
+                  "1 - 0.95^m",
+        rel_tol=0.01,
+        mistakes=lambda e: [(_v1_pairs() * (1 - _confidence()),
+                             "that is the expected number of chance findings, m x 0.05, not a probability"),
+                            (1 - _confidence(), "that is the chance of one test; there are m of them"),
+                            (_confidence() ** _v1_pairs(), "that is the chance that none comes out resolved"),
+                            (1 - (1 - (1 - _confidence()) / 2) ** _v1_pairs(),
+                             "one tail only: 'resolved' counts a difference in either direction, 5 % per test")]),
 }
 
 

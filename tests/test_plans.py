@@ -132,8 +132,13 @@ def test_grid_scale_plan_trains_what_the_zoo_has_not_on_the_zoo_protocol():
     assert sorted((c.model, c.width, c.resolution) for c in shared) == [
         ("mobilenet_v1", 0.5, 64), ("mobilenet_v2", 0.5, 32), ("mobilenet_v2", 0.5, 64)]
     todo = grid_scale_plan()
-    assert len(todo) == len(every) - 3 and not {c.key for c in todo} & zoo
-    assert {c.key for c in todo} | {c.key for c in shared} == {c.key for c in every}
+    first = [c for c in todo if c.seed == 0]
+    assert len(first) == len(every) - 3 and not {c.key for c in todo} & zoo
+    assert {c.key for c in first} | {c.key for c in shared} == {c.key for c in every}
+    # then seeds 1 and 2 of the three models at width 0.35 and 32 px, last
+    again = todo[len(first):]
+    assert [(c.model, c.width, c.resolution, c.seed) for c in again] == [
+        (m, 0.35, 32, s) for s in (1, 2) for m in ("mobilenet_v1", "mobilenet_v2", "c_mobilenet_v2")]
     assert [(c.model, c.width, c.resolution) for c in todo[:2]] == [("c_mobilenet_v2", 0.5, 64),
                                                                       ("c_mobilenet_v2", 0.5, 32)]
     assert {(c.epochs, c.subset, c.augment, c.validation) for c in every} == {(3, None, "none", "heldout")}

@@ -117,8 +117,9 @@ reference-zoo-scale-worker1 reference-zoo-scale-worker2: setup
 	$(SWEEP) plan zoo-scale --out $(REF)/zoo-scale.jsonl $(RUN_ARGS)
 
 # Lesson 09's grid at the CPU's scale (plans.grid_scale_plan: the three MobileNets x 4 widths x 64/48/32 px on
-# the zoo-scale protocol, seed 0) into data/reference/grid-scale.jsonl; 4.8 hours of one core; the three
-# conditions zoo-scale.jsonl holds are not trained again. `make -j2 reference-grid-scale`; rerun to resume.
+# the zoo-scale protocol, seed 0, then seeds 1-2 at width 0.35 and 32 px) into data/reference/grid-scale.jsonl;
+# 5.2 hours of one core; the three conditions zoo-scale.jsonl holds are not trained again.
+# `make -j2 reference-grid-scale`; rerun to resume.
 .PHONY: reference-grid-scale reference-grid-scale-worker1 reference-grid-scale-worker2
 reference-grid-scale: reference-grid-scale-worker1 reference-grid-scale-worker2
 

@@ -111,3 +111,14 @@ def test_scale_accuracies_average_a_conditions_seeds():
     assert findings.scale_accuracies(zoo, [], key="test_acc")["mobilenet_v2", 0.5, 64] == pytest.approx(
         statistics.fmean(r["test_acc"] for r in v2))
     assert ("small_cnn", 1.0, 28) not in acc  # the zoo's other networks are not grid conditions
+
+
+def test_the_scale_seed_spread_pools_the_conditions_with_several_seeds_only():
+    zoo = results.load_reference("zoo-scale")
+    groups = [[r["val_acc"][-1] for r in zoo if r["model"] == m and r["width"] == 0.5 and r["resolution"] == res]
+              for m, res in (("mobilenet_v1", 64), ("mobilenet_v2", 64), ("mobilenet_v2", 32))]
+    assert [len(g) for g in groups] == [3, 3, 3]
+    squares = sum((v - statistics.fmean(g)) ** 2 for g in groups for v in g)
+    one_seed = [_planted(zoo, "c_mobilenet_v2", 1.0, 64, held=0.5, test=0.5)]  # far off, but alone: no spread
+    sd, df = findings.scale_seed_spread(zoo, one_seed)
+    assert df == 6 and sd == pytest.approx((squares / 6) ** 0.5)

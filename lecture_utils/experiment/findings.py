@@ -120,6 +120,14 @@ def _differences(seeds: dict[tuple, list[dict]]) -> tuple[list[tuple[str, float,
     return out, pooled
 
 
+def scale_seed_spread(zoo_records: Sequence[dict] | None = None, grid_records: Sequence[dict] | None = None
+                      ) -> tuple[float, float]:
+    """``(sd, df)``: the seed-to-seed spread of held-out accuracy pooled over the grid's conditions with several
+    seeds, the term a one-seed condition borrows (:func:`stats.pooled_sd`)."""
+    seeds, _ = _scale_groups(zoo_records, grid_records)
+    return _differences(seeds)[1]
+
+
 def scale_differences(zoo_records: Sequence[dict] | None = None, grid_records: Sequence[dict] | None = None
                       ) -> list[tuple[str, float, int, stats.Difference]]:
     """``(model, width, px, difference)``: MobileNet v1 and C_MobileNetV2 against MobileNetV2 in held-out

@@ -222,7 +222,7 @@ ZOOS = {"zoo": (ZOO, ZOO_EPOCHS, "zoo"), "zoo-scale": (SCALE_ZOO, SCALE_ZOO_EPOC
 # 4.8 h of one core for the 33 (an epoch of MobileNetV2 0.5: 1.5 min at 32 px, 3.5 min at 64 px). Then seeds 1
 # and 2 of the three models at width 0.35 and 32 px (GRID_SCALE_RESEEDED): the one pair where seed 0 found
 # MobileNet v1 ahead of MobileNetV2 (+1.9 points, one of twelve pairs), trained again on fresh seeds to see
-# whether the lead holds; with them, three more conditions have a seed spread of their own.
+# whether the lead holds; with them, three more conditions have a seed spread of their own (5.2 h in all).
 GRID_SCALE_RESOLUTIONS = (64, 48, 32)
 GRID_SCALE_RESEEDED = ((0.35, 32), (1, 2))  # (width, resolution), extra seeds
 

@@ -65,3 +65,9 @@ def test_welch_difference_of_two_independent_groups():
     single = stats.unpaired([0.86], [0.80, 0.82, 0.84], pooled=(0.02, 10))
     assert single.se == pytest.approx(math.sqrt(0.02 ** 2 + 0.02 ** 2 / 3))
     assert stats.unpaired([0.86], [0.80, 0.82, 0.84]).resolved is False
+
+
+def test_points_prints_a_mean_that_rounds_to_zero_without_a_minus_sign():
+    assert stats.Difference("", -0.00003, 0.002, 12, 11).points().startswith("+0.0 +- ")
+    assert stats.Difference("", -0.0004, 0.002, 12, 11).points().startswith("+0.0 +- ")
+    assert stats.Difference("", -0.0006, 0.002, 12, 11).points().startswith("-0.1 +- ")

@@ -93,7 +93,8 @@ class Difference:
     def points(self) -> str:
         """``+5.5 +- 6.2 points (95 %, 4 df)``: the difference and its interval's half-width, in points."""
         half = "inf" if math.isinf(self.half_width) else f"{100 * self.half_width:.1f}"
-        return f"{100 * self.mean:+.1f} +- {half} points (95 %, {self.df:.3g} df)"
+        mean = 100 * self.mean if round(100 * self.mean, 1) != 0 else 0.0  # no "-0.0" for a mean that rounds to zero
+        return f"{mean:+.1f} +- {half} points (95 %, {self.df:.3g} df)"
 
 
 def paired(a: Sequence[float], b: Sequence[float], what: str = "") -> Difference:

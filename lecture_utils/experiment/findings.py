@@ -97,12 +97,15 @@ def _order(key: tuple) -> tuple:
     return -res, -width, model
 
 
+def _means(seeds: dict[tuple, list[dict]], key: str = "val_acc") -> dict[tuple[str, float, int], float]:
+    return {k: statistics.fmean(results.final(r, key) for r in seeds[k]) for k in sorted(seeds, key=_order)}
+
+
 def scale_accuracies(zoo_records: Sequence[dict] | None = None, grid_records: Sequence[dict] | None = None,
                      key: str = "val_acc") -> dict[tuple[str, float, int], float]:
     """``{(model, width, px): accuracy}`` of lesson 09's grid on the zoo's terms, as far as it is trained: the
     mean over a condition's seeds of `key`'s last value (``val_acc``: held out; ``test_acc``)."""
-    seeds, _ = _scale_groups(zoo_records, grid_records)
-    return {k: statistics.fmean(results.final(r, key) for r in seeds[k]) for k in sorted(seeds, key=_order)}
+    return _means(_scale_groups(zoo_records, grid_records)[0], key)
 
 
 def _differences(seeds: dict[tuple, list[dict]]) -> tuple[list[tuple[str, float, int, stats.Difference]],
@@ -140,7 +143,7 @@ def scale_differences(zoo_records: Sequence[dict] | None = None, grid_records: S
 def _pair_lines(seeds: dict[tuple, list[dict]], diffs: list[tuple[str, float, int, stats.Difference]]) -> list[str]:
     """C_MobileNetV2 and MobileNet v1 against MobileNetV2: paired over the (width, resolution) pairs, and the
     per-pair verdicts counted."""
-    held = {k: statistics.fmean(results.final(r) for r in v) for k, v in seeds.items()}
+    held = _means(seeds)
     lines = []
     for model in ("c_mobilenet_v2", "mobilenet_v1"):
         pairs = [(w, res, d) for m, w, res, d in diffs if m == model]
@@ -162,7 +165,7 @@ def _pair_lines(seeds: dict[tuple, list[dict]], diffs: list[tuple[str, float, in
 def _best_lines(seeds: dict[tuple, list[dict]], planned: int) -> list[str]:
     """The median held-out accuracy, and each model's best condition on the held-out split against the linear
     baseline on the test split."""
-    held = {k: statistics.fmean(results.final(r) for r in v) for k, v in seeds.items()}
+    held = _means(seeds)
     lines = [f"held-out accuracy over the {len(seeds)} of {planned} conditions trained: median "
              f"{statistics.median(held.values()):.3f}, lowest {min(held.values()):.3f}, "
              f"highest {max(held.values()):.3f}"]
@@ -207,16 +210,14 @@ def scale_slice(zoo_records: Sequence[dict] | None = None, grid_records: Sequenc
     seeds, planned = _scale_groups(zoo_records, grid_records)
     if not seeds:
         return "no condition of lesson 09's CPU-scale grid is trained yet: make -j2 reference-grid-scale"
-    held = {k: [results.final(r) for r in v] for k, v in seeds.items()}
     diffs, pooled = _differences(seeds)
     lines = [f"lesson 09's models on the zoo's terms (55,000 images, 3 epochs, no augmentation): {len(seeds)} of "
              f"{planned} conditions trained",
              f"{'model':<15} {'width':>5} {'px':>3} {'seeds':>5} {'held-out':>9} {'test':>6}"]
-    for (model, width, res) in sorted(seeds, key=_order):
-        group = seeds[model, width, res]
-        test = sum(float(r["test_acc"]) for r in group) / len(group)
-        lines.append(f"{model:<15} {width:>5g} {res:>3} {len(group):>5} {sum(held[model, width, res]) / len(group):>9.3f} "
-                     f"{test:>6.3f}")
+    tests = _means(seeds, "test_acc")
+    for (model, width, res), held_out in _means(seeds).items():
+        lines.append(f"{model:<15} {width:>5g} {res:>3} {len(seeds[model, width, res]):>5} {held_out:>9.3f} "
+                     f"{tests[model, width, res]:>6.3f}")
     lines.append(f"differences in held-out accuracy (95 %; one-seed sides take the pooled seed spread, "
                  f"{pooled[0] * 100:.2f} points on {pooled[1]:.0f} df):")
     for _, _, _, d in diffs:
